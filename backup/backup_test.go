@@ -1,0 +1,193 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/fs"
+)
+
+// These tests drive the pipeline with exec sources and local-directory
+// stores (both real parts); the S3 and database paths are covered in
+// internal/e2e.
+
+func newStore(t *testing.T) *fs.Store {
+	t.Helper()
+	s, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func keys(t *testing.T, s storage.Store) []string {
+	t.Helper()
+	var out []string
+	for o, err := range s.List(context.Background(), "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+func execSource(t *testing.T, script string) snapshot.Source {
+	t.Helper()
+	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"sh", "-c", script}, Extension: "bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func newIdentity(t *testing.T) (*age.X25519Identity, string) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, id.Recipient().String()
+}
+
+// failingStore wraps a real store and fails every Put after n bytes.
+type failingStore struct {
+	storage.Store
+	n int64
+}
+
+var errInjected = errors.New("injected upload failure")
+
+func (f *failingStore) Put(ctx context.Context, key string, r io.Reader) (storage.ObjectInfo, error) {
+	return f.Store.Put(ctx, key, io.MultiReader(io.LimitReader(r, f.n), errReader{}))
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errInjected }
+
+func TestRoundTripToTwoDestinations(t *testing.T) {
+	id, rcpt := newIdentity(t)
+	primary, offsite := newStore(t), newStore(t)
+	dataFile := filepath.Join(t.TempDir(), "data")
+	data := bytes.Repeat([]byte("pupil,lesson,teacher,2026-11-23\n"), 200_000) // 6.4 MB
+	os.WriteFile(dataFile, data, 0o600)
+
+	job := backup.Job{
+		Name: "app", Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
+	}
+	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+	if err != nil || res.Outcome != backup.OK {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	sum := sha256.Sum256(data)
+	if res.Manifest.Plain.SHA256 != hex.EncodeToString(sum[:]) || res.Manifest.Plain.Bytes != int64(len(data)) {
+		t.Fatalf("manifest plain %+v does not describe the dump", res.Manifest.Plain)
+	}
+	if res.Manifest.Payload.Bytes >= int64(len(data))/10 {
+		t.Errorf("payload %d bytes for %d repetitive bytes: not compressed?", res.Manifest.Payload.Bytes, len(data))
+	}
+	out := filepath.Join(t.TempDir(), "restored")
+	req := restore.Request{Job: "app", Identities: []age.Identity{id},
+		Destinations: []restore.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}}
+	rep, err := restore.Run(context.Background(), req, func(snapshot.Info) (snapshot.Loader, error) {
+		return restore.FileLoader(out, false), nil
+	}, zaptest.NewLogger(t))
+	if err != nil || rep.ServedBy != "primary" {
+		t.Fatalf("restore = %+v, %v", rep, err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("restored bytes differ from the dump")
+	}
+}
+
+func TestFailedDumpLeavesNothing(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	primary, offsite := newStore(t), newStore(t)
+	// 8 MB of output, then exit 1: bytes were streamed, the run must fail.
+	job := backup.Job{
+		Name: "app", Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
+		Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
+	}
+	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+	if err == nil || res.Outcome != backup.Failed {
+		t.Fatalf("Run = %+v, %v; want failed", res, err)
+	}
+	if !strings.Contains(err.Error(), "disk error") {
+		t.Errorf("error does not carry the dump's stderr: %v", err)
+	}
+	for _, s := range []storage.Store{primary, offsite} {
+		if k := keys(t, s); len(k) != 0 {
+			t.Fatalf("%s holds %v after a failed dump", s, k)
+		}
+	}
+}
+
+func TestCancelledBackupLeavesNothing(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	primary := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	job := backup.Job{
+		Name: "app", Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
+		Recipients: []string{rcpt}, Level: 1, Threads: 1,
+		Destinations: []backup.Destination{{Name: "primary", Store: primary}},
+	}
+	go func() {
+		// Cancel once the payload is flowing.
+		for len(keys(t, primary)) == 0 && ctx.Err() == nil {
+			if entries, _ := os.ReadDir(primary.Root()); len(entries) > 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := backup.Run(ctx, job, zaptest.NewLogger(t)); err == nil {
+		t.Fatal("a cancelled backup succeeded")
+	}
+	if k := keys(t, primary); len(k) != 0 {
+		t.Fatalf("primary holds %v after a cancelled backup", k)
+	}
+}
+
+func TestOneDestinationFailsIsPartial(t *testing.T) {
+	id, rcpt := newIdentity(t)
+	primary := newStore(t)
+	broken := &failingStore{Store: newStore(t), n: 1 << 20}
+	job := backup.Job{
+		Name: "app", Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: broken}},
+	}
+	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+	if err != nil || res.Outcome != backup.Partial {
+		t.Fatalf("Run = %+v, %v; want partial", res, err)
+	}
+	if len(res.Manifest.Copies) != 1 || res.Manifest.Copies[0].Destination != "primary" {
+		t.Fatalf("copies = %+v, want primary only", res.Manifest.Copies)
+	}
+	if k := keys(t, broken.Store); len(k) != 0 {
+		t.Fatalf("the failed destination holds %v", k)
+	}
+	checks, err := restore.Verify(context.Background(), "app", "", []restore.Destination{{Name: "primary", Store: primary}}, []age.Identity{id})
+	if err != nil || len(checks) != 1 || !checks[0].OK {
+		t.Fatalf("verify of the committed copy: %+v, %v", checks, err)
+	}
+}

@@ -1,0 +1,138 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// queueDepth is how many writes may wait for one destination before the
+// dump is back-pressured. age writes ~64 KiB at a time, so this bounds each
+// destination's queue to about 1 MiB.
+const queueDepth = 16
+
+// fanout copies one stream to several uploads, each fed by its own goroutine
+// and bounded queue, so that a failed upload does not stop the others.
+type fanout struct {
+	sinks  []*sink
+	closed bool // set by finish; later writes fail
+}
+
+// sink is one destination's upload.
+type sink struct {
+	dest    Destination
+	queue   chan []byte
+	pw      *io.PipeWriter
+	done    chan struct{} // closed when Put has returned
+	failed  chan struct{} // closed when the upload failed
+	once    sync.Once
+	abort   error // set before queue is closed to abort the upload
+	info    storage.ObjectInfo
+	err     error
+	started time.Time
+	elapsed time.Duration
+}
+
+// newFanout starts one upload per destination, storing key.
+func newFanout(ctx context.Context, dests []Destination, key string) *fanout {
+	f := &fanout{}
+	for _, d := range dests {
+		pr, pw := io.Pipe()
+		s := &sink{
+			dest:    d,
+			queue:   make(chan []byte, queueDepth),
+			pw:      pw,
+			done:    make(chan struct{}),
+			failed:  make(chan struct{}),
+			started: time.Now(),
+		}
+		go func() {
+			defer close(s.done)
+			s.info, s.err = d.Store.Put(ctx, key, pr)
+			s.elapsed = time.Since(s.started)
+			if s.err != nil {
+				s.markFailed()
+			}
+			// Unblock the feeder if Put returned without reading to EOF.
+			pr.CloseWithError(errUploadEnded)
+		}()
+		go s.feed()
+		f.sinks = append(f.sinks, s)
+	}
+	return f
+}
+
+var errUploadEnded = errors.New("upload ended")
+
+func (s *sink) markFailed() { s.once.Do(func() { close(s.failed) }) }
+
+func (s *sink) isFailed() bool {
+	select {
+	case <-s.failed:
+		return true
+	default:
+		return false
+	}
+}
+
+// feed moves queued buffers into the upload's pipe. After a pipe error it
+// keeps draining the queue so the fan-out never blocks on a dead upload.
+func (s *sink) feed() {
+	var werr error
+	for buf := range s.queue {
+		if werr != nil {
+			continue
+		}
+		if _, werr = s.pw.Write(buf); werr != nil {
+			s.markFailed()
+		}
+	}
+	if s.abort != nil {
+		s.pw.CloseWithError(s.abort)
+	} else {
+		s.pw.Close()
+	}
+}
+
+// Write hands p to every live upload. It fails only when every upload has
+// failed.
+func (f *fanout) Write(p []byte) (int, error) {
+	if f.closed {
+		return 0, errors.New("write after the uploads ended")
+	}
+	buf := make([]byte, len(p))
+	copy(buf, p)
+	live := 0
+	for _, s := range f.sinks {
+		if s.isFailed() {
+			continue
+		}
+		select {
+		case s.queue <- buf:
+			live++
+		case <-s.failed:
+		}
+	}
+	if live == 0 {
+		return 0, errors.New("every destination failed")
+	}
+	return len(p), nil
+}
+
+// finish ends every upload: with EOF when abort is nil, else with abort as
+// the read error, which makes each store discard the upload. It waits for
+// all uploads to return.
+func (f *fanout) finish(abort error) {
+	f.closed = true
+	for _, s := range f.sinks {
+		s.abort = abort
+		close(s.queue)
+	}
+	for _, s := range f.sinks {
+		<-s.done
+	}
+}

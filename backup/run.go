@@ -1,0 +1,279 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// Destination is a named store a job writes to.
+type Destination struct {
+	Name  string
+	Store storage.Store
+}
+
+// Job is everything one backup run needs.
+type Job struct {
+	Name         string
+	Source       snapshot.Source
+	Destinations []Destination
+	Recipients   []string // age public keys
+	Level        int      // zstd level, 1..22
+	Threads      int      // zstd encoder goroutines
+}
+
+// Outcome is how a run ended.
+type Outcome string
+
+// Outcomes of a run.
+const (
+	OK      Outcome = "ok"      // every destination committed the backup
+	Partial Outcome = "partial" // some destinations committed it
+	Failed  Outcome = "failed"  // none did; nothing is visible anywhere
+)
+
+// DestinationResult is what happened at one destination.
+type DestinationResult struct {
+	Name     string        `json:"destination"`
+	Store    string        `json:"store"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration_ns"`
+	Err      error         `json:"-"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Result reports a run. Manifest is nil when the run failed.
+type Result struct {
+	Job          string              `json:"job"`
+	ID           string              `json:"id"`
+	Outcome      Outcome             `json:"outcome"`
+	Manifest     *manifest.Manifest  `json:"manifest,omitempty"`
+	Destinations []DestinationResult `json:"destinations"`
+}
+
+// Version is recorded in every manifest; cmd/coffer sets it at start-up.
+var Version = "dev"
+
+// Run takes one backup of job. It returns an error only when no destination
+// committed the backup (Outcome Failed); a partial run returns a Result
+// with Outcome Partial and the per-destination errors.
+func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
+	if len(job.Destinations) == 0 {
+		return nil, fmt.Errorf("job %s: no destinations", job.Name)
+	}
+	recipients, err := seal.ParseRecipients(job.Recipients)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	info, err := job.Source.Describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	started := time.Now().UTC()
+	id := manifest.NewID(started)
+	key := manifest.PayloadKey(job.Name, id, info.Format)
+	log = log.With(zap.String("job", job.Name), zap.String("backup", id))
+	log.Info("backup started", zap.String("source", info.Kind), zap.String("database", info.Database), zap.Int("destinations", len(job.Destinations)))
+
+	uploadCtx, cancelUploads := context.WithCancel(ctx)
+	defer cancelUploads()
+	fan := newFanout(uploadCtx, job.Destinations, key)
+
+	enc, err := newEncoder(fan, recipients, job.Level, job.Threads)
+	if err == nil {
+		err = job.Source.Dump(ctx, enc)
+		if err != nil {
+			err = fmt.Errorf("dump %s: %w", info.Database, err)
+		}
+	}
+	if err == nil {
+		err = enc.close()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	res := &Result{Job: job.Name, ID: id, Outcome: Failed}
+	if err != nil {
+		// Abort every upload: no payload becomes visible, no manifest.
+		fan.finish(fmt.Errorf("backup aborted: %w", err))
+		cancelUploads()
+		if enc != nil {
+			enc.zstd.Close() // release encoder goroutines; output is discarded
+		}
+		res.Destinations = destinationResults(fan, err)
+		log.Error("backup failed; every upload aborted, no manifest written", zap.Error(err))
+		return res, fmt.Errorf("backup %s of job %s failed: %w", id, job.Name, err)
+	}
+	fan.finish(nil)
+
+	m := &manifest.Manifest{
+		FormatVersion: manifest.FormatVersion,
+		ID:            id,
+		Job:           job.Name,
+		Source:        info,
+		Started:       started,
+		Finished:      time.Now().UTC(),
+		Plain:         enc.plain.digest(),
+		Payload:       manifest.Payload{Key: key, Digest: enc.cipher.digest(), HeaderSHA256: enc.age.HeaderSHA256()},
+		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},
+		Encryption:    manifest.Encryption{Algorithm: "age", Recipients: job.Recipients},
+		CofferVersion: Version,
+	}
+	m.Host, _ = os.Hostname()
+	stored := storedCopies(fan, m)
+	for _, s := range stored {
+		m.Copies = append(m.Copies, manifest.Copy{Destination: s.dest.Name, Key: key, Bytes: s.info.Size, SHA256: m.Payload.SHA256})
+	}
+	for _, s := range stored {
+		if len(m.Copies) == 0 {
+			break
+		}
+		if err := manifest.Write(ctx, s.dest.Store, m); err != nil {
+			s.err = err
+			// Without its manifest the payload is not a backup; remove it
+			// (best effort; the sweep of a later issue catches leftovers).
+			_ = s.dest.Store.Delete(context.WithoutCancel(ctx), key)
+		}
+	}
+	res.Destinations = destinationResults(fan, nil)
+	committed := 0
+	for _, d := range res.Destinations {
+		if d.Err != nil {
+			log.Error("destination failed", zap.String("destination", d.Name), zap.String("store", d.Store), zap.Error(d.Err))
+			continue
+		}
+		committed++
+		log.Info("destination stored backup", zap.String("destination", d.Name), zap.String("store", d.Store),
+			zap.Int64("bytes", d.Bytes), zap.Duration("duration", d.Duration), zap.String("throughput", throughput(d.Bytes, d.Duration)))
+	}
+	switch {
+	case committed == 0:
+		log.Error("backup failed: no destination committed it")
+		return res, fmt.Errorf("backup %s of job %s failed: no destination stored it", id, job.Name)
+	case committed < len(res.Destinations):
+		res.Outcome = Partial
+	default:
+		res.Outcome = OK
+	}
+	res.Manifest = m
+	log.Info("backup finished", zap.String("outcome", string(res.Outcome)), zap.Int64("plain_bytes", m.Plain.Bytes),
+		zap.Int64("stored_bytes", m.Payload.Bytes), zap.Duration("duration", m.Duration()))
+	return res, nil
+}
+
+// storedCopies returns the sinks whose upload completed with the full
+// payload; a size mismatch marks the sink failed.
+func storedCopies(fan *fanout, m *manifest.Manifest) []*sink {
+	var ok []*sink
+	for _, s := range fan.sinks {
+		if s.err != nil {
+			continue
+		}
+		if s.info.Size != m.Payload.Bytes {
+			s.err = fmt.Errorf("stored %d bytes, want %d", s.info.Size, m.Payload.Bytes)
+			_ = s.dest.Store.Delete(context.Background(), m.Payload.Key)
+			continue
+		}
+		ok = append(ok, s)
+	}
+	return ok
+}
+
+func destinationResults(fan *fanout, runErr error) []DestinationResult {
+	var out []DestinationResult
+	for _, s := range fan.sinks {
+		r := DestinationResult{Name: s.dest.Name, Store: s.dest.Store.String(), Bytes: s.info.Size, Duration: s.elapsed, Err: s.err}
+		if runErr != nil && r.Err == nil {
+			r.Err = errors.New("aborted")
+		}
+		if r.Err != nil {
+			r.Error = r.Err.Error()
+			r.Bytes = 0
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func throughput(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MB/s", float64(n)/d.Seconds()/1e6)
+}
+
+// encoder is the chain plain -> sha256 -> zstd -> age -> sha256 -> out.
+type encoder struct {
+	plain  *counter
+	zstd   *zstd.Encoder
+	age    *seal.Writer
+	cipher *counter
+}
+
+func newEncoder(out io.Writer, recipients []age.Recipient, level, threads int) (*encoder, error) {
+	e := &encoder{cipher: newCounter(out)}
+	aw, err := seal.Encrypt(e.cipher, recipients)
+	if err != nil {
+		return nil, err
+	}
+	e.age = aw
+	if threads < 1 {
+		threads = 1
+	}
+	zw, err := zstd.NewWriter(aw, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(threads))
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	e.zstd = zw
+	e.plain = newCounter(zw)
+	return e, nil
+}
+
+func (e *encoder) Write(p []byte) (int, error) { return e.plain.Write(p) }
+
+// close flushes zstd then age; both errors matter (age's Close writes the
+// final chunk).
+func (e *encoder) close() error {
+	if err := e.zstd.Close(); err != nil {
+		return fmt.Errorf("zstd: %w", err)
+	}
+	if err := e.age.Close(); err != nil {
+		return fmt.Errorf("age: %w", err)
+	}
+	return nil
+}
+
+// counter passes writes through while counting and hashing them.
+type counter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func newCounter(w io.Writer) *counter { return &counter{w: w, h: sha256.New()} }
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *counter) digest() manifest.Digest {
+	return manifest.Digest{Bytes: c.n, SHA256: hex.EncodeToString(c.h.Sum(nil))}
+}

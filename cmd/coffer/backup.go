@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot"
+)
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var job string
+	var all, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "backup (--job NAME | --all)",
+		Short: "Take a backup now and store it at every destination of the job",
+		Long: `Dump the job's database once and stream it through zstd and age to all of
+the job's destinations at the same time. The manifest is written last; a
+failed run leaves no backup visible anywhere.
+
+Exit codes: 0 every destination stored it, 3 partial (some did: the good
+copies are kept), 1 failed, 2 usage or config error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			jobs, err := selectJobs(cfg, job, all)
+			if err != nil {
+				return err
+			}
+			log := g.logger()
+			defer log.Sync()
+			return runBackups(cmd, cfg, jobs, asJSON, log)
+		},
+	}
+	cmd.Flags().StringVarP(&job, "job", "j", "", "job to back up")
+	cmd.Flags().BoolVar(&all, "all", false, "back up every job, one after another")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON on stdout")
+	return cmd
+}
+
+// runBackups backs up jobs in turn and maps the worst outcome to an exit
+// code.
+func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJSON bool, log *zap.Logger) error {
+	ctx := cmd.Context()
+	var results []*backup.Result
+	failed, partial := 0, 0
+	for _, j := range jobs {
+		res, err := backupJob(cmd, cfg, j, log)
+		if res != nil {
+			results = append(results, res)
+		}
+		switch {
+		case err != nil:
+			failed++
+			if !asJSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: FAILED: %v\n", j.Name, err)
+			}
+		case res.Outcome == backup.Partial:
+			partial++
+		}
+		if err == nil && !asJSON {
+			printResult(cmd, res)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	}
+	switch {
+	case failed > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d backups failed", failed, len(jobs))}
+	case partial > 0:
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d backups are partial: not every destination holds a copy", partial, len(jobs))}
+	}
+	return nil
+}
+
+func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, log *zap.Logger) (*backup.Result, error) {
+	src, err := snapshot.NewSource(j.Source)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	stores, err := openStores(cmd.Context(), cfg, j, "")
+	if err != nil {
+		return nil, err
+	}
+	bj := backup.Job{
+		Name:       j.Name,
+		Source:     src,
+		Recipients: j.Recipients,
+		Level:      j.Compression.Level,
+		Threads:    j.Compression.Threads,
+	}
+	for _, s := range stores {
+		bj.Destinations = append(bj.Destinations, backup.Destination{Name: s.name, Store: s.store})
+	}
+	return backup.Run(cmd.Context(), bj, log)
+}
+
+func printResult(cmd *cobra.Command, res *backup.Result) {
+	out := cmd.OutOrStdout()
+	m := res.Manifest
+	fmt.Fprintf(out, "%s: %s backup %s: %s dump -> %s stored, in %s\n", res.Job, res.Outcome, res.ID,
+		humanBytes(m.Plain.Bytes), humanBytes(m.Payload.Bytes), m.Duration().Round(1e7))
+	for _, d := range res.Destinations {
+		if d.Err != nil {
+			fmt.Fprintf(out, "  %-10s FAILED  %s\n", d.Name, d.Err)
+			continue
+		}
+		fmt.Fprintf(out, "  %-10s ok      %s\n", d.Name, d.Store)
+	}
+}
+
+// humanBytes formats n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

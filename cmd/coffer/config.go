@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+func newConfigCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Inspect the configuration",
+	}
+	cmd.AddCommand(newConfigCheckCmd(g))
+	return cmd
+}
+
+// configCheckOutput is `coffer config check --json`.
+type configCheckOutput struct {
+	Valid  bool                `json:"valid"`
+	Errors []config.FieldError `json:"errors"`
+	Config *config.Config      `json:"config,omitempty"`
+}
+
+func newConfigCheckCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and show it with defaults applied and secrets redacted",
+		Long: `Load and validate the configuration file. Every problem is reported as
+file:line: field: problem. On success, the effective configuration (with
+defaults applied, secrets shown as [redacted]) is printed.
+Exit 2 when the configuration is invalid.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(g.configPath)
+			out := configCheckOutput{Valid: err == nil, Errors: []config.FieldError{}, Config: cfg}
+			if err != nil {
+				out.Errors = fieldErrors(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(out); jerr != nil {
+					return jerr
+				}
+			} else if err == nil {
+				printConfig(cmd, cfg)
+			}
+			if err != nil {
+				if asJSON {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%s: %d problem(s)", g.configPath, len(out.Errors))}
+				}
+				return usageErr(err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// fieldErrors flattens err into field errors; an error that is not one
+// becomes a FieldError with only Msg set.
+func fieldErrors(err error) []config.FieldError {
+	var out []config.FieldError
+	var walk func(error)
+	walk = func(e error) {
+		var fe *config.FieldError
+		if errors.As(e, &fe) && !isJoin(e) {
+			out = append(out, *fe)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, config.FieldError{Msg: e.Error()})
+	}
+	walk(err)
+	return out
+}
+
+func isJoin(e error) bool {
+	_, ok := e.(interface{ Unwrap() []error })
+	return ok
+}
+
+func printConfig(cmd *cobra.Command, cfg *config.Config) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "%s: ok\n", cfg.Path)
+	fmt.Fprintln(w, "destinations:")
+	for _, n := range cfg.DestinationOrder {
+		d := cfg.Destinations[n]
+		where := d.Path
+		if d.Type == "s3" {
+			where = "s3://" + d.Bucket + "/" + d.Prefix
+			if d.Endpoint != "" {
+				where += " at " + d.Endpoint
+			}
+		}
+		fmt.Fprintf(w, "  %-10s %-5s %s\n", n, d.Type, where)
+	}
+	fmt.Fprintln(w, "jobs:")
+	for _, n := range cfg.JobOrder {
+		j := cfg.Jobs[n]
+		fmt.Fprintf(w, "  %s: %s %s -> %s\n", n, j.Source.Type, j.Source.Database+j.Source.Path+strings.Join(j.Source.Command, " "), strings.Join(j.Destinations, ", "))
+		fmt.Fprintf(w, "    schedule %q (%s), keep %s (min %d), rto %s, zstd level %d, %d recipient(s)\n",
+			j.Schedule, j.Timezone, j.Retention.KeepWithin, j.Retention.MinKeep, j.RTO, j.Compression.Level, len(j.Recipients))
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/restore"
+)
+
+// listEntry is one row of `coffer list --json`.
+type listEntry struct {
+	Job          string    `json:"job"`
+	ID           string    `json:"id"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	Source       string    `json:"source"`
+	PlainBytes   int64     `json:"plain_bytes"`
+	StoredBytes  int64     `json:"stored_bytes"`
+	Destinations []string  `json:"destinations"`
+	Missing      []string  `json:"missing_from"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// listOutput is `coffer list --json`.
+type listOutput struct {
+	Backups     []listEntry       `json:"backups"`
+	Unreachable map[string]string `json:"unreachable"`
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	var job string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--job NAME]",
+		Short: "List complete backups and which destinations hold each",
+		Long: `List the backups that have a manifest (only those exist: a payload without
+a manifest is a failed or running upload) with their size and the
+destinations that hold them. Exit 1 when a destination cannot be listed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			jobs, err := selectJobs(cfg, job, job == "")
+			if err != nil {
+				return err
+			}
+			out := listOutput{Backups: []listEntry{}, Unreachable: map[string]string{}}
+			for _, j := range jobs {
+				stores, err := openStores(cmd.Context(), cfg, j, "")
+				if err != nil {
+					return err
+				}
+				dests := restoreDests(stores)
+				entries, unreachable := restore.Catalog(cmd.Context(), j.Name, dests)
+				for n, err := range unreachable {
+					out.Unreachable[n] = err.Error()
+				}
+				for _, e := range entries {
+					out.Backups = append(out.Backups, describeEntry(cmd, dests, j.Destinations, e))
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				printList(cmd, out)
+			}
+			if len(out.Unreachable) > 0 {
+				return fmt.Errorf("%d destination(s) could not be listed", len(out.Unreachable))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&job, "job", "j", "", "only this job (default: all jobs)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// describeEntry reads the backup's manifest from the first destination that
+// holds it.
+func describeEntry(cmd *cobra.Command, dests []restore.Destination, all []string, e restore.Entry) listEntry {
+	le := listEntry{Job: e.Job, ID: e.ID, Destinations: e.Destinations, Missing: []string{}}
+	le.Started, _ = manifest.IDTime(e.ID)
+	for _, n := range all {
+		if !slices.Contains(e.Destinations, n) {
+			le.Missing = append(le.Missing, n)
+		}
+	}
+	var errs []string
+	for _, d := range dests {
+		if !slices.Contains(e.Destinations, d.Name) {
+			continue
+		}
+		m, err := manifest.Read(cmd.Context(), d.Store, d.Name, e.Job, e.ID)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		le.Started, le.Finished = m.Started, m.Finished
+		le.Source = m.Source.Kind + " " + m.Source.Database
+		le.PlainBytes, le.StoredBytes = m.Plain.Bytes, m.Payload.Bytes
+		return le
+	}
+	le.Error = strings.Join(errs, "; ")
+	return le
+}
+
+func printList(cmd *cobra.Command, out listOutput) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "JOB\tBACKUP\tTAKEN (UTC)\tDUMP\tSTORED\tDESTINATIONS")
+	for _, b := range out.Backups {
+		where := strings.Join(b.Destinations, ",")
+		if len(b.Missing) > 0 {
+			where += " (missing: " + strings.Join(b.Missing, ",") + ")"
+		}
+		if b.Error != "" {
+			where += " (manifest unreadable: " + b.Error + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Job, b.ID, b.Started.UTC().Format("2006-01-02 15:04"),
+			humanBytes(b.PlainBytes), humanBytes(b.StoredBytes), where)
+	}
+	w.Flush()
+	if len(out.Backups) == 0 {
+		fmt.Fprintln(cmd.OutOrStdout(), "(no complete backups)")
+	}
+	for n, e := range out.Unreachable {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: destination %s could not be listed: %s\n", n, e)
+	}
+}
+
+func restoreDests(stores []namedStore) []restore.Destination {
+	out := make([]restore.Destination, len(stores))
+	for i, s := range stores {
+		out[i] = restore.Destination{Name: s.name, Store: s.store}
+	}
+	return out
+}

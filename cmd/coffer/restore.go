@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/snapshot"
+)
+
+type restoreFlags struct {
+	job, id, from, identity, target, output string
+	latest, force, asJSON                   bool
+}
+
+func newRestoreCmd(g *globals) *cobra.Command {
+	f := &restoreFlags{}
+	cmd := &cobra.Command{
+		Use:   "restore --job NAME [--id ID | --latest] --identity FILE (--target DB | -o FILE | -o -)",
+		Short: "Restore a backup into a database, a file or stdout",
+		Long: `Restore the newest backup of a job (or --id) and check it while streaming:
+age authentication, zstd framing, and SHA-256 and sizes against the
+manifest. When the first destination is unreachable or its copy is bad,
+the next destination holding the backup is used and named.
+
+Where it goes:
+  --target NAME   a database (PostgreSQL/MariaDB: a database name on the job's
+                  server, or a postgres:// / mysql:// URL; SQLite: a file path).
+                  It must not exist or be empty, unless --force.
+  -o FILE         the plain dump, written to FILE (temp name, then renamed).
+  -o -            the plain dump on stdout.
+
+Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
+(see the README's restore runbook).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, g, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.job, "job", "j", "", "job to restore (required)")
+	fl.StringVar(&f.id, "id", "", "backup id")
+	fl.BoolVar(&f.latest, "latest", false, "the newest complete backup (the default when --id is not given)")
+	fl.StringVar(&f.from, "from", "", "destination to try first (default: the job's order)")
+	fl.StringVarP(&f.identity, "identity", "i", "", "age identity file (env COFFER_IDENTITY)")
+	fl.StringVarP(&f.target, "target", "t", "", "database (or SQLite file) to restore into")
+	fl.StringVarP(&f.output, "output", "o", "", `write the plain dump to FILE, or "-" for stdout`)
+	fl.BoolVar(&f.force, "force", false, "restore into a target that is not empty")
+	fl.BoolVar(&f.asJSON, "json", false, "print the restore report as JSON on stdout (not with -o -)")
+	return cmd
+}
+
+func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
+	switch {
+	case f.id != "" && f.latest:
+		return usageErr(errors.New("give --id or --latest, not both"))
+	case (f.target == "") == (f.output == ""):
+		return usageErr(errors.New("give exactly one of --target DB or -o FILE (-o - for stdout)"))
+	case f.output == "-" && f.asJSON:
+		return usageErr(errors.New("--json cannot share stdout with -o -"))
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	jobs, err := selectJobs(cfg, f.job, false)
+	if err != nil {
+		return err
+	}
+	ids, err := loadIdentities(f.identity, true)
+	if err != nil {
+		return err
+	}
+	stores, err := openStores(cmd.Context(), cfg, jobs[0], f.from)
+	if err != nil {
+		return err
+	}
+	log := g.logger()
+	defer log.Sync()
+	req := restore.Request{Job: f.job, ID: f.id, Destinations: restoreDests(stores), Identities: ids}
+	rep, err := restore.Run(cmd.Context(), req, func(info snapshot.Info) (snapshot.Loader, error) {
+		return newLoader(f, jobs[0].Source, info)
+	}, log)
+	if err != nil {
+		return err
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, rep.Duration.Round(1e7))
+	if len(rep.Attempts) > 1 {
+		msg += fmt.Sprintf("note: %d destination(s) failed first: %s\n", len(rep.Attempts)-1, rep.Attempts[0].Error)
+	}
+	if f.output == "-" {
+		fmt.Fprint(cmd.ErrOrStderr(), msg)
+	} else {
+		fmt.Fprint(cmd.OutOrStdout(), msg)
+	}
+	return nil
+}
+
+// newLoader picks where the restored dump goes.
+func newLoader(f *restoreFlags, conn config.Source, info snapshot.Info) (snapshot.Loader, error) {
+	switch {
+	case f.output == "-":
+		return restore.WriterLoader(os.Stdout, "stdout"), nil
+	case f.output != "":
+		return restore.FileLoader(f.output, f.force), nil
+	}
+	return snapshot.NewLoader(info, conn, f.target, f.force)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+
+	"filippo.io/age"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/open"
+)
+
+// logger builds the zap logger the flags ask for: human-readable console
+// output on stderr by default, JSON for machines.
+func (g *globals) logger() *zap.Logger {
+	level := zapcore.InfoLevel
+	if g.verbose {
+		level = zapcore.DebugLevel
+	}
+	var enc zapcore.Encoder
+	if g.logFormat == "json" {
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	} else {
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level))
+}
+
+// loadConfig loads and validates the configuration; problems are usage
+// errors (exit 2).
+func (g *globals) loadConfig() (*config.Config, error) {
+	if g.logFormat != "console" && g.logFormat != "json" {
+		return nil, usageErr(fmt.Errorf("--log-format %q: want console or json", g.logFormat))
+	}
+	cfg, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return cfg, nil
+}
+
+// selectJobs returns the named job, or every job with all.
+func selectJobs(cfg *config.Config, name string, all bool) ([]*config.Job, error) {
+	switch {
+	case all && name != "":
+		return nil, usageErr(fmt.Errorf("give --job or --all, not both"))
+	case all:
+		var jobs []*config.Job
+		for _, n := range cfg.JobOrder {
+			jobs = append(jobs, cfg.Jobs[n])
+		}
+		return jobs, nil
+	case name == "":
+		return nil, usageErr(fmt.Errorf("--job is required (jobs in %s: %v)", cfg.Path, cfg.JobOrder))
+	}
+	j, ok := cfg.Jobs[name]
+	if !ok {
+		return nil, usageErr(fmt.Errorf("--job %s: no such job in %s (jobs: %v)", name, cfg.Path, cfg.JobOrder))
+	}
+	return []*config.Job{j}, nil
+}
+
+// namedStore is a destination name with its opened store.
+type namedStore struct {
+	name  string
+	store storage.Store
+}
+
+// openStores opens a job's destinations in the job's order, moving from
+// (if set) to the front.
+func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from string) ([]namedStore, error) {
+	names := slices.Clone(job.Destinations)
+	if from != "" {
+		i := slices.Index(names, from)
+		if i < 0 {
+			return nil, usageErr(fmt.Errorf("--from %s: job %s has no such destination (it has %v)", from, job.Name, job.Destinations))
+		}
+		names = append([]string{from}, slices.Delete(names, i, i+1)...)
+	}
+	var out []namedStore
+	for _, n := range names {
+		s, err := open.Store(ctx, cfg.Destinations[n])
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", n, err)
+		}
+		out = append(out, namedStore{name: n, store: s})
+	}
+	return out, nil
+}
+
+// loadIdentities reads an identity file named by flag or $COFFER_IDENTITY.
+func loadIdentities(path string, required bool) ([]age.Identity, error) {
+	if path == "" {
+		path = os.Getenv("COFFER_IDENTITY")
+	}
+	if path == "" {
+		if required {
+			return nil, usageErr(fmt.Errorf("--identity FILE is required (or set COFFER_IDENTITY)"))
+		}
+		return nil, nil
+	}
+	ids, err := seal.LoadIdentities(path)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,222 @@
+// Package manifest defines the record that makes a backup exist: one JSON
+// object per backup and destination, written after the payload. It also
+// names the keys backups are stored under.
+//
+// Compatibility promise: every manifest and payload written by a released
+// Coffer stays readable by every later version. Fields are only added; a
+// manifest with a FormatVersion newer than this code understands is refused
+// rather than half-read.
+package manifest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/coffer-backup/coffer/snapshot"
+)
+
+// FormatVersion is the manifest format this code writes and the newest it
+// reads.
+const FormatVersion = 1
+
+// FileName is the manifest's object name inside a backup's folder.
+const FileName = "manifest.json"
+
+// maxSize bounds how much of a manifest object is read.
+const maxSize = 1 << 20
+
+// Manifest describes one complete backup.
+type Manifest struct {
+	FormatVersion int           `json:"format_version"`
+	ID            string        `json:"id"`
+	Job           string        `json:"job"`
+	Source        snapshot.Info `json:"source"`
+	Started       time.Time     `json:"started"`
+	Finished      time.Time     `json:"finished"`
+	// Plain is the dump as the database tool wrote it.
+	Plain Digest `json:"plain"`
+	// Payload is the stored object: age(zstd(dump)); identical bytes on
+	// every destination.
+	Payload     Payload     `json:"payload"`
+	Compression Compression `json:"compression"`
+	Encryption  Encryption  `json:"encryption"`
+	// Copies lists the destinations that committed this backup.
+	Copies        []Copy `json:"copies"`
+	CofferVersion string `json:"coffer_version"`
+	Host          string `json:"host,omitempty"`
+}
+
+// Digest is a byte count and a hex SHA-256.
+type Digest struct {
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Payload is the stored payload object.
+type Payload struct {
+	Key string `json:"key"`
+	Digest
+	// HeaderSHA256 is the hash of the payload's age header.
+	HeaderSHA256 string `json:"age_header_sha256"`
+}
+
+// Compression records the zstd stage.
+type Compression struct {
+	Algorithm string `json:"algorithm"` // "zstd"
+	Level     int    `json:"level"`
+}
+
+// Encryption records the age stage.
+type Encryption struct {
+	Algorithm  string   `json:"algorithm"`  // "age"
+	Recipients []string `json:"recipients"` // public keys only
+}
+
+// Copy is one destination's stored payload.
+type Copy struct {
+	Destination string `json:"destination"`
+	Key         string `json:"key"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+}
+
+// Duration is how long the backup took.
+func (m *Manifest) Duration() time.Duration { return m.Finished.Sub(m.Started) }
+
+// Copy returns the copy stored at destination, if any.
+func (m *Manifest) Copy(destination string) (Copy, bool) {
+	for _, c := range m.Copies {
+		if c.Destination == destination {
+			return c, true
+		}
+	}
+	return Copy{}, false
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{4}$`)
+	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+const idTimeLayout = "20060102T150405Z"
+
+// NewID returns a backup id for a backup started at t: it sorts by time and
+// carries a random suffix so two backups in the same second differ.
+func NewID(t time.Time) string {
+	var b [2]byte
+	rand.Read(b[:])
+	return t.UTC().Format(idTimeLayout) + "-" + hex.EncodeToString(b[:])
+}
+
+// ValidID reports whether id has the form NewID produces.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// IDTime returns the time encoded in a backup id.
+func IDTime(id string) (time.Time, error) {
+	if !ValidID(id) {
+		return time.Time{}, fmt.Errorf("invalid backup id %q", id)
+	}
+	return time.Parse(idTimeLayout, id[:len(idTimeLayout)])
+}
+
+// Dir is the folder (key prefix) of one backup.
+func Dir(job, id string) string { return job + "/" + id + "/" }
+
+// Key is the manifest's key for a backup.
+func Key(job, id string) string { return Dir(job, id) + FileName }
+
+// PayloadKey is the payload's key for a backup in the given dump format,
+// e.g. "app/20261123T020000Z-7f3a/payload.pg-custom.zst.age".
+func PayloadKey(job, id, format string) string {
+	return Dir(job, id) + "payload." + format + ".zst.age"
+}
+
+// ParseKey splits a manifest key "job/id/manifest.json" into job and id.
+func ParseKey(key string) (job, id string, ok bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 || parts[2] != FileName || !namePattern.MatchString(parts[0]) || !ValidID(parts[1]) {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// Encode returns the manifest as indented JSON.
+func (m *Manifest) Encode() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// Decode parses and validates a manifest. It refuses unknown format
+// versions and anything malformed; it trusts nothing.
+func Decode(data []byte) (*Manifest, error) {
+	if len(data) > maxSize {
+		return nil, fmt.Errorf("manifest is %d bytes, more than the %d allowed", len(data), maxSize)
+	}
+	var probe struct {
+		FormatVersion int `json:"format_version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("manifest is not valid JSON: %w", err)
+	}
+	if probe.FormatVersion < 1 || probe.FormatVersion > FormatVersion {
+		return nil, fmt.Errorf("manifest format_version %d is not supported (this Coffer reads 1..%d; upgrade Coffer)", probe.FormatVersion, FormatVersion)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks that every field a restore relies on is present and well
+// formed.
+func (m *Manifest) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("manifest %s: %s: %s", m.ID, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case m.FormatVersion != FormatVersion:
+		return bad("format_version", "is %d, want %d", m.FormatVersion, FormatVersion)
+	case !ValidID(m.ID):
+		return bad("id", "%q is not a backup id", m.ID)
+	case !namePattern.MatchString(m.Job):
+		return bad("job", "%q is not a job name", m.Job)
+	case m.Source.Kind == "" || m.Source.Format == "":
+		return bad("source", "kind and format are required")
+	case m.Finished.Before(m.Started):
+		return bad("finished", "is before started")
+	case m.Plain.Bytes < 0 || !hexPattern.MatchString(m.Plain.SHA256):
+		return bad("plain", "needs bytes >= 0 and a SHA-256")
+	case m.Payload.Key != PayloadKey(m.Job, m.ID, m.Source.Format):
+		return bad("payload.key", "%q is not this backup's payload key", m.Payload.Key)
+	case m.Payload.Bytes <= 0 || !hexPattern.MatchString(m.Payload.SHA256):
+		return bad("payload", "needs bytes > 0 and a SHA-256")
+	case !hexPattern.MatchString(m.Payload.HeaderSHA256):
+		return bad("payload.age_header_sha256", "missing or malformed")
+	case m.Compression.Algorithm != "zstd":
+		return bad("compression.algorithm", "%q is not supported", m.Compression.Algorithm)
+	case m.Encryption.Algorithm != "age" || len(m.Encryption.Recipients) == 0:
+		return bad("encryption", "needs algorithm age and at least one recipient")
+	case len(m.Copies) == 0:
+		return bad("copies", "no destination holds this backup")
+	}
+	for _, c := range m.Copies {
+		if c.Key != m.Payload.Key || c.Bytes != m.Payload.Bytes || c.SHA256 != m.Payload.SHA256 {
+			return bad("copies", "copy at %q does not match the payload", c.Destination)
+		}
+	}
+	return nil
+}

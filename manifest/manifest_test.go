@@ -1,0 +1,86 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/snapshot"
+)
+
+func sample() *Manifest {
+	id := NewID(time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC))
+	sum := strings.Repeat("ab", 32)
+	key := PayloadKey("app", id, "pg-custom")
+	return &Manifest{
+		FormatVersion: FormatVersion, ID: id, Job: "app",
+		Source:      snapshot.Info{Kind: "postgres", Database: "app", Format: "pg-custom"},
+		Started:     time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC),
+		Finished:    time.Date(2026, 11, 23, 2, 5, 0, 0, time.UTC),
+		Plain:       Digest{Bytes: 100, SHA256: sum},
+		Payload:     Payload{Key: key, Digest: Digest{Bytes: 80, SHA256: sum}, HeaderSHA256: sum},
+		Compression: Compression{Algorithm: "zstd", Level: 3},
+		Encryption:  Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
+		Copies:      []Copy{{Destination: "primary", Key: key, Bytes: 80, SHA256: sum}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	m := sample()
+	data, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != m.ID || got.Payload != m.Payload || got.Duration() != 5*time.Minute {
+		t.Fatalf("decoded %+v, want %+v", got, m)
+	}
+	if _, ok := got.Copy("primary"); !ok {
+		t.Fatal("copy at primary lost")
+	}
+	if idt, _ := IDTime(m.ID); !idt.Equal(m.Started) {
+		t.Fatalf("IDTime = %v, want %v", idt, m.Started)
+	}
+	if j, id, ok := ParseKey(Key(m.Job, m.ID)); !ok || j != "app" || id != m.ID {
+		t.Fatalf("ParseKey(Key()) = %s %s %v", j, id, ok)
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	cases := map[string]struct {
+		edit func(m *Manifest)
+		raw  string
+		want string
+	}{
+		"future format":       {raw: `{"format_version": 99}`, want: "format_version 99"},
+		"not json":            {raw: `{"format_version": 1`, want: "not valid JSON"},
+		"bad id":              {edit: func(m *Manifest) { m.ID = "yesterday" }, want: "id"},
+		"payload of other":    {edit: func(m *Manifest) { m.Payload.Key = PayloadKey("other", m.ID, "pg-custom") }, want: "payload.key"},
+		"no copies":           {edit: func(m *Manifest) { m.Copies = nil }, want: "copies"},
+		"copy size differs":   {edit: func(m *Manifest) { m.Copies[0].Bytes = 1 }, want: "copies"},
+		"no recipients":       {edit: func(m *Manifest) { m.Encryption.Recipients = nil }, want: "encryption"},
+		"finished before":     {edit: func(m *Manifest) { m.Finished = m.Started.Add(-time.Second) }, want: "finished"},
+		"malformed sha":       {edit: func(m *Manifest) { m.Plain.SHA256 = "xyz" }, want: "plain"},
+		"missing header hash": {edit: func(m *Manifest) { m.Payload.HeaderSHA256 = "" }, want: "age_header"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			data := []byte(c.raw)
+			if c.edit != nil {
+				m := sample()
+				c.edit(m)
+				var err error
+				if data, err = jsonOf(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Decode(data)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,16 @@
+// Package restore reads backups back: it finds a backup, checks its
+// manifest, streams the payload through age decryption, zstd decoding and
+// SHA-256 into a loader, and falls back to the next destination holding the
+// backup when one is unreachable or its copy is bad.
+//
+// Guarantees:
+//   - Nothing from a bucket is trusted unchecked: the manifest must decode
+//     and describe the requested backup; the payload's size, age header
+//     hash, every age chunk, the zstd framing, and the plaintext and
+//     ciphertext SHA-256 are checked against it.
+//   - A loader never sees a clean end of stream for a payload that fails a
+//     check: the final checks run before EOF is passed on, so a corrupt
+//     copy ends in a read error, and the loader fails.
+//   - A wrong identity is reported with the recipients the backup was
+//     encrypted to, and is not retried on other destinations.
+package restore

@@ -1,0 +1,38 @@
+package snapshot
+
+import (
+	"context"
+	"io"
+)
+
+// Info describes a dump: what the manifest records about its source.
+type Info struct {
+	Kind          string `json:"kind"`                     // postgres, mysql, sqlite, exec
+	Database      string `json:"database,omitempty"`       // database name or file
+	ServerVersion string `json:"server_version,omitempty"` // e.g. "15.19", "10.11.19-MariaDB"
+	ToolVersion   string `json:"tool_version,omitempty"`   // e.g. "pg_dump (PostgreSQL) 15.19"
+	Format        string `json:"format"`                   // pg-custom, pg-plain, sql, sqlite, or an exec extension
+}
+
+// Source dumps one database.
+type Source interface {
+	// Describe connects to the database and returns its Info without dumping.
+	Describe(ctx context.Context) (Info, error)
+	// Dump writes one consistent dump to w. See the package guarantees.
+	Dump(ctx context.Context, w io.Writer) error
+}
+
+// Loader reads a dump back into a target database or file.
+type Loader interface {
+	// Prepare checks the target: it must not exist or be empty (unless
+	// forced); a missing database is created.
+	Prepare(ctx context.Context) error
+	// Load reads the plain dump from r into the prepared target. A read
+	// error from r aborts the load and is returned.
+	Load(ctx context.Context, r io.Reader) error
+	// Reset empties the target again after a failed Load, so that a retry
+	// from another copy starts clean.
+	Reset(ctx context.Context) error
+	// String names the target for messages, without secrets.
+	String() string
+}

@@ -1,0 +1,76 @@
+// Package storage defines where backup objects live: a small Store interface
+// that knows nothing of backups, and the errors every implementation shares.
+//
+// Implementations live in sub-packages (storage/fs, storage/s3) and must pass
+// the conformance suite in storage/storagetest.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped) by Get, Stat and Delete when the key does
+// not exist. Test with errors.Is.
+var ErrNotExist = errors.New("object does not exist")
+
+// ErrExist is returned (wrapped) by Creator.Create when the key already exists.
+var ErrExist = errors.New("object already exists")
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string    // full key relative to the store's root (no leading slash)
+	Size    int64     // bytes
+	ModTime time.Time // last modification, as the store reports it
+	ETag    string    // opaque version tag; empty when the store has none
+}
+
+// A Store holds objects at one destination.
+//
+// Put reads r to EOF and then makes the object visible under key, replacing
+// any previous object. If r returns an error other than io.EOF, or ctx is
+// cancelled, Put MUST leave nothing visible under key (and, for S3, no
+// multipart upload behind) and return an error. A caller aborts an upload by
+// closing the pipe feeding r with an error.
+//
+// Get returns the object's bytes; Stat its metadata; List every object whose
+// key starts with prefix, in lexical key order, across all pages; Delete
+// removes the object (deleting a missing key is not an error).
+//
+// Keys use "/" as separator and never start with "/". A Store is safe for
+// concurrent use.
+type Store interface {
+	Put(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	Delete(ctx context.Context, key string) error
+	// String names the destination for messages, e.g. "s3://bucket/prefix"
+	// or "file:///var/backups". It never contains credentials.
+	String() string
+}
+
+// Creator is implemented by stores that can create an object only when the
+// key does not exist yet (S3 If-None-Match: *, O_EXCL/link on a filesystem).
+// Create has Put's abort guarantees and returns ErrExist when key exists.
+type Creator interface {
+	Create(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)
+}
+
+// Create writes r under key only if key does not exist yet, using the store's
+// Creator implementation. Stores without one fall back to Stat then Put,
+// which is not atomic.
+func Create(ctx context.Context, s Store, key string, r io.Reader) (ObjectInfo, error) {
+	if c, ok := s.(Creator); ok {
+		return c.Create(ctx, key, r)
+	}
+	if _, err := s.Stat(ctx, key); err == nil {
+		return ObjectInfo{}, ErrExist
+	} else if !errors.Is(err, ErrNotExist) {
+		return ObjectInfo{}, err
+	}
+	return s.Put(ctx, key, r)
+}
