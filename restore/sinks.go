@@ -36,7 +36,9 @@ func (l *writerLoader) String() string { return l.name }
 // temporary file in the same directory, synced and renamed into place only
 // when the whole dump passed every check. An existing file is refused
 // unless force.
-func FileLoader(path string, force bool) snapshot.Loader { return &fileLoader{path: path, force: force} }
+func FileLoader(path string, force bool) snapshot.Loader {
+	return &fileLoader{path: path, force: force}
+}
 
 type fileLoader struct {
 	path  string

@@ -92,14 +92,14 @@ func (b *bucket) yaml(name string) string {
 
 // env is one test's working set: a key pair, a config and two buckets.
 type env struct {
-	t          *testing.T
-	dir        string
-	identity   string
-	recipient  string
-	config     string
-	primary    *bucket
-	offsite    *bucket
-	extraEnv   []string
+	t         *testing.T
+	dir       string
+	identity  string
+	recipient string
+	config    string
+	primary   *bucket
+	offsite   *bucket
+	extraEnv  []string
 }
 
 // newEnv makes an identity and buckets on the shared primary and offsite

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"runtime"
+	"time"
+)
+
+// Defaults applied by Load and Parse to whatever the file leaves out.
+const (
+	DefaultRegion           = "us-east-1"
+	DefaultSchedule         = "0 2 * * 0" // weekly, Sunday 02:00
+	DefaultTimezone         = "UTC"
+	DefaultCompressionLevel = 3
+	DefaultKeepWithin       = Duration(28 * Day)
+	DefaultMinKeep          = 2
+	DefaultRTO              = Duration(8 * time.Hour)
+	DefaultPostgresPort     = 5432
+	DefaultMySQLPort        = 3306
+	DefaultPostgresFormat   = "custom"
+	DefaultExecExtension    = "dump"
+)
+
+// MinKeepWithin is the shortest keep_within accepted without
+// allow_short: true (the four weeks every backup is promised).
+const MinKeepWithin = Duration(28 * Day)
+
+// newJob returns a job holding every default that does not depend on the
+// rest of the file; decoding then overwrites what the file sets.
+func newJob(name string) *Job {
+	return &Job{
+		Name:        name,
+		Schedule:    DefaultSchedule,
+		Timezone:    DefaultTimezone,
+		Compression: Compression{Level: DefaultCompressionLevel, Threads: runtime.NumCPU()},
+		Retention:   Retention{KeepWithin: DefaultKeepWithin, MinKeep: DefaultMinKeep},
+		RTO:         DefaultRTO,
+	}
+}
+
+// applyDefaults fills in the defaults that depend on other settings. It
+// runs after decoding and before validation; has reports whether the file
+// set a field path.
+func applyDefaults(c *Config, has func(path string) bool) {
+	for _, name := range c.DestinationOrder {
+		d := c.Destinations[name]
+		if d.Type == "s3" && d.Region == "" {
+			d.Region = DefaultRegion
+		}
+	}
+	for _, name := range c.JobOrder {
+		j := c.Jobs[name]
+		p := "jobs." + name
+		if !has(p + ".destinations") {
+			j.Destinations = append([]string(nil), c.DestinationOrder...)
+		}
+		if !has(p + ".recipients") {
+			j.Recipients = append([]string(nil), c.Recipients...)
+		}
+		s := &j.Source
+		switch s.Type {
+		case "postgres":
+			if s.Host != "" && !has(p+".source.port") {
+				s.Port = DefaultPostgresPort
+			}
+			if s.Format == "" && !has(p+".source.format") {
+				s.Format = DefaultPostgresFormat
+			}
+		case "mysql":
+			if s.Host != "" && !has(p+".source.port") {
+				s.Port = DefaultMySQLPort
+			}
+		case "exec":
+			if s.Extension == "" && !has(p+".source.extension") {
+				s.Extension = DefaultExecExtension
+			}
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezone must validate the same on hosts without a zoneinfo database
+
+	"filippo.io/age"
+	"filippo.io/age/agessh"
+	"github.com/robfig/cron/v3"
+)
+
+// nameRE is what job and destination names must match: they become parts
+// of object keys and metric labels.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// extensionRE is what an exec source's extension must match.
+var extensionRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+
+// cronParser reads schedules: 5 fields (minute hour day-of-month month
+// day-of-week) or a descriptor (@daily, @weekly, @every 6h).
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// validate checks a decoded configuration with its defaults applied.
+func (p *parser) validate(c *Config) {
+	if len(c.Destinations) == 0 {
+		p.errorf("destinations", "at least one destination is required")
+	}
+	if len(c.Jobs) == 0 {
+		p.errorf("jobs", "at least one job is required")
+	}
+	for i, r := range c.Recipients {
+		p.checkRecipient(fmt.Sprintf("recipients[%d]", i), r)
+	}
+	for _, name := range c.DestinationOrder {
+		p.checkDestination(c.Destinations[name])
+	}
+	p.checkOverlaps(c)
+	for _, name := range c.JobOrder {
+		p.checkJob(c, c.Jobs[name])
+	}
+}
+
+// checkName checks a job or destination name.
+func (p *parser) checkName(path, kind, name string) {
+	if !nameRE.MatchString(name) {
+		p.errorf(path, "invalid %s name %q: want lower-case letters, digits, _ and -, starting with a letter or digit, at most 63 characters", kind, name)
+	}
+}
+
+// notUsed reports each of keys set under path although type t has no use
+// for it.
+func (p *parser) notUsed(path, kind, t string, keys ...string) {
+	for _, k := range keys {
+		if p.has(join(path, k)) {
+			p.errorf(join(path, k), "not used by %s %ss", t, kind)
+		}
+	}
+}
+
+// s3Keys are the destination keys only s3 destinations use.
+var s3Keys = []string{"endpoint", "region", "bucket", "prefix", "path_style", "access_key_id",
+	"secret_access_key", "secret_access_key_file", "session_token", "session_token_file"}
+
+// checkDestination checks one destination.
+func (p *parser) checkDestination(d *Destination) {
+	path := "destinations." + d.Name
+	p.checkName(path, "destination", d.Name)
+	switch d.Type {
+	case "s3":
+		p.notUsed(path, "destination", d.Type, "path")
+		switch {
+		case d.Bucket == "":
+			p.errorf(path+".bucket", "required for s3 destinations")
+		case strings.Contains(d.Bucket, "/"):
+			p.errorf(path+".bucket", "a bucket name has no /; put the folder in prefix")
+		}
+		if d.Prefix != "" {
+			switch {
+			case strings.HasPrefix(d.Prefix, "/") || strings.HasSuffix(d.Prefix, "/"):
+				p.errorf(path+".prefix", "must not start or end with / (write %q)", strings.Trim(d.Prefix, "/"))
+			case slices.ContainsFunc(strings.Split(d.Prefix, "/"), func(s string) bool { return s == "" || s == "." || s == ".." }):
+				p.errorf(path+".prefix", "empty, . and .. segments are not allowed")
+			}
+		}
+		if d.Endpoint != "" {
+			u, err := url.Parse(d.Endpoint)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				p.errorf(path+".endpoint", "want a URL such as https://s3.example.com, got %q", d.Endpoint)
+			}
+		}
+		hasKey, hasSecret := d.AccessKeyID != "", !d.SecretAccessKey.IsZero()
+		switch {
+		case hasKey && !hasSecret && !p.isBad(path+".secret_access_key") && !p.isBad(path+".secret_access_key_file"):
+			p.errorf(path+".access_key_id", "set without secret_access_key; set both, or neither to use the AWS default credential chain")
+		case hasSecret && !hasKey:
+			p.errorf(path+".access_key_id", "required with secret_access_key; set both, or neither to use the AWS default credential chain")
+		}
+		if !d.SessionToken.IsZero() && !(hasKey && hasSecret) {
+			p.errorf(path+".session_token", "needs access_key_id and secret_access_key")
+		}
+	case "local":
+		p.notUsed(path, "destination", d.Type, s3Keys...)
+		switch {
+		case d.Path == "":
+			p.errorf(path+".path", "required for local destinations")
+		case !filepath.IsAbs(d.Path):
+			p.errorf(path+".path", "must be an absolute path, got %q", d.Path)
+		}
+	case "":
+		p.errorf(path+".type", "required (want s3, local)")
+	default:
+		p.errorf(path+".type", "unknown destination type %q (want s3, local)", d.Type)
+	}
+}
+
+// checkOverlaps refuses two destinations that are the same place, or one
+// inside the other: a backup in both would be one copy, not two.
+func (p *parser) checkOverlaps(c *Config) {
+	type place struct {
+		name, where string
+		segs        []string
+	}
+	var places []place
+	for _, name := range c.DestinationOrder {
+		d := c.Destinations[name]
+		switch {
+		case d.Type == "s3" && d.Bucket != "":
+			ep := strings.ToLower(strings.TrimRight(d.Endpoint, "/"))
+			ep = strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://")
+			places = append(places, place{name, "s3 " + ep + " " + d.Bucket, splitPath(d.Prefix)})
+		case d.Type == "local" && filepath.IsAbs(d.Path):
+			places = append(places, place{name, "local", splitPath(filepath.ToSlash(filepath.Clean(d.Path)))})
+		}
+	}
+	for j, b := range places {
+		for _, a := range places[:j] {
+			if a.where != b.where {
+				continue
+			}
+			path := "destinations." + b.name
+			switch {
+			case slices.Equal(a.segs, b.segs):
+				p.errorf(path, "same place as destination %q (line %d); primary and offsite must differ", a.name, p.line("destinations."+a.name))
+			case hasPrefix(a.segs, b.segs) || hasPrefix(b.segs, a.segs):
+				p.errorf(path, "overlaps destination %q (line %d): one is inside the other; primary and offsite must differ", a.name, p.line("destinations."+a.name))
+			default:
+				continue
+			}
+			break
+		}
+	}
+}
+
+// splitPath splits a slash-separated path into its non-empty segments.
+func splitPath(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '/' })
+}
+
+// hasPrefix reports whether the segments s start with prefix.
+func hasPrefix(s, prefix []string) bool {
+	return len(prefix) <= len(s) && slices.Equal(s[:len(prefix)], prefix)
+}
+
+// checkRecipient checks one age recipient. Messages never repeat a value
+// that might be a private key.
+func (p *parser) checkRecipient(path, r string) {
+	upper := strings.ToUpper(r)
+	switch {
+	case strings.Contains(upper, "AGE-SECRET-KEY-"):
+		p.errorf(path, "this is a private key; put its public key (age-keygen -y) here")
+	case strings.Contains(upper, "AGE-PLUGIN-"):
+		p.errorf(path, "this is a plugin identity, a private key; put its recipient (age1...) here")
+	case strings.Contains(upper, "PRIVATE KEY"):
+		p.errorf(path, "this is a private key; put its public key (the .pub file) here")
+	case strings.TrimSpace(r) == "":
+		p.errorf(path, "empty recipient")
+	case strings.ContainsAny(r, "\r\n"):
+		p.errorf(path, "one recipient per list item")
+	case strings.HasPrefix(r, "ssh-"):
+		if _, err := agessh.ParseRecipient(r); err != nil {
+			p.errorf(path, "invalid SSH recipient: %v", err)
+		}
+	case strings.HasPrefix(r, "age1pq1"):
+		if _, err := age.ParseHybridRecipient(r); err != nil {
+			p.errorf(path, "invalid age recipient: %v", err)
+		}
+	case strings.HasPrefix(r, "age1"):
+		if _, err := age.ParseX25519Recipient(r); err != nil {
+			p.errorf(path, "invalid age recipient: %v", err)
+		}
+	default:
+		p.errorf(path, "not an age recipient: want a public key (age1..., from age-keygen -y) or an ssh-ed25519 or ssh-rsa public key")
+	}
+}
+
+// checkJob checks one job.
+func (p *parser) checkJob(c *Config, j *Job) {
+	path := "jobs." + j.Name
+	p.checkName(path, "job", j.Name)
+
+	dp := path + ".destinations"
+	if len(j.Destinations) == 0 && len(c.Destinations) > 0 {
+		p.errorf(dp, "at least one destination is required")
+	}
+	seen := map[string]bool{}
+	for i, name := range j.Destinations {
+		ip := fmt.Sprintf("%s[%d]", dp, i)
+		switch {
+		case c.Destinations[name] == nil:
+			p.errorf(ip, "unknown destination %q (have: %s)", name, strings.Join(c.DestinationOrder, ", "))
+		case seen[name]:
+			p.errorf(ip, "destination %q is listed twice", name)
+		}
+		seen[name] = true
+	}
+
+	rp := path + ".recipients"
+	if len(j.Recipients) == 0 {
+		p.errorf(rp, "no recipients: set recipients at the top level or in the job")
+	}
+	if p.has(rp) {
+		for i, r := range j.Recipients {
+			p.checkRecipient(fmt.Sprintf("%s[%d]", rp, i), r)
+		}
+	}
+
+	p.checkSchedule(path+".schedule", j.Schedule)
+	if j.Timezone == "" {
+		p.errorf(path+".timezone", "must not be empty (leave it out for UTC)")
+	} else if _, err := time.LoadLocation(j.Timezone); err != nil {
+		p.errorf(path+".timezone", "unknown time zone %q (want an IANA name such as UTC or Europe/Berlin)", j.Timezone)
+	}
+
+	if l := j.Compression.Level; l < 1 || l > 22 {
+		p.errorf(path+".compression.level", "%d is out of range (want 1 to 22)", l)
+	}
+	if j.Compression.Threads < 1 {
+		p.errorf(path+".compression.threads", "want at least 1 (leave it out for one per CPU)")
+	}
+
+	r := j.Retention
+	kp := path + ".retention.keep_within"
+	switch {
+	case r.KeepWithin < 0:
+		p.errorf(kp, "must not be negative")
+	case r.KeepWithin < MinKeepWithin && !r.AllowShort:
+		p.errorf(kp, "%s is shorter than the 28d minimum every backup is promised; set retention.allow_short: true to allow it", r.KeepWithin)
+	}
+	if r.MinKeep < 1 {
+		p.errorf(path+".retention.min_keep", "want at least 1")
+	}
+	if r.KeepWeekly < 0 {
+		p.errorf(path+".retention.keep_weekly", "must not be negative")
+	}
+	if r.KeepMonthly < 0 {
+		p.errorf(path+".retention.keep_monthly", "must not be negative")
+	}
+	if j.RTO <= 0 {
+		p.errorf(path+".rto", "must be positive, such as 8h")
+	}
+
+	p.checkSource(path+".source", &j.Source)
+}
+
+// checkSchedule checks a cron schedule.
+func (p *parser) checkSchedule(path, s string) {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		p.errorf(path, "set the time zone with the job's timezone key, not in the schedule")
+		return
+	}
+	sched, err := cronParser.Parse(s)
+	if err != nil {
+		msg, _, _ := strings.Cut(err.Error(), ": [") // cron repeats the fields
+		p.errorf(path, "invalid schedule %q: %s (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @weekly, @every 12h)", s, msg)
+		return
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < time.Minute {
+		p.errorf(path, "runs every %s; the shortest interval is 1m", every.Delay)
+	}
+}
+
+// sourceTypes lists the known source types, for messages.
+const sourceTypes = "postgres, mysql, sqlite, exec"
+
+// checkSource checks a job's source.
+func (p *parser) checkSource(path string, s *Source) {
+	switch s.Type {
+	case "postgres", "mysql":
+		p.notUsed(path, "source", s.Type, "path", "command", "env", "extension")
+		if s.Database == "" {
+			p.errorf(path+".database", "required for %s sources", s.Type)
+		}
+		if p.has(path+".port") && (s.Port < 1 || s.Port > 65535) {
+			p.errorf(path+".port", "%d is out of range (want 1 to 65535)", s.Port)
+		}
+		if s.Type == "mysql" {
+			p.notUsed(path, "source", s.Type, "format")
+		} else if s.Format != "custom" && s.Format != "plain" {
+			p.errorf(path+".format", "unknown postgres format %q (want custom, plain)", s.Format)
+		}
+	case "sqlite":
+		p.notUsed(path, "source", s.Type, "host", "port", "user", "password", "password_file", "database", "format", "command", "env", "extension")
+		switch {
+		case s.Path == "":
+			p.errorf(path+".path", "required for sqlite sources")
+		case !filepath.IsAbs(s.Path):
+			p.errorf(path+".path", "must be an absolute path, got %q", s.Path)
+		}
+	case "exec":
+		p.notUsed(path, "source", s.Type, "host", "port", "user", "password", "password_file", "database", "format", "path")
+		switch {
+		case len(s.Command) == 0:
+			p.errorf(path+".command", "required for exec sources: the program and its arguments, as a list")
+		case s.Command[0] == "":
+			p.errorf(path+".command[0]", "the program name is empty")
+		}
+		if !extensionRE.MatchString(s.Extension) {
+			p.errorf(path+".extension", "want 1 to 16 lower-case letters or digits, such as sql")
+		}
+		for name := range s.Env {
+			if !isEnvName(name) {
+				p.errorf(path+".env."+name, "invalid environment variable name")
+			}
+		}
+	case "":
+		p.errorf(path+".type", "required (want %s)", sourceTypes)
+	default:
+		p.errorf(path+".type", "unknown source type %q (want %s)", s.Type, sourceTypes)
+	}
+}

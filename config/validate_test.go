@@ -1,0 +1,909 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A bad configuration and the problems it must produce. In src, @R@ stands
+// for a valid recipient and @DIR@ for a directory holding:
+//
+//	open.txt   a secret file of mode 0644
+//	closed.txt a secret file of mode 0600
+//	empty.txt  an empty secret file of mode 0600
+//
+// Each want is a substring of the error, normally "file:line: field: message"
+// so the line and the field path are checked too.
+var badConfigs = []struct {
+	name string
+	src  string
+	want []string
+}{
+	{
+		name: "YAML syntax error",
+		src:  "recipients: [@R@]\ndestinations:\n  d: {type: local, path: /b\njobs: {}\n",
+		want: []string{"coffer.yaml:3: YAML syntax: did not find expected ',' or '}'"},
+	},
+	{
+		name: "YAML syntax error on line 1",
+		src:  "recipients: a: b\n",
+		want: []string{"coffer.yaml:1: YAML syntax: mapping values are not allowed in this context"},
+	},
+	{
+		name: "bad indentation",
+		src:  "recipients: [@R@]\ndestinations:\n  d:\n    type: local\n   path: /b\n",
+		want: []string{"coffer.yaml:3: YAML syntax: did not find expected key"},
+	},
+	{
+		name: "unknown anchor",
+		src:  "recipients: *keys\n",
+		want: []string{"coffer.yaml: YAML syntax: unknown anchor 'keys' referenced"},
+	},
+	{
+		name: "tab indentation",
+		src:  "recipients: [@R@]\ndestinations:\n\td: {type: local, path: /b}\n",
+		want: []string{"coffer.yaml:3: YAML syntax: found character that cannot start any token"},
+	},
+	{
+		name: "empty file",
+		src:  "# nothing here\n",
+		want: []string{"coffer.yaml: the file is empty"},
+	},
+	{
+		name: "two documents",
+		src:  "recipients: [@R@]\n---\njobs: {}\n",
+		want: []string{"coffer.yaml:2: a second YAML document"},
+	},
+	{
+		name: "top level is a list",
+		src:  "- a\n- b\n",
+		want: []string{"coffer.yaml: want a mapping with recipients, destinations and jobs, got a list"},
+	},
+	{
+		name: "destinations is a list",
+		src: `recipients: [@R@]
+destinations: [primary]
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:2: destinations: want a mapping of destination names to settings, got a list"},
+	},
+	{
+		name: "recipients is a string",
+		src: `recipients: @R@
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:1: recipients: want a list, got a string"},
+	},
+	{
+		name: "unknown top-level key",
+		src: `recipients: [@R@]
+destinatons:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			"coffer.yaml:2: destinatons: unknown key; did you mean destinations?",
+			"coffer.yaml: destinations: at least one destination is required",
+		},
+	},
+	{
+		name: "unknown destination key",
+		src: `recipients: [@R@]
+destinations:
+  primary:
+    type: s3
+    bucket: b1
+    secret_key: x
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:6: destinations.primary.secret_key: unknown key (want one of: type, endpoint,"},
+	},
+	{
+		name: "unknown job key",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    schedul: "@daily"
+`,
+		want: []string{"coffer.yaml:7: jobs.app.schedul: unknown key; did you mean schedule?"},
+	},
+	{
+		name: "unknown source key",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: postgres
+      databse: app
+`,
+		want: []string{
+			"coffer.yaml:8: jobs.app.source.databse: unknown key; did you mean database?",
+			"coffer.yaml:6: jobs.app.source.database: required for postgres sources",
+		},
+	},
+	{
+		name: "unknown retention key",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    retention: {keep_days: 30}
+`,
+		want: []string{"coffer.yaml:7: jobs.app.retention.keep_days: unknown key"},
+	},
+	{
+		name: "duplicate key",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+  d: {type: local, path: /c}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:4: destinations.d: duplicate key (first at line 3)"},
+	},
+	{
+		name: "unknown destination reference",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    destinations:
+      - primary
+      - ofsite
+`,
+		want: []string{`coffer.yaml:9: jobs.app.destinations[1]: unknown destination "ofsite" (have: primary)`},
+	},
+	{
+		name: "destination listed twice",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    destinations: [primary, primary]
+`,
+		want: []string{`coffer.yaml:7: jobs.app.destinations[1]: destination "primary" is listed twice`},
+	},
+	{
+		name: "same bucket and prefix twice",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, endpoint: "https://s3.example.com", bucket: b1, prefix: db}
+  offsite: {type: s3, endpoint: "https://S3.example.com/", bucket: b1, prefix: db}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:4: destinations.offsite: same place as destination "primary" (line 3); primary and offsite must differ`},
+	},
+	{
+		name: "nested prefixes in one bucket",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1}
+  offsite: {type: s3, bucket: b1, prefix: copy}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:4: destinations.offsite: overlaps destination "primary" (line 3)`},
+	},
+	{
+		name: "same local path",
+		src: `recipients: [@R@]
+destinations:
+  a: {type: local, path: /backups}
+  b: {type: local, path: /backups/}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:4: destinations.b: same place as destination "a" (line 3); primary and offsite must differ`},
+	},
+	{
+		name: "private key as recipient",
+		src: `recipients:
+  - @R@
+  - ` + testPrivateKey + `
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: recipients[1]: this is a private key; put its public key (age-keygen -y) here"},
+	},
+	{
+		name: "private key as job recipient",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    recipients: [` + testPrivateKey + `]
+`,
+		want: []string{"coffer.yaml:7: jobs.app.recipients[0]: this is a private key"},
+	},
+	{
+		name: "not a recipient",
+		src: `recipients: [alice@example.com, age1notakey]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			"coffer.yaml:1: recipients[0]: not an age recipient",
+			"coffer.yaml:1: recipients[1]: invalid age recipient",
+		},
+	},
+	{
+		name: "no recipients",
+		src: `destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:4: jobs.app.recipients: no recipients: set recipients at the top level or in the job"},
+	},
+	{
+		name: "empty job recipients",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    recipients: []
+`,
+		want: []string{"coffer.yaml:7: jobs.app.recipients: no recipients"},
+	},
+	{
+		name: "retention below 28d without allow_short",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    retention:
+      keep_within: 7d
+`,
+		want: []string{"coffer.yaml:8: jobs.app.retention.keep_within: 7d is shorter than the 28d minimum every backup is promised; set retention.allow_short: true to allow it"},
+	},
+	{
+		name: "min_keep 0",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    retention: {min_keep: 0, keep_weekly: -1}
+`,
+		want: []string{
+			"coffer.yaml:7: jobs.app.retention.min_keep: want at least 1",
+			"coffer.yaml:7: jobs.app.retention.keep_weekly: must not be negative",
+		},
+	},
+	{
+		name: "invalid cron",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    schedule: "0 2 * *"
+`,
+		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule "0 2 * *": expected exactly 5 fields, found 4`},
+	},
+	{
+		name: "cron with seconds field",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    schedule: "0 0 2 * * 0"
+`,
+		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule`},
+	},
+	{
+		name: "time zone in the schedule",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    schedule: "CRON_TZ=Europe/Berlin 0 2 * * 0"
+`,
+		want: []string{"coffer.yaml:7: jobs.app.schedule: set the time zone with the job's timezone key"},
+	},
+	{
+		name: "every second",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    schedule: "@every 10s"
+`,
+		want: []string{"coffer.yaml:7: jobs.app.schedule: runs every 10s; the shortest interval is 1m"},
+	},
+	{
+		name: "invalid timezone",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    timezone: Mars/Olympus_Mons
+`,
+		want: []string{`coffer.yaml:7: jobs.app.timezone: unknown time zone "Mars/Olympus_Mons"`},
+	},
+	{
+		name: "unknown source type",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: postgress
+      database: app
+`,
+		want: []string{`coffer.yaml:7: jobs.app.source.type: unknown source type "postgress" (want postgres, mysql, sqlite, exec)`},
+	},
+	{
+		name: "no source",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    schedule: "@daily"
+`,
+		want: []string{"coffer.yaml:5: jobs.app.source.type: required (want postgres, mysql, sqlite, exec)"},
+	},
+	{
+		name: "missing database",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: mysql
+      host: db
+`,
+		want: []string{"coffer.yaml:6: jobs.app.source.database: required for mysql sources"},
+	},
+	{
+		name: "postgres format",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app, format: directory}
+`,
+		want: []string{`coffer.yaml:6: jobs.app.source.format: unknown postgres format "directory" (want custom, plain)`},
+	},
+	{
+		name: "sqlite without path, with a host",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: sqlite
+      host: db
+`,
+		want: []string{
+			"coffer.yaml:6: jobs.app.source.path: required for sqlite sources",
+			"coffer.yaml:8: jobs.app.source.host: not used by sqlite sources",
+		},
+	},
+	{
+		name: "exec without command",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: exec, extension: SQL}
+`,
+		want: []string{
+			"coffer.yaml:6: jobs.app.source.command: required for exec sources",
+			"coffer.yaml:6: jobs.app.source.extension: want 1 to 16 lower-case letters or digits",
+		},
+	},
+	{
+		name: "port is a quoted string",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, host: db, database: app, port: "5432"}
+`,
+		want: []string{`coffer.yaml:6: jobs.app.source.port: want a whole number, got a string "5432"`},
+	},
+	{
+		name: "port out of range",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, host: db, database: app, port: 70000}
+`,
+		want: []string{`coffer.yaml:6: jobs.app.source.port: 70000 is out of range (want 1 to 65535)`},
+	},
+	{
+		name: "compression level 0",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    compression:
+      level: 0
+      threads: 0
+`,
+		want: []string{
+			"coffer.yaml:8: jobs.app.compression.level: 0 is out of range (want 1 to 22)",
+			"coffer.yaml:9: jobs.app.compression.threads: want at least 1",
+		},
+	},
+	{
+		name: "compression level 23",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    compression: {level: 23}
+`,
+		want: []string{"coffer.yaml:7: jobs.app.compression.level: 23 is out of range (want 1 to 22)"},
+	},
+	{
+		name: "compression is a number",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    compression: 19
+`,
+		want: []string{"coffer.yaml:7: jobs.app.compression: want a mapping with level and threads, got a number"},
+	},
+	{
+		name: "missing bucket",
+		src: `recipients: [@R@]
+destinations:
+  primary:
+    type: s3
+    region: eu-west-1
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: destinations.primary.bucket: required for s3 destinations"},
+	},
+	{
+		name: "prefix with slashes",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1, prefix: /prod/}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:3: destinations.primary.prefix: must not start or end with / (write "prod")`},
+	},
+	{
+		name: "endpoint without scheme",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1, endpoint: s3.example.com}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:3: destinations.primary.endpoint: want a URL such as https://s3.example.com`},
+	},
+	{
+		name: "path_style yes",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1, path_style: yes}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:3: destinations.primary.path_style: want true or false, got a string "yes"`},
+	},
+	{
+		name: "access key without secret",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3, bucket: b1, access_key_id: AKIA}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: destinations.primary.access_key_id: set without secret_access_key"},
+	},
+	{
+		name: "relative local path",
+		src: `recipients: [@R@]
+destinations:
+  d:
+    type: local
+    path: backups
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:5: destinations.d.path: must be an absolute path, got "backups"`},
+	},
+	{
+		name: "s3 key on a local destination",
+		src: `recipients: [@R@]
+destinations:
+  d:
+    type: local
+    path: /b
+    bucket: b1
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:6: destinations.d.bucket: not used by local destinations"},
+	},
+	{
+		name: "unknown destination type",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: gcs, bucket: b1}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{`coffer.yaml:3: destinations.d.type: unknown destination type "gcs" (want s3, local)`},
+	},
+	{
+		name: "bad job and destination names",
+		src: `recipients: [@R@]
+destinations:
+  Primary: {type: local, path: /b}
+jobs:
+  my app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			`coffer.yaml:3: destinations.Primary: invalid destination name "Primary"`,
+			`coffer.yaml:5: jobs.my app: invalid job name "my app": want lower-case letters, digits, _ and -`,
+		},
+	},
+	{
+		name: "unset variable",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: postgres
+      database: app
+      password: ${COFFER_TEST_UNSET}
+`,
+		want: []string{"coffer.yaml:9: jobs.app.source.password: environment variable COFFER_TEST_UNSET is not set"},
+	},
+	{
+		name: "malformed reference",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: "${COFFER TEST}"}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: destinations.d.path: malformed ${...} reference"},
+	},
+	{
+		name: "password and password_file",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: postgres
+      database: app
+      password: hunter2
+      password_file: @DIR@/closed.txt
+`,
+		want: []string{"coffer.yaml:10: jobs.app.source.password_file: both password and password_file are set; keep one"},
+	},
+	{
+		name: "unreadable password_file",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source:
+      type: postgres
+      database: app
+      password_file: @DIR@/missing.txt
+`,
+		want: []string{"coffer.yaml:9: jobs.app.source.password_file: cannot read secret file: open @DIR@/missing.txt: no such file or directory"},
+	},
+	{
+		name: "world-readable secret file",
+		src: `recipients: [@R@]
+destinations:
+  d:
+    type: s3
+    bucket: b1
+    access_key_id: AKIA
+    secret_access_key_file: @DIR@/open.txt
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:7: destinations.d.secret_access_key_file: secret file @DIR@/open.txt is readable by group or others (mode 0644); fix: chmod 600 @DIR@/open.txt"},
+	},
+	{
+		name: "empty secret file",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app, password_file: "@DIR@/empty.txt"}
+`,
+		want: []string{"coffer.yaml:6: jobs.app.source.password_file: secret file @DIR@/empty.txt is empty"},
+	},
+	{
+		name: "no jobs",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+`,
+		want: []string{"coffer.yaml: jobs: at least one job is required"},
+	},
+	{
+		name: "no destinations",
+		src: `recipients: [@R@]
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml: destinations: at least one destination is required"},
+	},
+	{
+		name: "rto 0",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    rto: 0
+`,
+		want: []string{"coffer.yaml:7: jobs.app.rto: must be positive, such as 8h"},
+	},
+	{
+		name: "rto negative",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    rto: -2h
+`,
+		want: []string{"coffer.yaml:7: jobs.app.rto: must be positive"},
+	},
+	{
+		name: "bad duration",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    retention:
+      keep_within: 4 weeks
+`,
+		want: []string{`coffer.yaml:8: jobs.app.retention.keep_within: invalid duration "4 weeks" (want a number and a unit, like 28d, 2w, 8h, 90m or 1h30m)`},
+	},
+	{
+		name: "duration without unit",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    rto: 8
+`,
+		want: []string{`coffer.yaml:7: jobs.app.rto: invalid duration "8"`},
+	},
+	{
+		name: "many problems at once",
+		src: `recipients: [@R@]
+destinations:
+  primary: {type: s3}
+jobs:
+  app:
+    source: {type: postgress}
+    compression: {level: 0}
+    rto: 0s
+`,
+		want: []string{
+			"coffer.yaml:3: destinations.primary.bucket: required",
+			"coffer.yaml:6: jobs.app.source.type: unknown source type",
+			"coffer.yaml:7: jobs.app.compression.level: 0 is out of range",
+			"coffer.yaml:8: jobs.app.rto: must be positive",
+		},
+	},
+}
+
+func TestBadConfigs(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "open.txt", "s3cr3t\n", 0o644)
+	writeFile(t, dir, "closed.txt", "s3cr3t\n", 0o600)
+	writeFile(t, dir, "empty.txt", "\n", 0o600)
+	fill := func(s string) string {
+		return strings.NewReplacer("@R@", testRecipient, "@DIR@", dir).Replace(s)
+	}
+	for _, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("coffer.yaml", []byte(fill(tc.src)))
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if c != nil {
+				t.Error("config returned with an error")
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, fill(w)) {
+					t.Errorf("error lacks %q; got:\n%s", fill(w), msg)
+				}
+			}
+			// Every line of the message is one FieldError for this file.
+			fes := FieldErrors(err)
+			if lines := strings.Count(msg, "\n") + 1; len(fes) != lines {
+				t.Errorf("%d FieldErrors for %d lines:\n%s", len(fes), lines, msg)
+			}
+			for _, fe := range fes {
+				if fe.File != "coffer.yaml" {
+					t.Errorf("FieldError.File = %q", fe.File)
+				}
+			}
+			for _, secret := range []string{"hunter2", "s3cr3t", testPrivateKey} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("error shows a secret: %s", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestFieldErrors(t *testing.T) {
+	_, err := Parse("coffer.yaml", []byte("recipients: ["+testRecipient+"]\ndestinations:\n  d: {type: local, path: /b}\njobs:\n  app:\n    source: {type: postgress, database: app}\n"))
+	fes := FieldErrors(err)
+	want := FieldError{File: "coffer.yaml", Line: 6, Field: "jobs.app.source.type",
+		Msg: `unknown source type "postgress" (want postgres, mysql, sqlite, exec)`}
+	if len(fes) != 1 || *fes[0] != want {
+		t.Fatalf("got %v, want [%v]", fes, want)
+	}
+	if got := want.Error(); got != `coffer.yaml:6: jobs.app.source.type: unknown source type "postgress" (want postgres, mysql, sqlite, exec)` {
+		t.Errorf("Error() = %q", got)
+	}
+	if got := (&FieldError{File: "c.yaml", Msg: "the file is empty"}).Error(); got != "c.yaml: the file is empty" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+// TestTestdataBad checks the bad configurations kept as files: each
+// testdata/bad-*.yaml starts with "# want: " lines naming the problems.
+func TestTestdataBad(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad-*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/bad-*.yaml: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, line := range strings.Split(string(data), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					want = append(want, w)
+				}
+			}
+			_, err = Load(file)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if n := len(FieldErrors(err)); n != len(want) {
+				t.Errorf("%d problems, want %d:\n%v", n, len(want), err)
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q; got:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParse checks that no input makes Parse panic, and that it returns a
+// config or FieldErrors, never both or neither.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, tc := range badConfigs {
+		f.Add([]byte(strings.ReplaceAll(tc.src, "@R@", testRecipient)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", c, err)
+		}
+		if err != nil && len(FieldErrors(err)) == 0 {
+			t.Fatalf("error without FieldErrors: %v", err)
+		}
+	})
+}

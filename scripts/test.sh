@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# test.sh: everything CI checks, in order: services up, gofmt, go vet,
+# staticcheck, go test. Extra arguments go to `go test` (before the package
+# list); set PKGS to test other packages than ./...
+#
+#   scripts/test.sh
+#   scripts/test.sh -run TestStore -v
+#   PKGS=./storage/... scripts/test.sh
+#
+# CI sets CI=1 itself, so that missing services fail instead of skip.
+set -euo pipefail
+
+STATICCHECK_VERSION=v0.8.2 # 2026.2: supports Go 1.26 and 1.27
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+TOOLS=${COFFER_TOOLS:-$HOME/.cache/coffer-tools}
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	PATH=/usr/local/go/bin:$PATH
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+die() {
+	printf 'test.sh: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+step services
+scripts/services.sh
+# shellcheck source=/dev/null
+. .coffer-test/env
+
+step gofmt
+unformatted=$(find . \( -path ./.git -o -path ./.coffer-test -o -path ./bin -o -name testdata \) -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l)
+if [ -n "$unformatted" ]; then
+	printf '%s\n' "$unformatted" >&2
+	die "gofmt -l: the files above need gofmt -w"
+fi
+
+step "go vet"
+go vet ./... || die "go vet"
+
+step "staticcheck $STATICCHECK_VERSION"
+scdir="$TOOLS/staticcheck-$STATICCHECK_VERSION"
+if [ ! -x "$scdir/staticcheck" ]; then
+	echo "installing honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION into $scdir"
+	mkdir -p "$TOOLS"
+	tmp=$(mktemp -d "$TOOLS/.staticcheck-$STATICCHECK_VERSION.XXXXXX")
+	(cd "$tmp" && GOBIN="$tmp" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") ||
+		{ rm -rf "$tmp"; die "go install staticcheck@$STATICCHECK_VERSION"; }
+	rm -rf "$scdir"
+	mv "$tmp" "$scdir"
+fi
+"$scdir/staticcheck" ./... || die "staticcheck"
+
+step "go test"
+# shellcheck disable=SC2086 # PKGS is a list of patterns
+go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
+echo
+echo "test.sh: all checks passed"

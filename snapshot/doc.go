@@ -1,0 +1,36 @@
+// Package snapshot dumps databases to an io.Writer (sources) and reads dumps
+// back into databases (loaders). It knows nothing of storage or encryption.
+//
+// Sources: NewSource builds one from a config.Source. PostgreSQL is dumped
+// with pg_dump (custom format, uncompressed, by default; plain SQL on
+// request), MySQL and MariaDB with mariadb-dump or mysqldump in one
+// transaction, SQLite with VACUUM INTO (a consistent copy of a live file),
+// and an exec source runs a user's command (argv, no shell).
+//
+// Loaders: NewLoader builds one from a dump's Info and a target: pg_restore
+// or psql, the mariadb or mysql client, or an SQLite file replaced
+// atomically.
+//
+// Guarantees:
+//
+//   - A Source's Dump MUST return nil only when the dump tool exited 0 and
+//     its whole output reached w. A non-zero exit, a killed tool, a cut-off
+//     stream or a cancelled context MUST be an error, even after bytes were
+//     written. A write error from w stops the tool and is returned.
+//   - A Loader's Load MUST fail when r returns a read error, and the tool
+//     reading the dump MUST be killed before it sees the end of its input,
+//     so a cut-off dump is never loaded as if it were whole. Load MUST fail
+//     when the tool exits non-zero.
+//   - Prepare MUST NOT load over a target holding data unless forced.
+//   - Passwords MUST NOT appear in a child's argv: they reach children
+//     through the environment (PGPASSWORD) or a 0600 defaults file that is
+//     removed afterwards. Error messages quote the last 2 KiB of a tool's
+//     output with known secrets replaced by "[REDACTED]".
+//   - Cancelling the context kills the child and everything in its process
+//     group.
+//
+// Not guaranteed: the SQLite source writes its snapshot to a temporary file
+// (in os.TempDir) before streaming it, so it needs free space the size of
+// the database; a forced database Prepare drops the old database before the
+// load, so a failed forced load leaves the target empty, not as it was.
+package snapshot

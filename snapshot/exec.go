@@ -1,0 +1,49 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"sort"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// execSource runs a user-supplied command whose standard output is the dump.
+type execSource struct {
+	src   config.Source
+	child child
+}
+
+func newExecSource(src config.Source) (*execSource, error) {
+	if len(src.Command) == 0 || src.Command[0] == "" {
+		return nil, errors.New("exec source: command is empty")
+	}
+	names := make([]string, 0, len(src.Env))
+	for k := range src.Env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	c := child{name: filepath.Base(src.Command[0]), path: src.Command[0], args: src.Command[1:]}
+	for _, k := range names {
+		v := src.Env[k].Reveal()
+		c.env = append(c.env, k+"="+v)
+		c.secrets = append(c.secrets, v)
+	}
+	return &execSource{src: src, child: c}, nil
+}
+
+func (s *execSource) info() Info {
+	format := s.src.Extension
+	if format == "" {
+		format = "dump"
+	}
+	return Info{Kind: "exec", Database: s.src.Database, ToolVersion: s.child.name, Format: format}
+}
+
+// Describe returns the Info of an exec source; it runs nothing.
+func (s *execSource) Describe(ctx context.Context) (Info, error) { return s.info(), nil }
+
+// Dump runs the command and streams its standard output to w.
+func (s *execSource) Dump(ctx context.Context, w io.Writer) error { return s.child.dump(ctx, w) }

@@ -1,0 +1,200 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// pgParams are the connection parameters of a PostgreSQL server. Empty
+// fields fall back to libpq's defaults (and PG* environment variables).
+type pgParams struct {
+	host, user, password, database, sslmode string
+	port                                    int
+}
+
+func pgParamsFrom(src config.Source) pgParams {
+	return pgParams{host: src.Host, port: src.Port, user: src.User, password: src.Password.Reveal(), database: src.Database}
+}
+
+// withTarget returns p aimed at target: a database name, or a postgres:// URL
+// whose parts replace those of p.
+func (p pgParams) withTarget(target string) (pgParams, error) {
+	if !strings.HasPrefix(target, "postgres://") && !strings.HasPrefix(target, "postgresql://") {
+		p.database = target
+		return p, nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return p, fmt.Errorf("target URL: %w", redactURLError(err))
+	}
+	if h := u.Hostname(); h != "" {
+		p.host = h
+	}
+	if ps := u.Port(); ps != "" {
+		if p.port, err = strconv.Atoi(ps); err != nil {
+			return p, fmt.Errorf("target URL: bad port %q", ps)
+		}
+	}
+	if u.User != nil {
+		p.user = u.User.Username()
+		if pw, ok := u.User.Password(); ok {
+			p.password = pw
+		}
+	}
+	q := u.Query()
+	if h := q.Get("host"); h != "" {
+		p.host = h // e.g. a socket directory
+	}
+	if m := q.Get("sslmode"); m != "" {
+		p.sslmode = m
+	}
+	p.database = strings.TrimPrefix(u.Path, "/")
+	if p.database == "" {
+		return p, fmt.Errorf("target URL names no database")
+	}
+	return p, nil
+}
+
+// env is the libpq environment for a child process (PGPASSWORD included:
+// passwords never go in argv).
+func (p pgParams) env() []string {
+	var env []string
+	env = envVar(env, "PGHOST", p.host)
+	if p.port != 0 {
+		env = envVar(env, "PGPORT", strconv.Itoa(p.port))
+	}
+	env = envVar(env, "PGUSER", p.user)
+	env = envVar(env, "PGPASSWORD", p.password)
+	env = envVar(env, "PGDATABASE", p.database)
+	env = envVar(env, "PGSSLMODE", p.sslmode)
+	return env
+}
+
+// connect opens a pgx connection to database db (p.database when empty).
+func (p pgParams) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	if db == "" {
+		db = p.database
+	}
+	var kv []string
+	add := func(k, v string) {
+		if v != "" {
+			kv = append(kv, k+"="+conninfoQuote(v))
+		}
+	}
+	add("host", p.host)
+	if p.port != 0 {
+		add("port", strconv.Itoa(p.port))
+	}
+	add("user", p.user)
+	add("password", p.password)
+	add("dbname", db)
+	add("sslmode", p.sslmode)
+	cfg, err := pgx.ParseConfig(strings.Join(kv, " "))
+	if err != nil {
+		return nil, fmt.Errorf("postgres connection settings: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres database %q: %w", db, err)
+	}
+	return conn, nil
+}
+
+// String names the server and database, without the password.
+func (p pgParams) String() string {
+	host := p.host
+	if host == "" {
+		host = "localhost"
+	}
+	if p.port != 0 {
+		host += ":" + strconv.Itoa(p.port)
+	}
+	return "postgres database " + strconv.Quote(p.database) + " on " + host
+}
+
+// conninfoQuote quotes a libpq keyword/value connection string value.
+func conninfoQuote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// pgSource dumps a PostgreSQL database with pg_dump.
+type pgSource struct {
+	p      pgParams
+	format string // pg-custom or pg-plain
+}
+
+func newPostgresSource(src config.Source) (*pgSource, error) {
+	if src.Database == "" {
+		return nil, fmt.Errorf("postgres source: database is empty")
+	}
+	s := &pgSource{p: pgParamsFrom(src)}
+	switch src.Format {
+	case "", "custom":
+		s.format = "pg-custom"
+	case "plain":
+		s.format = "pg-plain"
+	default:
+		return nil, fmt.Errorf("postgres source: unknown format %q (want custom or plain)", src.Format)
+	}
+	return s, nil
+}
+
+func (s *pgSource) tool(args ...string) (child, error) {
+	path, err := lookTool("pg_dump")
+	if err != nil {
+		return child{}, err
+	}
+	return child{name: "pg_dump", path: path, args: args, env: s.p.env(), secrets: []string{s.p.password}}, nil
+}
+
+// Describe asks the server and pg_dump for their versions.
+func (s *pgSource) Describe(ctx context.Context) (Info, error) {
+	info := Info{Kind: "postgres", Database: s.p.database, Format: s.format}
+	conn, err := s.p.connect(ctx, "")
+	if err != nil {
+		return info, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&info.ServerVersion); err != nil {
+		return info, fmt.Errorf("postgres server version: %w", err)
+	}
+	c, err := s.tool("--version")
+	if err != nil {
+		return info, err
+	}
+	if info.ToolVersion, err = c.output(ctx); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+// Dump runs pg_dump and streams its output to w.
+func (s *pgSource) Dump(ctx context.Context, w io.Writer) error {
+	args := []string{"--no-password"}
+	if s.format == "pg-custom" {
+		args = append(args, "--format=custom", "--compress=0")
+	} else {
+		args = append(args, "--format=plain")
+	}
+	c, err := s.tool(args...)
+	if err != nil {
+		return err
+	}
+	return c.dump(ctx, w)
+}
+
+// redactURLError drops the URL (which may hold a password) from a parse error.
+func redactURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

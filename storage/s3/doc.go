@@ -1,0 +1,29 @@
+// Package s3 is a storage.Store on an S3 bucket (AWS or an S3-compatible
+// server such as MinIO), built on aws-sdk-go-v2 and its transfermanager.
+//
+// Guarantees:
+//   - Put streams: it never needs the object's size and holds at most about
+//     (Concurrency+2) × PartSize bytes in memory, whatever the object's size.
+//     Objects smaller than PartSize go up in one PutObject; larger ones as a
+//     multipart upload of at most 10,000 parts (so the largest object is
+//     10,000 × PartSize: 160 GiB with the default 16 MiB).
+//   - A reader error or a cancelled context makes Put return an error that
+//     wraps it, leaves nothing visible under the key (a previous object stays
+//     intact) and aborts the multipart upload, using a fresh context so that
+//     cancellation cannot prevent the abort. ListMultipartUploads lets tests
+//     prove that nothing was left behind.
+//   - A CompleteMultipartUpload answered with 200 and an error body is a
+//     failure (the SDK turns it into a 5xx error) and the upload is aborted.
+//   - Create sends If-None-Match: * and maps 412 Precondition Failed to
+//     storage.ErrExist: of concurrent Creates of one key at most one wins.
+//   - Get, Stat map NoSuchKey/NotFound to storage.ErrNotExist; deleting a
+//     missing key is not an error; List pages through every result.
+//   - Request checksums are only sent, and response checksums only checked,
+//     when an operation requires it, so S3-compatible servers accept uploads.
+//   - Keys are stored under Prefix+"/"; ObjectInfo.Key never includes it.
+//   - String never contains credentials.
+//
+// The AWS SDK's configuration chain is used (environment, shared config
+// files, AWS_CA_BUNDLE, ...), with static credentials taking precedence when
+// given.
+package s3

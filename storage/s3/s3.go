@@ -1,0 +1,485 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// Defaults for Options.
+const (
+	DefaultPartSize    = 16 << 20
+	DefaultConcurrency = 4
+	DefaultRegion      = "us-east-1"
+
+	minPartSize = 5 << 20 // S3's minimum for every part but the last
+	maxPartSize = 5 << 30
+
+	// abortTimeout bounds the clean-up after a failed upload; it runs on a
+	// context detached from the caller's, which may be cancelled already.
+	abortTimeout = time.Minute
+)
+
+// Options configure a Store.
+type Options struct {
+	// Endpoint is the S3 server's base URL, e.g. "http://127.0.0.1:9000";
+	// empty means AWS. Without a scheme, https is assumed.
+	Endpoint string
+	// Region defaults to the SDK's configuration, then to "us-east-1".
+	Region string
+	// Bucket is required.
+	Bucket string
+	// Prefix is prepended, with a "/", to every key. Leading and trailing
+	// slashes are ignored.
+	Prefix string
+	// PathStyle addresses the bucket as a path (endpoint/bucket/key), as
+	// MinIO and most S3-compatible servers need.
+	PathStyle bool
+	// Static credentials. When AccessKeyID and SecretAccessKey are empty the
+	// SDK's default chain (environment, shared files, IMDS, ...) is used.
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	// PartSize is the multipart part size in bytes (default 16 MiB, at
+	// least 5 MiB); Concurrency the number of parts in flight (default 4).
+	PartSize    int64
+	Concurrency int
+}
+
+// Store is a storage.Store and storage.Creator on one bucket and prefix.
+// It is safe for concurrent use.
+type Store struct {
+	client    *s3.Client
+	uploader  *transfermanager.Client
+	bucket    string
+	keyPrefix string // "" or Prefix + "/"
+	region    string
+	name      string // for String
+	partSize  int64
+}
+
+var (
+	_ storage.Store   = (*Store)(nil)
+	_ storage.Creator = (*Store)(nil)
+)
+
+// New returns a Store for opts. It does not contact the server.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("s3 store: bucket is required")
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = DefaultPartSize
+	}
+	if opts.PartSize < minPartSize || opts.PartSize > maxPartSize {
+		return nil, fmt.Errorf("s3 store: part size %d out of range [%d, %d]", opts.PartSize, minPartSize, int64(maxPartSize))
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Concurrency < 1 {
+		return nil, fmt.Errorf("s3 store: concurrency %d must be at least 1", opts.Concurrency)
+	}
+	if (opts.AccessKeyID == "") != (opts.SecretAccessKey == "") {
+		return nil, errors.New("s3 store: give both access key ID and secret access key, or neither")
+	}
+	endpoint := opts.Endpoint
+	if endpoint != "" && !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	var host string
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("s3 store: invalid endpoint %q", opts.Endpoint)
+		}
+		if u.User != nil {
+			return nil, errors.New("s3 store: endpoint must not contain credentials")
+		}
+		host = u.Host
+	}
+
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithDefaultRegion(DefaultRegion),
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if opts.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
+	}
+	if opts.AccessKeyID != "" {
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, opts.SessionToken)))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: load AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = opts.PathStyle
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = opts.PartSize
+		// Equal to the part size, so the first read buffers one part only.
+		o.MultipartUploadThreshold = opts.PartSize
+		o.Concurrency = opts.Concurrency
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// Abort on a fresh context, so a cancelled upload is still aborted.
+		o.FailTimeout = abortTimeout
+	})
+
+	prefix := strings.Trim(opts.Prefix, "/")
+	s := &Store{
+		client:   client,
+		uploader: uploader,
+		bucket:   opts.Bucket,
+		region:   cfg.Region,
+		partSize: opts.PartSize,
+	}
+	s.name = "s3://" + opts.Bucket
+	if prefix != "" {
+		s.keyPrefix = prefix + "/"
+		s.name += "/" + prefix
+	}
+	if host != "" {
+		s.name += " (" + host + ")"
+	}
+	return s, nil
+}
+
+// String returns "s3://bucket/prefix", followed by the endpoint's host in
+// parentheses when the endpoint is not AWS's.
+func (s *Store) String() string { return s.name }
+
+// Put streams r to key, replacing any previous object.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.ObjectInfo, error) {
+	info, err := s.upload(ctx, key, r, false)
+	if err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("put %s to %s: %w", key, s, err)
+	}
+	return info, nil
+}
+
+// Create is Put with If-None-Match: *; it returns storage.ErrExist when key
+// already exists.
+func (s *Store) Create(ctx context.Context, key string, r io.Reader) (storage.ObjectInfo, error) {
+	info, err := s.upload(ctx, key, r, true)
+	if err != nil {
+		if isPreconditionFailed(err) {
+			err = storage.ErrExist
+		}
+		return storage.ObjectInfo{}, fmt.Errorf("create %s in %s: %w", key, s, err)
+	}
+	return info, nil
+}
+
+func (s *Store) upload(ctx context.Context, key string, r io.Reader, createOnly bool) (storage.ObjectInfo, error) {
+	if err := validateKey(key); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	full := s.keyPrefix + key
+	body := &countingReader{ctx: ctx, r: r}
+	in := &transfermanager.UploadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(full),
+		// Hide any io.Seeker: the uploader must stream, not measure.
+		Body: body,
+	}
+	if createOnly {
+		in.IfNoneMatch = aws.String("*")
+	}
+	started := time.Now()
+	out, err := s.uploader.UploadObject(ctx, in)
+	if err != nil {
+		s.cleanupFailedUpload(ctx, full, err, body.n.Load(), started)
+		return storage.ObjectInfo{}, err
+	}
+	info := storage.ObjectInfo{
+		Key:     key,
+		Size:    body.n.Load(),
+		ModTime: time.Now(),
+		ETag:    strings.Trim(aws.ToString(out.ETag), `"`),
+	}
+	// Check what the server holds against what we sent.
+	if st, err := s.stat(ctx, full); err == nil {
+		if st.Size != info.Size {
+			return storage.ObjectInfo{}, fmt.Errorf("server holds %d bytes after an upload of %d", st.Size, info.Size)
+		}
+		info.ModTime = st.ModTime
+		if st.ETag != "" {
+			info.ETag = st.ETag
+		}
+	}
+	return info, nil
+}
+
+// cleanupFailedUpload aborts the multipart upload behind a failed
+// UploadObject, if any. The transfermanager aborts too; doing it again is
+// harmless (NoSuchUpload) and covers an abort that failed.
+func (s *Store) cleanupFailedUpload(ctx context.Context, full string, uploadErr error, read int64, started time.Time) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	var mpe transfermanager.MultipartUploadError
+	if errors.As(uploadErr, &mpe) && mpe.UploadID() != "" {
+		s.abort(actx, full, mpe.UploadID())
+		return
+	}
+	if read < s.partSize {
+		return // a single PutObject: no multipart upload was started
+	}
+	// CreateMultipartUpload may have succeeded on the server while the
+	// client saw an error (e.g. cancelled mid-response): abort uploads of
+	// this exact key started since this Put began.
+	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(full),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(actx)
+		if err != nil {
+			return
+		}
+		for _, u := range page.Uploads {
+			if aws.ToString(u.Key) == full && !aws.ToTime(u.Initiated).Before(started.Add(-time.Minute)) {
+				s.abort(actx, full, aws.ToString(u.UploadId))
+			}
+		}
+	}
+}
+
+func (s *Store) abort(ctx context.Context, full, uploadID string) {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(s.bucket),
+		Key:      aws.String(full),
+		UploadId: aws.String(uploadID),
+	})
+	_ = err // NoSuchUpload: already aborted; anything else: nothing better to do
+}
+
+// Get returns the object's bytes. The caller must close them.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := validateKey(key); err != nil {
+		return nil, fmt.Errorf("get %s from %s: %w", key, s, err)
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.keyPrefix + key),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %s from %s: %w", key, s, mapNotFound(err))
+	}
+	return out.Body, nil
+}
+
+// Stat returns the object's size, modification time and ETag.
+func (s *Store) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if err := validateKey(key); err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("stat %s in %s: %w", key, s, err)
+	}
+	info, err := s.stat(ctx, s.keyPrefix+key)
+	if err != nil {
+		return storage.ObjectInfo{}, fmt.Errorf("stat %s in %s: %w", key, s, mapNotFound(err))
+	}
+	info.Key = key
+	return info, nil
+}
+
+func (s *Store) stat(ctx context.Context, full string) (storage.ObjectInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(full),
+	})
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	return storage.ObjectInfo{
+		Key:     strings.TrimPrefix(full, s.keyPrefix),
+		Size:    aws.ToInt64(out.ContentLength),
+		ModTime: aws.ToTime(out.LastModified),
+		ETag:    strings.Trim(aws.ToString(out.ETag), `"`),
+	}, nil
+}
+
+// List yields every object whose key starts with prefix, in lexical key
+// order, paging through ListObjectsV2.
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) {
+		if strings.HasPrefix(prefix, "/") {
+			yield(storage.ObjectInfo{}, fmt.Errorf("list %s in %s: invalid prefix: starts with /", prefix, s))
+			return
+		}
+		p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+			Bucket: aws.String(s.bucket),
+			Prefix: aws.String(s.keyPrefix + prefix),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				yield(storage.ObjectInfo{}, fmt.Errorf("list %s in %s: %w", prefix, s, err))
+				return
+			}
+			for _, o := range page.Contents {
+				info := storage.ObjectInfo{
+					Key:     strings.TrimPrefix(aws.ToString(o.Key), s.keyPrefix),
+					Size:    aws.ToInt64(o.Size),
+					ModTime: aws.ToTime(o.LastModified),
+					ETag:    strings.Trim(aws.ToString(o.ETag), `"`),
+				}
+				if !yield(info, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Delete removes the object under key. A missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := validateKey(key); err != nil {
+		return fmt.Errorf("delete %s from %s: %w", key, s, err)
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.keyPrefix + key),
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete %s from %s: %w", key, s, err)
+	}
+	return nil
+}
+
+// EnsureBucket creates the bucket if it does not exist yet.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	if err == nil {
+		return nil
+	}
+	if c := errorCode(err); c != "NotFound" && c != "NoSuchBucket" {
+		return fmt.Errorf("check bucket of %s: %w", s, err)
+	}
+	in := &s3.CreateBucketInput{Bucket: aws.String(s.bucket)}
+	if s.region != "" && s.region != DefaultRegion {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(s.region),
+		}
+	}
+	_, err = s.client.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("create bucket of %s: %w", s, err)
+	}
+	return nil
+}
+
+// ListMultipartUploads returns the keys (without the store's prefix) of the
+// multipart uploads in progress under the store's prefix. Tests use it to
+// prove that failed uploads were aborted.
+func (s *Store) ListMultipartUploads(ctx context.Context) ([]string, error) {
+	var keys []string
+	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(s.keyPrefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list multipart uploads in %s: %w", s, err)
+		}
+		for _, u := range page.Uploads {
+			keys = append(keys, strings.TrimPrefix(aws.ToString(u.Key), s.keyPrefix))
+		}
+	}
+	return keys, nil
+}
+
+func validateKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("invalid key: empty")
+	case strings.HasPrefix(key, "/"):
+		return fmt.Errorf("invalid key %q: absolute (starts with /)", key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("invalid key %q: empty path segment (// or trailing /)", key)
+		case ".", "..":
+			return fmt.Errorf("invalid key %q: %q segment", key, seg)
+		}
+	}
+	return nil
+}
+
+// mapNotFound turns the S3 errors for a missing key into storage.ErrNotExist.
+func mapNotFound(err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%w (%s)", storage.ErrNotExist, errorCode(err))
+	}
+	return err
+}
+
+// isNotFound reports whether err says the key does not exist. A missing
+// bucket is a configuration error, not a missing key.
+func isNotFound(err error) bool {
+	switch errorCode(err) {
+	case "NoSuchKey", "NotFound":
+		return true
+	}
+	return false
+}
+
+func isPreconditionFailed(err error) bool {
+	if errorCode(err) == "PreconditionFailed" {
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == 412
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// countingReader counts bytes read and fails reads once ctx is done.
+type countingReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
