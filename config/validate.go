@@ -11,7 +11,6 @@ import (
 	_ "time/tzdata" // timezone must validate the same on hosts without a zoneinfo database
 
 	"filippo.io/age"
-	"filippo.io/age/agessh"
 	"github.com/robfig/cron/v3"
 )
 
@@ -182,10 +181,10 @@ func (p *parser) checkRecipient(path, r string) {
 		p.errorf(path, "empty recipient")
 	case strings.ContainsAny(r, "\r\n"):
 		p.errorf(path, "one recipient per list item")
-	case strings.HasPrefix(r, "ssh-"):
-		if _, err := agessh.ParseRecipient(r); err != nil {
-			p.errorf(path, "invalid SSH recipient: %v", err)
-		}
+	case strings.HasPrefix(r, "ssh-") || strings.HasPrefix(r, "ecdsa-") || strings.HasPrefix(r, "sk-"):
+		// seal encrypts to age recipients only; accepting SSH keys here
+		// would pass config check and fail the backup.
+		p.errorf(path, "SSH keys are not supported as recipients; use an age public key (age-keygen, then age-keygen -y)")
 	case strings.HasPrefix(r, "age1pq1"):
 		if _, err := age.ParseHybridRecipient(r); err != nil {
 			p.errorf(path, "invalid age recipient: %v", err)
@@ -195,7 +194,7 @@ func (p *parser) checkRecipient(path, r string) {
 			p.errorf(path, "invalid age recipient: %v", err)
 		}
 	default:
-		p.errorf(path, "not an age recipient: want a public key (age1..., from age-keygen -y) or an ssh-ed25519 or ssh-rsa public key")
+		p.errorf(path, "not an age recipient: want an age public key (age1..., from age-keygen -y)")
 	}
 }
 
@@ -210,6 +209,9 @@ func (p *parser) checkJob(c *Config, j *Job) {
 	}
 	seen := map[string]bool{}
 	for i, name := range j.Destinations {
+		if len(c.Destinations) == 0 {
+			break // reported once, at the top level
+		}
 		ip := fmt.Sprintf("%s[%d]", dp, i)
 		switch {
 		case c.Destinations[name] == nil:

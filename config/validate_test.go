@@ -907,3 +907,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRecipients(t *testing.T) {
+	for _, tc := range []struct {
+		r    string
+		want string // "" for valid
+	}{
+		{testRecipient, ""},
+		{"age1pq1", "invalid age recipient"},
+		{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGO4Upqps8T1j2RiajnLe+DDVWq84wFCXMyuhWM32pMk ops@example", "SSH keys are not supported"},
+		{testPrivateKey, "this is a private key; put its public key (age-keygen -y) here"},
+		{strings.ToLower(testPrivateKey), "this is a private key"},
+		{"AGE-PLUGIN-YUBIKEY-1QQQQQQ", "plugin identity"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----", "this is a private key"},
+		{"age1yubikey1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "invalid age recipient"},
+		{"age1pq1qqqq", "invalid age recipient"},
+		{" ", "empty recipient"},
+		{testRecipient + "\n" + testRecipient2, "one recipient per list item"},
+		{"alice@example.com", "not an age recipient"},
+	} {
+		p := &parser{file: "t", pos: map[string]int{}, bad: map[string]bool{}}
+		p.checkRecipient("recipients[0]", tc.r)
+		switch {
+		case tc.want == "" && len(p.errs) > 0:
+			t.Errorf("%q: %v", tc.r, p.errs[0])
+		case tc.want != "" && (len(p.errs) != 1 || !strings.Contains(p.errs[0].Msg, tc.want)):
+			t.Errorf("%q: got %v, want %q", tc.r, p.errs, tc.want)
+		case tc.want != "" && strings.Contains(strings.ToUpper(p.errs[0].Msg), "AGE-SECRET-KEY-1"):
+			t.Errorf("%q: message shows the key: %v", tc.r, p.errs[0])
+		}
+	}
+}
