@@ -18,7 +18,7 @@ source .coffer-test/env
 rows=${BENCH_ROWS:-3600000}   # ~1 GB of pg_dump output
 db=coffer_bench
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+[ -n "${BENCH_KEEP:-}" ] && echo "bench: keeping $work" || trap 'rm -rf "$work"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
 
 go build -o "$work/coffer" ./cmd/coffer
@@ -34,8 +34,8 @@ suffix=$(date +%s)
 cat > "$work/coffer.yaml" <<YAML
 recipients: [$recipient]
 destinations:
-  primary: {type: s3, endpoint: $COFFER_TEST_S3_PRIMARY, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: \${AWS_SECRET_ACCESS_KEY}}
-  offsite: {type: s3, endpoint: $COFFER_TEST_S3_OFFSITE, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: \${AWS_SECRET_ACCESS_KEY}}
+  primary: {type: s3, endpoint: $COFFER_TEST_S3_PRIMARY, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
+  offsite: {type: s3, endpoint: $COFFER_TEST_S3_OFFSITE, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
 jobs:
   bench:
     source: {type: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: $db}
@@ -48,11 +48,11 @@ add_rows() { # $1 = first id, $2 = count
   psql -d $db -c "
   CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, account int NOT NULL,
     amount numeric(12,2), kind text, note text, attrs jsonb);
-  INSERT INTO events SELECT i, timestamptz '2024-01-01' + i * interval '7 seconds', (i * 7919) % 50000,
-    round((random() * 10000)::numeric, 2), (ARRAY['lesson','invoice','refund','login','export'])[1 + i % 5],
-    md5(i::text) || ' ' || repeat(chr(97 + (i % 26)), (i % 40)) || ' pupil ' || (i % 9973),
-    jsonb_build_object('ip', '10.' || (i % 255) || '.' || ((i / 255) % 255) || '.1', 'ok', i % 3 = 0, 'tags', jsonb_build_array(i % 7, md5((i*3)::text)))
-  FROM generate_series($1, $1 + $2 - 1) AS i;"
+  INSERT INTO events SELECT i, timestamptz '2024-01-01' + i * interval '7 seconds', ((i * 7919) % 50000)::int,
+    round((random() * 10000)::numeric, 2), (ARRAY['lesson','invoice','refund','login','export'])[1 + (i % 5)::int],
+    md5(i::text) || ' ' || repeat(chr(97 + (i % 26)::int), (i % 40)::int) || ' pupil ' || (i % 9973),
+    jsonb_build_object('ip', '10.' || (i % 255) || '.' || ((i / 255) % 255) || '.1', 'ok', i % 3 = 0, 'tags', jsonb_build_array((i % 7)::int, md5((i*3)::text)))
+  FROM generate_series($1::bigint, $1 + $2 - 1) AS i;"
 }
 
 measure() { # $1 = label
@@ -61,7 +61,7 @@ measure() { # $1 = label
   # (a) Coffer to both destinations.
   local t0 t1 a b rss
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$work/rss" "$work/coffer" backup --config "$work/coffer.yaml" --job bench --log-format json 2>"$work/coffer.log" >/dev/null
+  /usr/bin/time -f "%M" -o "$work/rss" "$work/coffer" backup --config "$work/coffer.yaml" --job bench --log-format json 2>"$work/coffer.log" >/dev/null || { cat "$work/coffer.log" >&2; exit 1; }
   t1=$(date +%s.%N); a=$(echo "$t1 - $t0" | bc)
   rss=$(( $(tail -1 "$work/rss") / 1024 ))
   # (b) the shell pipeline to one destination.
@@ -81,4 +81,4 @@ add_rows 1 "$rows"
 measure "1x"
 add_rows $((rows + 1)) "$rows"
 measure "2x"
-psql -d postgres -c "DROP DATABASE IF EXISTS $db"
+[ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS $db"

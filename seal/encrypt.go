@@ -60,17 +60,26 @@ func Encrypt(dst io.Writer, recipients []age.Recipient) (*Writer, error) {
 	}
 	hdr := rec.buf.Bytes()[:rec.buf.Len()-streamNonceSize]
 	sum := sha256.Sum256(hdr)
+	rec.stop() // from here on only the payload flows: keep none of it
 	return &Writer{WriteCloser: wc, headerSHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// recorder passes writes through and keeps a copy of them (used only while
-// age writes its header).
+// recorder passes writes through and keeps a copy of them until stopped
+// (it records only what age writes during Encrypt: header and nonce).
 type recorder struct {
-	w   io.Writer
-	buf bytes.Buffer
+	w       io.Writer
+	buf     bytes.Buffer
+	stopped bool
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
-	r.buf.Write(p)
+	if !r.stopped {
+		r.buf.Write(p)
+	}
 	return r.w.Write(p)
+}
+
+func (r *recorder) stop() {
+	r.stopped = true
+	r.buf = bytes.Buffer{}
 }

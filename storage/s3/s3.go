@@ -24,8 +24,11 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultPartSize    = 16 << 20
-	DefaultConcurrency = 4
+	// Memory per upload is about (Concurrency+2) x PartSize: 32 MiB with
+	// these defaults, so a backup to two buckets stays under 100 MiB. The
+	// largest object is 10,000 parts: 80 GiB of compressed payload.
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 2
 	DefaultRegion      = "us-east-1"
 
 	minPartSize = 5 << 20 // S3's minimum for every part but the last
@@ -56,8 +59,8 @@ type Options struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
-	// PartSize is the multipart part size in bytes (default 16 MiB, at
-	// least 5 MiB); Concurrency the number of parts in flight (default 4).
+	// PartSize is the multipart part size in bytes (default 8 MiB, at
+	// least 5 MiB); Concurrency the number of parts in flight (default 2).
 	PartSize    int64
 	Concurrency int
 }
