@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-backup/coffer/storage"
@@ -19,13 +20,27 @@ const queueDepth = 16
 // and bounded queue, so that a failed upload does not stop the others.
 type fanout struct {
 	sinks  []*sink
-	closed bool // set by finish; later writes fail
+	free   chan *chunk // fixed set of buffers shared by all sinks
+	closed bool        // set by finish; later writes fail
+}
+
+// chunk is one write, shared read-only by every sink; the last sink done
+// with it returns it to the free list.
+type chunk struct {
+	data []byte
+	refs atomic.Int32
+}
+
+func (f *fanout) release(c *chunk) {
+	if c.refs.Add(-1) == 0 {
+		f.free <- c
+	}
 }
 
 // sink is one destination's upload.
 type sink struct {
 	dest    Destination
-	queue   chan []byte
+	queue   chan *chunk
 	pw      *io.PipeWriter
 	done    chan struct{} // closed when Put has returned
 	failed  chan struct{} // closed when the upload failed
@@ -39,12 +54,17 @@ type sink struct {
 
 // newFanout starts one upload per destination, storing key.
 func newFanout(ctx context.Context, dests []Destination, key string) *fanout {
-	f := &fanout{}
+	// A slow sink holds at most queueDepth queued chunks plus the one it is
+	// writing; two more let the writer fill the next one meanwhile.
+	f := &fanout{free: make(chan *chunk, queueDepth+2)}
+	for range queueDepth + 2 {
+		f.free <- &chunk{data: make([]byte, 0, 64<<10+16)}
+	}
 	for _, d := range dests {
 		pr, pw := io.Pipe()
 		s := &sink{
 			dest:    d,
-			queue:   make(chan []byte, queueDepth),
+			queue:   make(chan *chunk, queueDepth),
 			pw:      pw,
 			done:    make(chan struct{}),
 			failed:  make(chan struct{}),
@@ -60,7 +80,7 @@ func newFanout(ctx context.Context, dests []Destination, key string) *fanout {
 			// Unblock the feeder if Put returned without reading to EOF.
 			pr.CloseWithError(errUploadEnded)
 		}()
-		go s.feed()
+		go s.feed(f.release)
 		f.sinks = append(f.sinks, s)
 	}
 	return f
@@ -81,15 +101,15 @@ func (s *sink) isFailed() bool {
 
 // feed moves queued buffers into the upload's pipe. After a pipe error it
 // keeps draining the queue so the fan-out never blocks on a dead upload.
-func (s *sink) feed() {
+func (s *sink) feed(release func(*chunk)) {
 	var werr error
-	for buf := range s.queue {
-		if werr != nil {
-			continue
+	for c := range s.queue {
+		if werr == nil {
+			if _, werr = s.pw.Write(c.data); werr != nil {
+				s.markFailed()
+			}
 		}
-		if _, werr = s.pw.Write(buf); werr != nil {
-			s.markFailed()
-		}
+		release(c)
 	}
 	if s.abort != nil {
 		s.pw.CloseWithError(s.abort)
@@ -104,19 +124,25 @@ func (f *fanout) Write(p []byte) (int, error) {
 	if f.closed {
 		return 0, errors.New("write after the uploads ended")
 	}
-	buf := make([]byte, len(p))
-	copy(buf, p)
+	c := <-f.free
+	c.data = append(c.data[:0], p...)
+	// One reference for this function, released below, so the chunk cannot
+	// return to the free list while it is still being handed out.
+	c.refs.Store(1)
 	live := 0
 	for _, s := range f.sinks {
 		if s.isFailed() {
 			continue
 		}
+		c.refs.Add(1)
 		select {
-		case s.queue <- buf:
+		case s.queue <- c:
 			live++
 		case <-s.failed:
+			c.refs.Add(-1)
 		}
 	}
+	f.release(c)
 	if live == 0 {
 		return 0, errors.New("every destination failed")
 	}

@@ -110,11 +110,11 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	res := &Result{Job: job.Name, ID: id, Outcome: Failed}
 	if err != nil {
 		// Abort every upload: no payload becomes visible, no manifest.
+		if enc != nil {
+			enc.abort() // stop writers into the fan-out first
+		}
 		fan.finish(fmt.Errorf("backup aborted: %w", err))
 		cancelUploads()
-		if enc != nil {
-			enc.zstd.Close() // release encoder goroutines; output is discarded
-		}
 		res.Destinations = destinationResults(fan, err)
 		log.Error("backup failed; every upload aborted, no manifest written", zap.Error(err))
 		return res, fmt.Errorf("backup %s of job %s failed: %w", id, job.Name, err)
@@ -218,9 +218,13 @@ func throughput(n int64, d time.Duration) string {
 }
 
 // encoder is the chain plain -> sha256 -> zstd -> age -> sha256 -> out.
+// Stages between the dump and zstd, and between zstd and age, let reading
+// the dump, compressing, and encrypting and uploading run at the same time.
 type encoder struct {
 	plain  *counter
+	toZstd *stage
 	zstd   *zstd.Encoder
+	toAge  *stage
 	age    *seal.Writer
 	cipher *counter
 }
@@ -235,27 +239,44 @@ func newEncoder(out io.Writer, recipients []age.Recipient, level, threads int) (
 	if threads < 1 {
 		threads = 1
 	}
-	zw, err := zstd.NewWriter(aw, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(threads))
+	e.toAge = newStage(aw)
+	zw, err := zstd.NewWriter(e.toAge, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(threads))
 	if err != nil {
+		e.toAge.abort()
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
 	e.zstd = zw
-	e.plain = newCounter(zw)
+	e.toZstd = newStage(zw)
+	e.plain = newCounter(e.toZstd)
 	return e, nil
 }
 
 func (e *encoder) Write(p []byte) (int, error) { return e.plain.Write(p) }
 
-// close flushes zstd then age; both errors matter (age's Close writes the
-// final chunk).
+// close drains every stage and flushes zstd then age; all errors matter
+// (age's Close writes the final chunk).
 func (e *encoder) close() error {
+	if err := e.toZstd.Close(); err != nil {
+		return fmt.Errorf("zstd: %w", err)
+	}
 	if err := e.zstd.Close(); err != nil {
 		return fmt.Errorf("zstd: %w", err)
+	}
+	if err := e.toAge.Close(); err != nil {
+		return fmt.Errorf("age: %w", err)
 	}
 	if err := e.age.Close(); err != nil {
 		return fmt.Errorf("age: %w", err)
 	}
 	return nil
+}
+
+// abort stops every stage and encoder goroutine, in pipeline order, so
+// nothing writes to out afterwards; output is discarded.
+func (e *encoder) abort() {
+	e.toZstd.abort()
+	e.zstd.Close()
+	e.toAge.abort()
 }
 
 // counter passes writes through while counting and hashing them.

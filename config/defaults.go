@@ -1,7 +1,6 @@
 package config
 
 import (
-	"runtime"
 	"time"
 )
 
@@ -31,7 +30,7 @@ func newJob(name string) *Job {
 		Name:        name,
 		Schedule:    DefaultSchedule,
 		Timezone:    DefaultTimezone,
-		Compression: Compression{Level: DefaultCompressionLevel, Threads: runtime.NumCPU()},
+		Compression: Compression{Level: DefaultCompressionLevel, Threads: 1},
 		Retention:   Retention{KeepWithin: DefaultKeepWithin, MinKeep: DefaultMinKeep},
 		RTO:         DefaultRTO,
 	}

@@ -22,6 +22,11 @@ type IntegrityError struct {
 	Want, Got            string
 }
 
+// mismatch builds the IntegrityError for backup m at destination dest.
+func mismatch(m *manifest.Manifest, dest, what string, want, got any) *IntegrityError {
+	return &IntegrityError{Job: m.Job, ID: m.ID, Destination: dest, What: what, Want: fmt.Sprint(want), Got: fmt.Sprint(got)}
+}
+
 func (e *IntegrityError) Error() string {
 	return fmt.Sprintf("backup %s/%s on %s: %s is %s, manifest says %s", e.Job, e.ID, e.Destination, e.What, e.Got, e.Want)
 }
@@ -35,7 +40,7 @@ func openPayload(ctx context.Context, d Destination, m *manifest.Manifest, ids [
 		return nil, nil, fmt.Errorf("backup %s/%s on %s: payload: %w", m.Job, m.ID, d.Name, err)
 	}
 	if info.Size != m.Payload.Bytes {
-		return nil, nil, &IntegrityError{Job: m.Job, ID: m.ID, Destination: d.Name, What: "payload size", Want: fmt.Sprint(m.Payload.Bytes), Got: fmt.Sprint(info.Size)}
+		return nil, nil, mismatch(m, d.Name, "payload size", m.Payload.Bytes, info.Size)
 	}
 	rc, err := d.Store.Get(ctx, m.Payload.Key)
 	if err != nil {
@@ -107,18 +112,19 @@ func (v *verifier) finish() error {
 	if _, err := io.Copy(io.Discard, v.cipher); err != nil {
 		return fmt.Errorf("backup %s/%s on %s: reading payload end: %w", v.m.Job, v.m.ID, v.dest, err)
 	}
-	bad := func(what string, want, got any) error {
-		return &IntegrityError{Job: v.m.Job, ID: v.m.ID, Destination: v.dest, What: what, Want: fmt.Sprint(want), Got: fmt.Sprint(got)}
+	if err := checkDigest(v.m, v.dest, "payload", v.m.Payload.Digest, v.cipher); err != nil {
+		return err
 	}
-	switch {
-	case v.cipher.n != v.m.Payload.Bytes:
-		return bad("payload size", v.m.Payload.Bytes, v.cipher.n)
-	case v.cipher.sum() != v.m.Payload.SHA256:
-		return bad("payload SHA-256", v.m.Payload.SHA256, v.cipher.sum())
-	case v.plain.n != v.m.Plain.Bytes:
-		return bad("plaintext size", v.m.Plain.Bytes, v.plain.n)
-	case v.plain.sum() != v.m.Plain.SHA256:
-		return bad("plaintext SHA-256", v.m.Plain.SHA256, v.plain.sum())
+	return checkDigest(v.m, v.dest, "plaintext", v.m.Plain, v.plain)
+}
+
+// checkDigest compares what was read through h with the manifest's digest.
+func checkDigest(m *manifest.Manifest, dest, what string, want manifest.Digest, h *hashReader) error {
+	if h.n != want.Bytes {
+		return mismatch(m, dest, what+" size", want.Bytes, h.n)
+	}
+	if got := h.sum(); got != want.SHA256 {
+		return mismatch(m, dest, what+" SHA-256", want.SHA256, got)
 	}
 	return nil
 }

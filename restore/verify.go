@@ -97,14 +97,5 @@ func checkCiphertext(ctx context.Context, d Destination, m *manifest.Manifest) e
 	if _, err := io.Copy(io.Discard, h); err != nil {
 		return fmt.Errorf("backup %s/%s on %s: reading payload: %w", m.Job, m.ID, d.Name, err)
 	}
-	bad := func(what string, want, got any) error {
-		return &IntegrityError{Job: m.Job, ID: m.ID, Destination: d.Name, What: what, Want: fmt.Sprint(want), Got: fmt.Sprint(got)}
-	}
-	if h.n != m.Payload.Bytes {
-		return bad("payload size", m.Payload.Bytes, h.n)
-	}
-	if got := h.sum(); got != m.Payload.SHA256 {
-		return bad("payload SHA-256", m.Payload.SHA256, got)
-	}
-	return nil
+	return checkDigest(m, d.Name, "payload", m.Payload.Digest, h)
 }

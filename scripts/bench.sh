@@ -5,8 +5,9 @@
 #   BENCH_ROWS=400000 scripts/bench.sh   # quicker, smaller
 #
 # For each size it times, in the same run on the same data:
-#   (a) coffer backup  -> primary AND offsite MinIO (peak RSS via /usr/bin/time)
-#   (b) pg_dump -Fc -Z0 | zstd -3 -T2 | age -r KEY | upload to ONE MinIO
+#   (a)  coffer backup  -> primary AND offsite MinIO (peak RSS via /usr/bin/time)
+#   (a1) coffer backup  -> primary only (the same work as the shell pipeline)
+#   (b)  pg_dump -Fc -Z0 | zstd -3 -T2 | age -r KEY | upload to ONE MinIO
 # and prints wall times, the ratio (a)/(b) and Coffer's peak RSS.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +40,10 @@ destinations:
 jobs:
   bench:
     source: {type: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: $db}
-    compression: {level: 3, threads: 2}
+    compression: {level: 3}
+  bench-one:
+    source: {type: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: $db}
+    destinations: [primary]
 YAML
 
 psql() { command psql -X -q -h 127.0.0.1 -U postgres "$@"; }
@@ -64,6 +68,10 @@ measure() { # $1 = label
   /usr/bin/time -f "%M" -o "$work/rss" "$work/coffer" backup --config "$work/coffer.yaml" --job bench --log-format json 2>"$work/coffer.log" >/dev/null || { cat "$work/coffer.log" >&2; exit 1; }
   t1=$(date +%s.%N); a=$(echo "$t1 - $t0" | bc)
   rss=$(( $(tail -1 "$work/rss") / 1024 ))
+  # (a1) Coffer to the primary only, for an equal-work comparison.
+  t0=$(date +%s.%N)
+  "$work/coffer" backup --config "$work/coffer.yaml" --job bench-one --log-format json 2>>"$work/coffer-one.log" >/dev/null || { cat "$work/coffer-one.log" >&2; exit 1; }
+  t1=$(date +%s.%N); local a1; a1=$(echo "$t1 - $t0" | bc)
   # (b) the shell pipeline to one destination.
   t0=$(date +%s.%N)
   pg_dump -h 127.0.0.1 -U postgres --format=custom --compress=0 $db | zstd -3 -T2 -q | "$COFFER_TEST_BIN/age" -r "$recipient" \
@@ -72,8 +80,8 @@ measure() { # $1 = label
   local dump stored
   dump=$(grep -o '"plain_bytes":[0-9]*' "$work/coffer.log" | tail -1 | cut -d: -f2)
   stored=$(grep -o '"stored_bytes":[0-9]*' "$work/coffer.log" | tail -1 | cut -d: -f2)
-  printf '%-8s db %-8s dump %6.0f MiB stored %5.0f MiB | coffer->2 dests %6.1fs | shell->1 dest %6.1fs | ratio %.2f | coffer peak RSS %d MiB\n' \
-    "$1" "$size" "$(echo "$dump/1048576" | bc -l)" "$(echo "$stored/1048576" | bc -l)" "$a" "$b" "$(echo "$a / $b" | bc -l)" "$rss"
+  printf '%-3s db %-8s dump %5.0f MiB stored %4.0f MiB | coffer->2 dests %5.1fs | coffer->1 dest %5.1fs | shell->1 dest %5.1fs | ratio 2dests/shell %.2f, 1dest/shell %.2f | coffer peak RSS %d MiB\n' \
+    "$1" "$size" "$(echo "$dump/1048576" | bc -l)" "$(echo "$stored/1048576" | bc -l)" "$a" "$a1" "$b" "$(echo "$a / $b" | bc -l)" "$(echo "$a1 / $b" | bc -l)" "$rss"
 }
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $rows rows per step"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -22,9 +21,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 
 // configCheckOutput is `coffer config check --json`.
 type configCheckOutput struct {
-	Valid  bool                `json:"valid"`
-	Errors []config.FieldError `json:"errors"`
-	Config *config.Config      `json:"config,omitempty"`
+	Valid  bool                 `json:"valid"`
+	Errors []*config.FieldError `json:"errors"`
+	Config *config.Config       `json:"config,omitempty"`
 }
 
 func newConfigCheckCmd(g *globals) *cobra.Command {
@@ -39,9 +38,12 @@ Exit 2 when the configuration is invalid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(g.configPath)
-			out := configCheckOutput{Valid: err == nil, Errors: []config.FieldError{}, Config: cfg}
+			out := configCheckOutput{Valid: err == nil, Errors: []*config.FieldError{}, Config: cfg}
 			if err != nil {
-				out.Errors = fieldErrors(err)
+				out.Errors = config.FieldErrors(err)
+				if len(out.Errors) == 0 { // e.g. the file cannot be read
+					out.Errors = []*config.FieldError{{File: g.configPath, Msg: err.Error()}}
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -63,34 +65,6 @@ Exit 2 when the configuration is invalid.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// fieldErrors flattens err into field errors; an error that is not one
-// becomes a FieldError with only Msg set.
-func fieldErrors(err error) []config.FieldError {
-	var out []config.FieldError
-	var walk func(error)
-	walk = func(e error) {
-		var fe *config.FieldError
-		if errors.As(e, &fe) && !isJoin(e) {
-			out = append(out, *fe)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		out = append(out, config.FieldError{Msg: e.Error()})
-	}
-	walk(err)
-	return out
-}
-
-func isJoin(e error) bool {
-	_, ok := e.(interface{ Unwrap() []error })
-	return ok
 }
 
 func printConfig(cmd *cobra.Command, cfg *config.Config) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,6 +43,28 @@ type globals struct {
 	configPath string
 	logFormat  string
 	verbose    bool
+	cpuProfile string
+	profile    *os.File
+}
+
+// startProfile starts CPU profiling when --cpuprofile is set.
+func (g *globals) startProfile() error {
+	if g.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(g.cpuProfile)
+	if err != nil {
+		return usageErr(err)
+	}
+	g.profile = f
+	return pprof.StartCPUProfile(f)
+}
+
+func (g *globals) stopProfile() {
+	if g.profile != nil {
+		pprof.StopCPUProfile()
+		g.profile.Close()
+	}
 }
 
 func newRoot() *cobra.Command {
@@ -67,6 +90,10 @@ destinations failed).`,
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defCfg, "configuration file (env COFFER_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format: console or json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a Go CPU profile to FILE (for performance work)")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.startProfile() }
+	root.PersistentPostRun = func(*cobra.Command, []string) { g.stopProfile() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(
 		newBackupCmd(g),

@@ -212,9 +212,11 @@ func TestOffsiteDown(t *testing.T) {
 	if len(backups) != 1 || strings.Join(backups[0].Destinations, ",") != "primary" || strings.Join(backups[0].Missing, ",") != "offsite" {
 		t.Fatalf("list = %+v, want one backup on primary, missing from offsite", backups)
 	}
+	// Asking for the (unreachable) offsite copy first falls back to primary.
 	restored := filepath.Join(t.TempDir(), "r.db")
-	if _, _, code := e.run("restore", "--job", "lite", "--identity", e.identity, "--target", restored); code != 0 {
-		t.Fatalf("restore of the partial backup: exit %d", code)
+	stdout, _, code := e.run("restore", "--job", "lite", "--from", "offsite", "--identity", e.identity, "--target", restored)
+	if code != 0 || !strings.Contains(stdout, "from primary") {
+		t.Fatalf("restore --from offsite with offsite down: exit %d, %q; want it served from primary", code, stdout)
 	}
 	if got, want := dbtest.SQLiteTableHashes(t, restored), dbtest.SQLiteTableHashes(t, path); !maps.Equal(got, want) {
 		t.Fatal("restored tables differ")
