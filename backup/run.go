@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/manifest"
@@ -217,14 +216,12 @@ func throughput(n int64, d time.Duration) string {
 	return fmt.Sprintf("%.1f MB/s", float64(n)/d.Seconds()/1e6)
 }
 
-// encoder is the chain plain -> sha256 -> zstd -> age -> sha256 -> out.
-// Stages between the dump and zstd, and between zstd and age, let reading
-// the dump, compressing, and encrypting and uploading run at the same time.
+// encoder is the chain plain -> sha256 -> zstd frames -> age -> sha256 ->
+// out. Reading the dump, compressing (on several goroutines) and
+// encrypting and uploading run side by side.
 type encoder struct {
 	plain  *counter
-	toZstd *stage
-	zstd   *zstd.Encoder
-	toAge  *stage
+	zstd   *frameWriter
 	age    *seal.Writer
 	cipher *counter
 }
@@ -236,34 +233,22 @@ func newEncoder(out io.Writer, recipients []age.Recipient, level, threads int) (
 		return nil, err
 	}
 	e.age = aw
-	if threads < 1 {
-		threads = 1
-	}
-	e.toAge = newStage(aw)
-	zw, err := zstd.NewWriter(e.toAge, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(threads))
+	zw, err := newFrameWriter(aw, level, threads)
 	if err != nil {
-		e.toAge.abort()
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
 	e.zstd = zw
-	e.toZstd = newStage(zw)
-	e.plain = newCounter(e.toZstd)
+	e.plain = newCounter(zw)
 	return e, nil
 }
 
 func (e *encoder) Write(p []byte) (int, error) { return e.plain.Write(p) }
 
-// close drains every stage and flushes zstd then age; all errors matter
-// (age's Close writes the final chunk).
+// close flushes zstd then age; both errors matter (age's Close writes the
+// final chunk).
 func (e *encoder) close() error {
-	if err := e.toZstd.Close(); err != nil {
-		return fmt.Errorf("zstd: %w", err)
-	}
 	if err := e.zstd.Close(); err != nil {
 		return fmt.Errorf("zstd: %w", err)
-	}
-	if err := e.toAge.Close(); err != nil {
-		return fmt.Errorf("age: %w", err)
 	}
 	if err := e.age.Close(); err != nil {
 		return fmt.Errorf("age: %w", err)
@@ -271,13 +256,9 @@ func (e *encoder) close() error {
 	return nil
 }
 
-// abort stops every stage and encoder goroutine, in pipeline order, so
-// nothing writes to out afterwards; output is discarded.
-func (e *encoder) abort() {
-	e.toZstd.abort()
-	e.zstd.Close()
-	e.toAge.abort()
-}
+// abort stops the compression goroutines so nothing writes to out any
+// more; output is discarded.
+func (e *encoder) abort() { e.zstd.abort() }
 
 // counter passes writes through while counting and hashing them.
 type counter struct {

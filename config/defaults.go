@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime"
 	"time"
 )
 
@@ -30,7 +31,7 @@ func newJob(name string) *Job {
 		Name:        name,
 		Schedule:    DefaultSchedule,
 		Timezone:    DefaultTimezone,
-		Compression: Compression{Level: DefaultCompressionLevel, Threads: 1},
+		Compression: Compression{Level: DefaultCompressionLevel, Threads: runtime.NumCPU()},
 		Retention:   Retention{KeepWithin: DefaultKeepWithin, MinKeep: DefaultMinKeep},
 		RTO:         DefaultRTO,
 	}

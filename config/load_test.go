@@ -55,7 +55,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 				Recipients:   []string{testRecipient},
 				Schedule:     "0 2 * * 0",
 				Timezone:     "UTC",
-				Compression:  Compression{Level: 3, Threads: 1},
+				Compression:  Compression{Level: 3, Threads: runtime.NumCPU()},
 				Retention:    Retention{KeepWithin: Duration(28 * 24 * time.Hour), MinKeep: 2},
 				RTO:          Duration(8 * time.Hour),
 			},

@@ -88,10 +88,8 @@ type Compression struct {
 	// Level 1..22 (zstd levels; mapped onto the encoder's speed classes);
 	// default 3.
 	Level int `json:"level"`
-	// Threads for the zstd encoder; default 1. The pipeline already runs
-	// dump reading, compression, encryption and uploads side by side; a
-	// value above 1 turns on the encoder's own async block mode, which
-	// measured slower on 2 cores (README, Performance).
+	// Threads compressing zstd frames in parallel; default: the number
+	// of CPUs.
 	Threads int `json:"threads"`
 }
 

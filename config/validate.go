@@ -243,7 +243,7 @@ func (p *parser) checkJob(c *Config, j *Job) {
 		p.errorf(path+".compression.level", "%d is out of range (want 1 to 22)", l)
 	}
 	if j.Compression.Threads < 1 {
-		p.errorf(path+".compression.threads", "want at least 1 (leave it out for the default, 1)")
+		p.errorf(path+".compression.threads", "want at least 1 (leave it out for one per CPU)")
 	}
 
 	r := j.Retention

@@ -44,6 +44,7 @@ type globals struct {
 	logFormat  string
 	verbose    bool
 	cpuProfile string
+	memProfile string
 	profile    *os.File
 }
 
@@ -64,6 +65,12 @@ func (g *globals) stopProfile() {
 	if g.profile != nil {
 		pprof.StopCPUProfile()
 		g.profile.Close()
+	}
+	if g.memProfile != "" {
+		if f, err := os.Create(g.memProfile); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 }
 
@@ -92,6 +99,8 @@ destinations failed).`,
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a Go CPU profile to FILE (for performance work)")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().StringVar(&g.memProfile, "memprofile", "", "write a Go allocation profile to FILE at exit (for performance work)")
+	_ = root.PersistentFlags().MarkHidden("memprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.startProfile() }
 	root.PersistentPostRun = func(*cobra.Command, []string) { g.stopProfile() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
