@@ -100,15 +100,16 @@ func (m *Manifest) Copy(destination string) (Copy, bool) {
 }
 
 var (
-	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}Z-[0-9a-f]{4}$`)
+	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}$`)
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-const idTimeLayout = "20060102T150405Z"
+const idTimeLayout = "20060102T150405.000Z"
 
-// NewID returns a backup id for a backup started at t: it sorts by time and
-// carries a random suffix so two backups in the same second differ.
+// NewID returns a backup id for a backup started at t, e.g.
+// "20261123T020000.123Z-7f3a": ids sort by time (to the millisecond) and
+// carry a random suffix so two backups in the same millisecond differ.
 func NewID(t time.Time) string {
 	var b [2]byte
 	rand.Read(b[:])
@@ -133,7 +134,7 @@ func Dir(job, id string) string { return job + "/" + id + "/" }
 func Key(job, id string) string { return Dir(job, id) + FileName }
 
 // PayloadKey is the payload's key for a backup in the given dump format,
-// e.g. "app/20261123T020000Z-7f3a/payload.pg-custom.zst.age".
+// e.g. "app/20261123T020000.123Z-7f3a/payload.pg-custom.zst.age".
 func PayloadKey(job, id, format string) string {
 	return Dir(job, id) + "payload." + format + ".zst.age"
 }

@@ -84,3 +84,15 @@ func TestDecodeRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestIDsSortByTime checks that ids of backups taken in the same second
+// still sort in the order they were taken.
+func TestIDsSortByTime(t *testing.T) {
+	base := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		a, b := NewID(base.Add(time.Duration(i)*time.Millisecond)), NewID(base.Add(time.Duration(i+1)*time.Millisecond))
+		if a >= b {
+			t.Fatalf("NewID(%d ms) = %s does not sort before NewID(%d ms) = %s", i, a, i+1, b)
+		}
+	}
+}

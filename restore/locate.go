@@ -72,7 +72,7 @@ func Locate(ctx context.Context, job, id string, dests []Destination) (Entry, er
 		return entries[len(entries)-1], nil
 	}
 	if !manifest.ValidID(id) {
-		return Entry{}, fmt.Errorf("%q is not a backup id (want e.g. 20261123T020000Z-7f3a)", id)
+		return Entry{}, fmt.Errorf("%q is not a backup id (want e.g. 20261123T020000.000Z-7f3a)", id)
 	}
 	for _, e := range entries {
 		if e.ID == id {

@@ -98,11 +98,14 @@ type childProcess struct {
 }
 
 // findChild waits until a direct child of this process named comm exists.
-func findChild(t *testing.T, comm string) childProcess {
+// When want is given, only a child whose environment holds every entry of
+// it counts, so a tool left over from an earlier test cannot be mistaken
+// for this test's.
+func findChild(t *testing.T, comm string, want ...string) childProcess {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, ok := lookChild(comm); ok {
+		if c, ok := lookChild(comm, want...); ok {
 			return c
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -111,7 +114,7 @@ func findChild(t *testing.T, comm string) childProcess {
 	return childProcess{}
 }
 
-func lookChild(comm string) (childProcess, bool) {
+func lookChild(comm string, want ...string) (childProcess, bool) {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
@@ -131,12 +134,21 @@ func lookChild(comm string) (childProcess, bool) {
 		pid, _ := strconv.Atoi(filepath.Base(dir))
 		cmd, err1 := os.ReadFile(filepath.Join(dir, "cmdline"))
 		env, err2 := os.ReadFile(filepath.Join(dir, "environ"))
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || !hasAll(splitNul(env), want) {
 			continue
 		}
 		return childProcess{pid: pid, cmdline: splitNul(cmd), environ: splitNul(env)}, true
 	}
 	return childProcess{}, false
+}
+
+func hasAll(env, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(env, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func splitNul(b []byte) []string { return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00") }

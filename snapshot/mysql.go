@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -19,44 +18,18 @@ import (
 // myParams are the connection parameters of a MySQL or MariaDB server.
 // A host starting with "/" is a Unix socket.
 type myParams struct {
-	host, user, password, database string
-	port                           int
+	conn
 }
 
 func myParamsFrom(src config.Source) myParams {
-	return myParams{host: src.Host, port: src.Port, user: src.User, password: src.Password.Reveal(), database: src.Database}
+	return myParams{conn: connFrom(src)}
 }
 
 // withTarget returns p aimed at target: a database name, or a mysql:// URL
 // whose parts replace those of p.
 func (p myParams) withTarget(target string) (myParams, error) {
-	if !strings.HasPrefix(target, "mysql://") {
-		p.database = target
-		return p, nil
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return p, fmt.Errorf("target URL: %w", redactURLError(err))
-	}
-	if h := u.Hostname(); h != "" {
-		p.host = h
-	}
-	if ps := u.Port(); ps != "" {
-		if p.port, err = strconv.Atoi(ps); err != nil {
-			return p, fmt.Errorf("target URL: bad port %q", ps)
-		}
-	}
-	if u.User != nil {
-		p.user = u.User.Username()
-		if pw, ok := u.User.Password(); ok {
-			p.password = pw
-		}
-	}
-	p.database = strings.TrimPrefix(u.Path, "/")
-	if p.database == "" {
-		return p, fmt.Errorf("target URL names no database")
-	}
-	return p, nil
+	_, err := p.retarget(target, "mysql")
+	return p, err
 }
 
 // open returns a database/sql handle on database db ("" for none).

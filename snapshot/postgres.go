@@ -16,38 +16,20 @@ import (
 // pgParams are the connection parameters of a PostgreSQL server. Empty
 // fields fall back to libpq's defaults (and PG* environment variables).
 type pgParams struct {
-	host, user, password, database, sslmode string
-	port                                    int
+	conn
+	sslmode string
 }
 
 func pgParamsFrom(src config.Source) pgParams {
-	return pgParams{host: src.Host, port: src.Port, user: src.User, password: src.Password.Reveal(), database: src.Database}
+	return pgParams{conn: connFrom(src)}
 }
 
 // withTarget returns p aimed at target: a database name, or a postgres:// URL
 // whose parts replace those of p.
 func (p pgParams) withTarget(target string) (pgParams, error) {
-	if !strings.HasPrefix(target, "postgres://") && !strings.HasPrefix(target, "postgresql://") {
-		p.database = target
-		return p, nil
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return p, fmt.Errorf("target URL: %w", redactURLError(err))
-	}
-	if h := u.Hostname(); h != "" {
-		p.host = h
-	}
-	if ps := u.Port(); ps != "" {
-		if p.port, err = strconv.Atoi(ps); err != nil {
-			return p, fmt.Errorf("target URL: bad port %q", ps)
-		}
-	}
-	if u.User != nil {
-		p.user = u.User.Username()
-		if pw, ok := u.User.Password(); ok {
-			p.password = pw
-		}
+	u, err := p.retarget(target, "postgres", "postgresql")
+	if err != nil || u == nil {
+		return p, err
 	}
 	q := u.Query()
 	if h := q.Get("host"); h != "" {
@@ -55,10 +37,6 @@ func (p pgParams) withTarget(target string) (pgParams, error) {
 	}
 	if m := q.Get("sslmode"); m != "" {
 		p.sslmode = m
-	}
-	p.database = strings.TrimPrefix(u.Path, "/")
-	if p.database == "" {
-		return p, fmt.Errorf("target URL names no database")
 	}
 	return p, nil
 }

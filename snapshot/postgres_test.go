@@ -171,7 +171,7 @@ func TestPostgresPasswordNotInArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, done := blockedDump(t, s)
-	c := findChild(t, "pg_dump")
+	c := findChild(t, "pg_dump", "PGDATABASE="+db)
 	for _, a := range c.cmdline {
 		if strings.Contains(a, password) {
 			t.Errorf("pg_dump argv holds the password: %q", c.cmdline)

@@ -55,24 +55,7 @@ func (c child) dump(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("start %s: %w", c.name, err)
 	}
 
-	var readErr, writeErr error
-	buf := make([]byte, copyBuffer)
-	for {
-		n, err := out.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				writeErr = werr
-				break
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-	}
+	readErr, writeErr := pump(w, out, nil)
 	if writeErr != nil || readErr != nil {
 		killNow(cmd)
 		cancel()
@@ -109,27 +92,7 @@ func (c child) load(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("start %s: %w", c.name, err)
 	}
 
-	var readErr, writeErr error
-	buf := make([]byte, copyBuffer)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := in.Write(buf[:n]); werr != nil {
-				writeErr = werr
-				break
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+	readErr, writeErr := pump(in, r, func() bool { return ctx.Err() != nil })
 	if readErr != nil || ctx.Err() != nil {
 		// Kill first: closing stdin now would look like a clean end.
 		killNow(cmd)
@@ -151,6 +114,29 @@ func (c child) load(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("%s exited before reading the whole dump: %w: %s", c.name, writeErr, c.scrub(tail.String()))
 	}
 	return nil
+}
+
+// pump copies src to dst in copyBuffer chunks until src's EOF, a read or
+// write error, or stop (if given) returns true, and says which side failed.
+func pump(dst io.Writer, src io.Reader, stop func() bool) (readErr, writeErr error) {
+	buf := make([]byte, copyBuffer)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+		if stop != nil && stop() {
+			return nil, nil
+		}
+	}
 }
 
 // output runs the child to completion and returns its standard output, e.g.

@@ -53,7 +53,7 @@ func checkNoTemps(t *testing.T, root string) {
 }
 
 func TestValidateKey(t *testing.T) {
-	good := []string{"a", "a/b", "job/20261123T020000Z-7f3a/payload.dump.zst.age", ".hidden", "a..b", "_coffer/lease/x"}
+	good := []string{"a", "a/b", "job/20261123T020000.000Z-7f3a/payload.dump.zst.age", ".hidden", "a..b", "_coffer/lease/x"}
 	for _, k := range good {
 		if err := fs.ValidateKey(k); err != nil {
 			t.Errorf("ValidateKey(%q) = %v", k, err)

@@ -144,7 +144,7 @@ func testRoundTrip(t *testing.T, s storage.Store) {
 	}
 
 	// A large object, streamed (no Seeker, no length) as a pipeline would.
-	const key = "job/20261123T020000Z-7f3a/payload.dump.zst.age"
+	const key = "job/20261123T020000.000Z-7f3a/payload.dump.zst.age"
 	h := sha256.New()
 	src := io.TeeReader(prng(1, LargeSize), h)
 	info, err := s.Put(ctxT(t), key, struct{ io.Reader }{src})
