@@ -297,3 +297,31 @@ func TestWrongIdentityNamesRecipients(t *testing.T) {
 		t.Fatal("a file was written with the wrong identity")
 	}
 }
+
+// TestFallbackResetsDatabaseTarget flips a byte deep in the primary
+// payload so the corruption shows only after pg_restore has received
+// data: the target is reset and the offsite copy restores cleanly.
+func TestFallbackResetsDatabaseTarget(t *testing.T) {
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	db := dbtest.CreatePostgresDB(t)
+	src := dbtest.PostgresSource(t, db)
+	dbtest.SeedPostgres(t, src, 100_000)
+	want := dbtest.PostgresTableHashes(t, src)
+	e.writeConfig("app", sourceYAML(src))
+	if _, _, code := e.run("backup", "--job", "app"); code != 0 {
+		t.Fatalf("backup exit %d", code)
+	}
+	key := e.primary.payloadKey(t)
+	data := e.primary.get(t, key)
+	data[len(data)*3/4] ^= 0x01
+	e.primary.put(t, key, data)
+
+	target := dbtest.CreatePostgresDB(t)
+	stdout, stderr, code := e.run("restore", "--job", "app", "--identity", e.identity, "--target", target)
+	if code != 0 || !strings.Contains(stdout, "from offsite") {
+		t.Fatalf("restore: exit %d; want success from offsite\n%s%s", code, stdout, stderr)
+	}
+	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
+		t.Fatalf("restored tables differ after fallback:\n got %v\nwant %v", got, want)
+	}
+}
