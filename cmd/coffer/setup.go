@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 
@@ -43,6 +45,9 @@ func (g *globals) loadConfig() (*config.Config, error) {
 		return nil, usageErr(fmt.Errorf("--log-format %q: want console or json", g.logFormat))
 	}
 	cfg, err := config.Load(g.configPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w (give --config FILE or set COFFER_CONFIG; coffer.example.yaml in the repository is a template)", err)
+	}
 	if err != nil {
 		return nil, usageErr(err)
 	}
