@@ -20,7 +20,6 @@ source .coffer-test/env
 rows=${BENCH_ROWS:-3600000}   # ~1 GB of pg_dump output
 db=coffer_bench
 work=$(mktemp -d)
-[ -n "${BENCH_KEEP:-}" ] && echo "bench: keeping $work" || trap 'rm -rf "$work"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
 
 go build -o "$work/coffer" ./cmd/coffer
@@ -32,6 +31,13 @@ suffix=$(date +%s)
 "$work/benchtool" mkbucket "$COFFER_TEST_S3_PRIMARY" "bench-$suffix"
 "$work/benchtool" mkbucket "$COFFER_TEST_S3_OFFSITE" "bench-$suffix"
 "$work/benchtool" mkbucket "$COFFER_TEST_S3_PRIMARY" "bench-shell-$suffix"
+cleanup() { # the benchmark's buckets hold gigabytes: remove them
+  "$work/benchtool" rmbucket "$COFFER_TEST_S3_PRIMARY" "bench-$suffix" || true
+  "$work/benchtool" rmbucket "$COFFER_TEST_S3_OFFSITE" "bench-$suffix" || true
+  "$work/benchtool" rmbucket "$COFFER_TEST_S3_PRIMARY" "bench-shell-$suffix" || true
+  rm -rf "$work"
+}
+if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: keeping $work and buckets bench-$suffix, bench-shell-$suffix"; else trap cleanup EXIT; fi
 
 cat > "$work/coffer.yaml" <<YAML
 recipients: [$recipient]

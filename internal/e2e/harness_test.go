@@ -62,6 +62,11 @@ func newBucket(t *testing.T, server testenv.S3Server) *bucket {
 	if err := st.EnsureBucket(context.Background()); err != nil {
 		t.Fatalf("create bucket %s on %s: %v", name, server.Endpoint, err)
 	}
+	t.Cleanup(func() {
+		if err := st.RemoveBucket(context.Background()); err != nil {
+			t.Logf("cleanup (server may be stopped on purpose): %v", err)
+		}
+	})
 	return &bucket{server: server, name: name, store: st}
 }
 

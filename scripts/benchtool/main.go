@@ -4,6 +4,7 @@
 // the same storage/s3 code path Coffer uses).
 //
 //	benchtool mkbucket ENDPOINT BUCKET
+//	benchtool rmbucket ENDPOINT BUCKET
 //	benchtool upload ENDPOINT BUCKET KEY < data
 //
 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
@@ -26,7 +27,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 3 {
-		return fmt.Errorf("usage: benchtool mkbucket ENDPOINT BUCKET | upload ENDPOINT BUCKET KEY")
+		return fmt.Errorf("usage: benchtool mkbucket|rmbucket ENDPOINT BUCKET | upload ENDPOINT BUCKET KEY")
 	}
 	ctx := context.Background()
 	st, err := s3.New(ctx, s3.Options{
@@ -39,6 +40,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "mkbucket":
 		return st.EnsureBucket(ctx)
+	case "rmbucket":
+		return st.RemoveBucket(ctx)
 	case "upload":
 		if len(args) != 4 {
 			return fmt.Errorf("upload needs ENDPOINT BUCKET KEY")

@@ -375,6 +375,41 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// RemoveBucket deletes every object and in-progress upload in the bucket
+// (not only under the prefix), then the bucket itself. It is for tests and
+// benchmarks that made the bucket with EnsureBucket; Coffer never calls it.
+func (s *Store) RemoveBucket(ctx context.Context) error {
+	bucket := aws.String(s.bucket)
+	objects := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: bucket})
+	for objects.HasMorePages() {
+		page, err := objects.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("remove bucket %s: list: %w", s.bucket, err)
+		}
+		for _, o := range page.Contents {
+			if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: o.Key}); err != nil {
+				return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
+			}
+		}
+	}
+	uploads := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: bucket})
+	for uploads.HasMorePages() {
+		page, err := uploads.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("remove bucket %s: list uploads: %w", s.bucket, err)
+		}
+		for _, u := range page.Uploads {
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
+				return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
+			}
+		}
+	}
+	if _, err := s.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
+		return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
 // EnsureBucket creates the bucket if it does not exist yet.
 func (s *Store) EnsureBucket(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})

@@ -60,33 +60,8 @@ func newTestStore(t *testing.T, which, prefix string) *Store {
 func removeBucket(t *testing.T, s *Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bucket := aws.String(s.bucket)
-	objects := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: bucket})
-	for objects.HasMorePages() {
-		page, err := objects.NextPage(ctx)
-		if err != nil {
-			t.Errorf("cleanup: list %s: %v", s.bucket, err)
-			return
-		}
-		for _, o := range page.Contents {
-			if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: o.Key}); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	}
-	uploads := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: bucket})
-	for uploads.HasMorePages() {
-		page, err := uploads.NextPage(ctx)
-		if err != nil {
-			t.Errorf("cleanup: list uploads in %s: %v", s.bucket, err)
-			return
-		}
-		for _, u := range page.Uploads {
-			s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: u.Key, UploadId: u.UploadId})
-		}
-	}
-	if _, err := s.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
-		t.Errorf("cleanup: delete bucket %s: %v", s.bucket, err)
+	if err := s.RemoveBucket(ctx); err != nil {
+		t.Errorf("cleanup: %v", err)
 	}
 }
 
