@@ -61,9 +61,7 @@ func TestPostgresRoundTripAndStockTools(t *testing.T) {
 	want := dbtest.PostgresTableHashes(t, src)
 	e.writeConfig("app", sourceYAML(src))
 
-	if _, _, code := e.run("backup", "--job", "app"); code != 0 {
-		t.Fatalf("backup exit %d, want 0", code)
-	}
+	e.backup("app")
 	backups := listJSON(t, e)
 	if len(backups) != 1 || len(backups[0].Destinations) != 2 {
 		t.Fatalf("list: %+v, want one backup on primary and offsite", backups)
@@ -107,9 +105,7 @@ func TestMariaDBRoundTrip(t *testing.T) {
 	want := dbtest.MariaDBTableHashes(t, src)
 	e.writeConfig("shop", sourceYAML(src))
 
-	if _, _, code := e.run("backup", "--job", "shop"); code != 0 {
-		t.Fatalf("backup exit %d", code)
-	}
+	e.backup("shop")
 	target := dbtest.CreateMariaDB(t)
 	if _, _, code := e.run("restore", "--job", "shop", "--identity", e.identity, "--target", target); code != 0 {
 		t.Fatalf("restore exit %d", code)
@@ -126,14 +122,8 @@ func TestMariaDBRoundTrip(t *testing.T) {
 
 func TestSQLiteRoundTripThroughStockTools(t *testing.T) {
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
-	path := filepath.Join(t.TempDir(), "app.db")
-	dbtest.SeedSQLite(t, path, 20_000)
-	want := dbtest.SQLiteTableHashes(t, path)
-	e.writeConfig("lite", sourceYAML(config.Source{Type: "sqlite", Path: path}))
-
-	if _, _, code := e.run("backup", "--job", "lite"); code != 0 {
-		t.Fatalf("backup exit %d", code)
-	}
+	_, want := e.sqliteJob("lite", 20_000)
+	e.backup("lite")
 	restored := filepath.Join(t.TempDir(), "restored.db")
 	if _, _, code := e.run("restore", "--job", "lite", "--identity", e.identity, "--target", restored); code != 0 {
 		t.Fatalf("restore exit %d", code)
@@ -196,9 +186,7 @@ func TestDumpKilledHalfway(t *testing.T) {
 func TestOffsiteDown(t *testing.T) {
 	offsite, stop := testenv.StartMinIO(t)
 	e := newEnv(t, testenv.S3(t, "primary"), offsite)
-	path := filepath.Join(t.TempDir(), "app.db")
-	dbtest.SeedSQLite(t, path, 5_000)
-	e.writeConfig("lite", sourceYAML(config.Source{Type: "sqlite", Path: path}))
+	_, want := e.sqliteJob("lite", 5_000)
 	stop()
 
 	_, stderr, code := e.run("backup", "--job", "lite")
@@ -218,7 +206,7 @@ func TestOffsiteDown(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "from primary") {
 		t.Fatalf("restore --from offsite with offsite down: exit %d, %q; want it served from primary", code, stdout)
 	}
-	if got, want := dbtest.SQLiteTableHashes(t, restored), dbtest.SQLiteTableHashes(t, path); !maps.Equal(got, want) {
+	if got := dbtest.SQLiteTableHashes(t, restored); !maps.Equal(got, want) {
 		t.Fatal("restored tables differ")
 	}
 }
@@ -227,13 +215,8 @@ func TestOffsiteDown(t *testing.T) {
 // names it, restore falls back to offsite and the data is right.
 func TestFlippedByteFallsBack(t *testing.T) {
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
-	path := filepath.Join(t.TempDir(), "app.db")
-	dbtest.SeedSQLite(t, path, 20_000)
-	want := dbtest.SQLiteTableHashes(t, path)
-	e.writeConfig("lite", sourceYAML(config.Source{Type: "sqlite", Path: path}))
-	if _, _, code := e.run("backup", "--job", "lite"); code != 0 {
-		t.Fatalf("backup exit %d", code)
-	}
+	_, want := e.sqliteJob("lite", 20_000)
+	e.backup("lite")
 	key := e.primary.payloadKey(t)
 	data := e.primary.get(t, key)
 	data[len(data)/2] ^= 0x40
@@ -279,12 +262,8 @@ func TestFlippedByteFallsBack(t *testing.T) {
 
 func TestWrongIdentityNamesRecipients(t *testing.T) {
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
-	path := filepath.Join(t.TempDir(), "app.db")
-	dbtest.SeedSQLite(t, path, 100)
-	e.writeConfig("lite", sourceYAML(config.Source{Type: "sqlite", Path: path}))
-	if _, _, code := e.run("backup", "--job", "lite"); code != 0 {
-		t.Fatalf("backup exit %d", code)
-	}
+	e.sqliteJob("lite", 100)
+	e.backup("lite")
 	other := filepath.Join(e.dir, "other.txt")
 	if _, _, code := e.run("keygen", "-o", other); code != 0 {
 		t.Fatal("keygen")
@@ -308,9 +287,7 @@ func TestFallbackResetsDatabaseTarget(t *testing.T) {
 	dbtest.SeedPostgres(t, src, 100_000)
 	want := dbtest.PostgresTableHashes(t, src)
 	e.writeConfig("app", sourceYAML(src))
-	if _, _, code := e.run("backup", "--job", "app"); code != 0 {
-		t.Fatalf("backup exit %d", code)
-	}
+	e.backup("app")
 	key := e.primary.payloadKey(t)
 	data := e.primary.get(t, key)
 	data[len(data)*3/4] ^= 0x01
@@ -324,4 +301,23 @@ func TestFallbackResetsDatabaseTarget(t *testing.T) {
 	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
 		t.Fatalf("restored tables differ after fallback:\n got %v\nwant %v", got, want)
 	}
+}
+
+// backup runs `coffer backup --job job` and fails the test unless it
+// exits 0.
+func (e *env) backup(job string) {
+	e.t.Helper()
+	if _, _, code := e.run("backup", "--job", job); code != 0 {
+		e.t.Fatalf("backup --job %s: exit %d, want 0", job, code)
+	}
+}
+
+// sqliteJob seeds a SQLite database with rows rows, writes a config with
+// one job backing it up, and returns its path and table hashes.
+func (e *env) sqliteJob(job string, rows int) (string, map[string]string) {
+	e.t.Helper()
+	path := filepath.Join(e.t.TempDir(), "app.db")
+	dbtest.SeedSQLite(e.t, path, rows)
+	e.writeConfig(job, sourceYAML(config.Source{Type: "sqlite", Path: path}))
+	return path, dbtest.SQLiteTableHashes(e.t, path)
 }
