@@ -91,7 +91,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 
 	job := backup.Job{
 		Name: "app", Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
-		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
+		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
 	if err != nil || res.Outcome != backup.OK {
@@ -106,7 +106,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "restored")
 	req := restore.Request{Job: "app", Identities: []age.Identity{id},
-		Destinations: []restore.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}}
+		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}}
 	rep, err := restore.Run(context.Background(), req, func(snapshot.Info) (snapshot.Loader, error) {
 		return restore.FileLoader(out, false), nil
 	}, zaptest.NewLogger(t))
@@ -125,7 +125,7 @@ func TestFailedDumpLeavesNothing(t *testing.T) {
 	job := backup.Job{
 		Name: "app", Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
 		Recipients: []string{rcpt}, Level: 3, Threads: 2,
-		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
+		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
 	if err == nil || res.Outcome != backup.Failed {
@@ -148,7 +148,7 @@ func TestCancelledBackupLeavesNothing(t *testing.T) {
 	job := backup.Job{
 		Name: "app", Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
 		Recipients: []string{rcpt}, Level: 1, Threads: 1,
-		Destinations: []backup.Destination{{Name: "primary", Store: primary}},
+		Destinations: []storage.Destination{{Name: "primary", Store: primary}},
 	}
 	go func() {
 		// Cancel once the payload is flowing.
@@ -174,7 +174,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	broken := &failingStore{Store: newStore(t), n: 1 << 20}
 	job := backup.Job{
 		Name: "app", Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
-		Destinations: []backup.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: broken}},
+		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: broken}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
 	if err != nil || res.Outcome != backup.Partial {
@@ -186,7 +186,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	if k := keys(t, broken.Store); len(k) != 0 {
 		t.Fatalf("the failed destination holds %v", k)
 	}
-	checks, err := restore.Verify(context.Background(), "app", "", []restore.Destination{{Name: "primary", Store: primary}}, []age.Identity{id})
+	checks, err := restore.Verify(context.Background(), "app", "", []storage.Destination{{Name: "primary", Store: primary}}, []age.Identity{id})
 	if err != nil || len(checks) != 1 || !checks[0].OK {
 		t.Fatalf("verify of the committed copy: %+v, %v", checks, err)
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // queueDepth is how many writes may wait for one destination before the
-// dump is back-pressured. age writes ~64 KiB at a time, so this bounds each
-// destination's queue to about 1 MiB.
+// dump is back-pressured. age writes ~64 KiB at a time and the chunks are
+// shared by all destinations, so the fan-out holds about 1 MiB in all.
 const queueDepth = 16
 
 // fanout copies one stream to several uploads, each fed by its own goroutine
@@ -39,7 +39,7 @@ func (f *fanout) release(c *chunk) {
 
 // sink is one destination's upload.
 type sink struct {
-	dest    Destination
+	dest    storage.Destination
 	queue   chan *chunk
 	pw      *io.PipeWriter
 	done    chan struct{} // closed when Put has returned
@@ -53,7 +53,7 @@ type sink struct {
 }
 
 // newFanout starts one upload per destination, storing key.
-func newFanout(ctx context.Context, dests []Destination, key string) *fanout {
+func newFanout(ctx context.Context, dests []storage.Destination, key string) *fanout {
 	// A slow sink holds at most queueDepth queued chunks plus the one it is
 	// writing; two more let the writer fill the next one meanwhile.
 	f := &fanout{free: make(chan *chunk, queueDepth+2)}

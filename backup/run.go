@@ -20,17 +20,11 @@ import (
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// Destination is a named store a job writes to.
-type Destination struct {
-	Name  string
-	Store storage.Store
-}
-
 // Job is everything one backup run needs.
 type Job struct {
 	Name         string
 	Source       snapshot.Source
-	Destinations []Destination
+	Destinations []storage.Destination
 	Recipients   []string // age public keys
 	Level        int      // zstd level, 1..22
 	Threads      int      // zstd encoder goroutines
@@ -139,9 +133,6 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		m.Copies = append(m.Copies, manifest.Copy{Destination: s.dest.Name, Key: key, Bytes: s.info.Size, SHA256: m.Payload.SHA256})
 	}
 	for _, s := range stored {
-		if len(m.Copies) == 0 {
-			break
-		}
 		if err := manifest.Write(ctx, s.dest.Store, m); err != nil {
 			s.err = err
 			// Without its manifest the payload is not a backup; remove it

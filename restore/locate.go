@@ -10,12 +10,6 @@ import (
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// Destination is a named store to read backups from.
-type Destination struct {
-	Name  string
-	Store storage.Store
-}
-
 // ErrNoBackup is returned when a job has no complete backup anywhere.
 var ErrNoBackup = errors.New("no complete backup found")
 
@@ -29,7 +23,7 @@ type Entry struct {
 // Catalog lists job's complete backups (those with a manifest) across
 // dests, oldest first. Destinations that cannot be listed are reported in
 // unreachable and skipped.
-func Catalog(ctx context.Context, job string, dests []Destination) (entries []Entry, unreachable map[string]error) {
+func Catalog(ctx context.Context, job string, dests []storage.Destination) (entries []Entry, unreachable map[string]error) {
 	byID := map[string]*Entry{}
 	unreachable = map[string]error{}
 	for _, d := range dests {
@@ -63,7 +57,7 @@ func Catalog(ctx context.Context, job string, dests []Destination) (entries []En
 }
 
 // Locate resolves id ("" for the newest) to a catalog entry.
-func Locate(ctx context.Context, job, id string, dests []Destination) (Entry, error) {
+func Locate(ctx context.Context, job, id string, dests []storage.Destination) (Entry, error) {
 	entries, unreachable := Catalog(ctx, job, dests)
 	if id == "" {
 		if len(entries) == 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // Attempt is one destination tried during a restore.
@@ -40,45 +41,44 @@ type Request struct {
 	// ID of the backup; empty means the newest complete backup.
 	ID string
 	// Destinations in the order to try them.
-	Destinations []Destination
+	Destinations []storage.Destination
 	Identities   []age.Identity
 }
 
-// Run restores the requested backup into loader. It tries the destinations
-// holding the backup in order and falls back to the next one when a copy
-// is unreachable or fails a check, resetting the loader when it had
-// already received data. It returns the report also on failure.
-//
-// newLoader builds the loader once the backup's source is known (from the
-// first readable manifest).
+// Run restores the requested backup. It tries the destinations holding
+// the backup in order and falls back to the next one when a copy is
+// unreachable or fails a check, resetting the loader when it had already
+// received data. newLoader builds the loader from the first manifest read
+// (it needs the backup's source and format). The report is returned also
+// on failure.
 func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (*Report, error) {
 	start := time.Now()
 	entry, err := Locate(ctx, req.Job, req.ID, req.Destinations)
 	if err != nil {
 		return nil, err
 	}
-	info, err := sourceInfo(ctx, req, entry)
-	if err != nil {
-		return nil, err
-	}
-	loader, err := newLoader(info)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{Job: req.Job, ID: entry.ID, Target: loader.String()}
-	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID), zap.String("target", loader.String()))
-	if err := loader.Prepare(ctx); err != nil {
-		return rep, fmt.Errorf("restore target %s: %w", loader, err)
-	}
+	rep := &Report{Job: req.Job, ID: entry.ID}
+	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID))
+	var loader snapshot.Loader
 	for _, d := range req.Destinations {
 		if !slices.Contains(entry.Destinations, d.Name) {
 			continue
 		}
-		m, n, err := restoreFrom(ctx, d, req.Job, entry.ID, req.Identities, loader)
+		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID)
+		if err == nil && loader == nil {
+			if loader, err = prepare(ctx, m.Source, newLoader); err != nil {
+				return rep, err
+			}
+			rep.Target = loader.String()
+		}
+		var n int64
+		if err == nil {
+			n, err = restoreFrom(ctx, d, m, req.Identities, loader)
+		}
 		if err == nil {
 			rep.ServedBy, rep.Manifest, rep.PlainBytes, rep.Duration = d.Name, m, n, time.Since(start)
 			rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name})
-			log.Info("restore finished", zap.String("served_by", d.Name), zap.Int64("bytes", n), zap.Duration("duration", rep.Duration))
+			log.Info("restore finished", zap.String("target", rep.Target), zap.String("served_by", d.Name), zap.Int64("bytes", n), zap.Duration("duration", rep.Duration))
 			return rep, nil
 		}
 		rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name, Error: err.Error()})
@@ -99,40 +99,29 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 	return rep, fmt.Errorf("backup %s/%s could not be restored from any destination: %s", req.Job, entry.ID, attemptsSummary(rep.Attempts))
 }
 
-// sourceInfo reads the backup's source description from the first
-// destination whose manifest is readable.
-func sourceInfo(ctx context.Context, req Request, entry Entry) (snapshot.Info, error) {
-	var errs []error
-	for _, d := range req.Destinations {
-		if !slices.Contains(entry.Destinations, d.Name) {
-			continue
-		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID)
-		if err == nil {
-			return m.Source, nil
-		}
-		errs = append(errs, err)
+// prepare builds the loader for a backup of info and readies its target.
+func prepare(ctx context.Context, info snapshot.Info, newLoader func(snapshot.Info) (snapshot.Loader, error)) (snapshot.Loader, error) {
+	loader, err := newLoader(info)
+	if err != nil {
+		return nil, err
 	}
-	return snapshot.Info{}, fmt.Errorf("backup %s/%s: no readable manifest: %w", req.Job, entry.ID, errors.Join(errs...))
+	if err := loader.Prepare(ctx); err != nil {
+		return nil, fmt.Errorf("restore target %s: %w", loader, err)
+	}
+	return loader, nil
 }
 
-// restoreFrom restores from one destination and returns how many plaintext
-// bytes reached the loader.
-func restoreFrom(ctx context.Context, d Destination, job, id string, ids []age.Identity, loader snapshot.Loader) (*manifest.Manifest, int64, error) {
-	m, err := manifest.Read(ctx, d.Store, d.Name, job, id)
-	if err != nil {
-		return nil, 0, err
-	}
+// restoreFrom restores m's payload from d into loader and returns how many
+// plaintext bytes reached the loader.
+func restoreFrom(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader snapshot.Loader) (int64, error) {
 	r, closeFn, err := openPayload(ctx, d, m, ids)
 	if err != nil {
-		return m, 0, err
+		return 0, err
 	}
 	defer closeFn()
 	cr := &countReader{r: r}
-	if err := loader.Load(ctx, cr); err != nil {
-		return m, cr.n, err
-	}
-	return m, cr.n, nil
+	err = loader.Load(ctx, cr)
+	return cr.n, err
 }
 
 func attemptsSummary(as []Attempt) string {

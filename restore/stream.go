@@ -13,6 +13,7 @@ import (
 
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // IntegrityError says that a stored copy does not match its manifest.
@@ -34,7 +35,7 @@ func (e *IntegrityError) Error() string {
 // openPayload fetches m's payload from d and returns a reader of the
 // verified plaintext. The reader returns an error instead of EOF when any
 // check fails. The caller must call close.
-func openPayload(ctx context.Context, d Destination, m *manifest.Manifest, ids []age.Identity) (r io.Reader, close func(), err error) {
+func openPayload(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity) (r io.Reader, close func(), err error) {
 	info, err := d.Store.Stat(ctx, m.Payload.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("backup %s/%s on %s: payload: %w", m.Job, m.ID, d.Name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // Check is the result of verifying one backup at one destination.
@@ -32,7 +33,7 @@ type Check struct {
 // whole restore read path; without, it checks the ciphertext against the
 // manifest. A destination that should hold the backup but does not is a
 // failed check.
-func Verify(ctx context.Context, job, id string, dests []Destination, ids []age.Identity) ([]Check, error) {
+func Verify(ctx context.Context, job, id string, dests []storage.Destination, ids []age.Identity) ([]Check, error) {
 	entry, err := Locate(ctx, job, id, dests)
 	if err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func Verify(ctx context.Context, job, id string, dests []Destination, ids []age.
 	return checks, nil
 }
 
-func verifyAt(ctx context.Context, d Destination, e Entry, ids []age.Identity) Check {
+func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Identity) Check {
 	start := time.Now()
 	c := Check{Job: e.Job, ID: e.ID, Destination: d.Name, Level: "ciphertext"}
 	if len(ids) > 0 {
@@ -80,7 +81,7 @@ func verifyAt(ctx context.Context, d Destination, e Entry, ids []age.Identity) C
 
 // checkCiphertext streams the payload and compares size, age header hash
 // and SHA-256 with the manifest; it needs no identity.
-func checkCiphertext(ctx context.Context, d Destination, m *manifest.Manifest) error {
+func checkCiphertext(ctx context.Context, d storage.Destination, m *manifest.Manifest) error {
 	rc, err := d.Store.Get(ctx, m.Payload.Key)
 	if err != nil {
 		return fmt.Errorf("backup %s/%s on %s: payload: %w", m.Job, m.ID, d.Name, err)

@@ -56,3 +56,16 @@ func (c *conn) retarget(target string, schemes ...string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// describe names the server and database for messages, e.g. `postgres
+// database "app" on db:5432`; never the password.
+func (c conn) describe(kind string) string {
+	host := c.host
+	if host == "" {
+		host = "localhost"
+	}
+	if c.port != 0 {
+		host += ":" + strconv.Itoa(c.port)
+	}
+	return kind + " database " + strconv.Quote(c.database) + " on " + host
+}

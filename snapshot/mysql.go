@@ -97,16 +97,7 @@ func optionQuote(v string) string {
 }
 
 // String names the server and database, without the password.
-func (p myParams) String() string {
-	host := p.host
-	if host == "" {
-		host = "localhost"
-	}
-	if p.port != 0 {
-		host += ":" + strconv.Itoa(p.port)
-	}
-	return "mysql database " + strconv.Quote(p.database) + " on " + host
-}
+func (p myParams) String() string { return p.describe("mysql") }
 
 // run runs tool (the first of names found) with a fresh defaults file as its
 // first argument, then removes the file.

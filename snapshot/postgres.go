@@ -87,16 +87,7 @@ func (p pgParams) connect(ctx context.Context, db string) (*pgx.Conn, error) {
 }
 
 // String names the server and database, without the password.
-func (p pgParams) String() string {
-	host := p.host
-	if host == "" {
-		host = "localhost"
-	}
-	if p.port != 0 {
-		host += ":" + strconv.Itoa(p.port)
-	}
-	return "postgres database " + strconv.Quote(p.database) + " on " + host
-}
+func (p pgParams) String() string { return p.describe("postgres") }
 
 // conninfoQuote quotes a libpq keyword/value connection string value.
 func conninfoQuote(v string) string {

@@ -28,6 +28,12 @@ type ObjectInfo struct {
 	ETag    string    // opaque version tag; empty when the store has none
 }
 
+// Destination is a store under the name the configuration gives it.
+type Destination struct {
+	Name  string
+	Store Store
+}
+
 // A Store holds objects at one destination.
 //
 // Put reads r to EOF and then makes the object visible under key, replacing

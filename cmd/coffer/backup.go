@@ -98,14 +98,12 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, log *zap.L
 		return nil, err
 	}
 	bj := backup.Job{
-		Name:       j.Name,
-		Source:     src,
-		Recipients: j.Recipients,
-		Level:      j.Compression.Level,
-		Threads:    j.Compression.Threads,
-	}
-	for _, s := range stores {
-		bj.Destinations = append(bj.Destinations, backup.Destination{Name: s.name, Store: s.store})
+		Name:         j.Name,
+		Source:       src,
+		Recipients:   j.Recipients,
+		Level:        j.Compression.Level,
+		Threads:      j.Compression.Threads,
+		Destinations: stores,
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }

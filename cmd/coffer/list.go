@@ -12,6 +12,7 @@ import (
 
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // listEntry is one row of `coffer list --json`.
@@ -55,11 +56,10 @@ destinations that hold them. Exit 1 when a destination cannot be listed.`,
 			}
 			out := listOutput{Backups: []listEntry{}, Unreachable: map[string]string{}}
 			for _, j := range jobs {
-				stores, err := openStores(cmd.Context(), cfg, j, "")
+				dests, err := openStores(cmd.Context(), cfg, j, "")
 				if err != nil {
 					return err
 				}
-				dests := restoreDests(stores)
 				entries, unreachable := restore.Catalog(cmd.Context(), j.Name, dests)
 				for n, err := range unreachable {
 					out.Unreachable[n] = err.Error()
@@ -90,7 +90,7 @@ destinations that hold them. Exit 1 when a destination cannot be listed.`,
 
 // describeEntry reads the backup's manifest from the first destination that
 // holds it.
-func describeEntry(cmd *cobra.Command, dests []restore.Destination, all []string, e restore.Entry) listEntry {
+func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string, e restore.Entry) listEntry {
 	le := listEntry{Job: e.Job, ID: e.ID, Destinations: e.Destinations, Missing: []string{}}
 	le.Started, _ = manifest.IDTime(e.ID)
 	for _, n := range all {
@@ -138,12 +138,4 @@ func printList(cmd *cobra.Command, out listOutput) {
 	for n, e := range out.Unreachable {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: destination %s could not be listed: %s\n", n, e)
 	}
-}
-
-func restoreDests(stores []namedStore) []restore.Destination {
-	out := make([]restore.Destination, len(stores))
-	for i, s := range stores {
-		out[i] = restore.Destination{Name: s.name, Store: s.store}
-	}
-	return out
 }

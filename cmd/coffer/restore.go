@@ -80,7 +80,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	}
 	log := g.logger()
 	defer log.Sync()
-	req := restore.Request{Job: f.job, ID: f.id, Destinations: restoreDests(stores), Identities: ids}
+	req := restore.Request{Job: f.job, ID: f.id, Destinations: stores, Identities: ids}
 	rep, err := restore.Run(cmd.Context(), req, func(info snapshot.Info) (snapshot.Loader, error) {
 		return newLoader(f, jobs[0].Source, info)
 	}, log)

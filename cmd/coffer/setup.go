@@ -75,15 +75,9 @@ func selectJobs(cfg *config.Config, name string, all bool) ([]*config.Job, error
 	return []*config.Job{j}, nil
 }
 
-// namedStore is a destination name with its opened store.
-type namedStore struct {
-	name  string
-	store storage.Store
-}
-
 // openStores opens a job's destinations in the job's order, moving from
 // (if set) to the front.
-func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from string) ([]namedStore, error) {
+func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from string) ([]storage.Destination, error) {
 	names := slices.Clone(job.Destinations)
 	if from != "" {
 		i := slices.Index(names, from)
@@ -92,13 +86,13 @@ func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from s
 		}
 		names = append([]string{from}, slices.Delete(names, i, i+1)...)
 	}
-	var out []namedStore
+	var out []storage.Destination
 	for _, n := range names {
 		s, err := open.Store(ctx, cfg.Destinations[n])
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: %w", n, err)
 		}
-		out = append(out, namedStore{name: n, store: s})
+		out = append(out, storage.Destination{Name: n, Store: s})
 	}
 	return out, nil
 }

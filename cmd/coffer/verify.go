@@ -40,7 +40,7 @@ Exit 1 when any destination fails its check.`,
 			if err != nil {
 				return err
 			}
-			checks, err := restore.Verify(cmd.Context(), job, id, restoreDests(stores), ids)
+			checks, err := restore.Verify(cmd.Context(), job, id, stores, ids)
 			if err != nil {
 				return err
 			}
