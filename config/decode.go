@@ -83,8 +83,8 @@ func parentPath(path string) string {
 
 // join appends key to path.
 func join(path, key string) string {
-	if path == "" {
-		return key
+	if path == "" || strings.HasPrefix(key, "[") {
+		return path + key
 	}
 	return path + "." + key
 }
@@ -433,7 +433,7 @@ func (p *parser) secret(base, key string, value, fileNode *yaml.Node) Secret {
 
 // config decodes the document's root.
 func (p *parser) config(root *yaml.Node) *Config {
-	c := &Config{Path: p.file, Destinations: map[string]*Destination{}, Jobs: map[string]*Job{}}
+	c := &Config{Path: p.file, Destinations: map[string]*Destination{}, Jobs: map[string]*Job{}, Daemon: newDaemon()}
 	p.object(root, "", "a mapping with recipients, destinations and jobs", []field{
 		{"recipients", p.strings(&c.Recipients)},
 		{"destinations", func(n *yaml.Node, path string) {
@@ -448,8 +448,56 @@ func (p *parser) config(root *yaml.Node) *Config {
 				c.JobOrder = append(c.JobOrder, name)
 			})
 		}},
+		{"daemon", func(n *yaml.Node, path string) { p.daemon(&c.Daemon, n, path) }},
+		{"notify", func(n *yaml.Node, path string) { p.notify(&c.Notify, n, path) }},
 	})
 	return c
+}
+
+// daemon decodes the daemon settings over their defaults.
+func (p *parser) daemon(d *Daemon, n *yaml.Node, path string) {
+	var token, tokenFile *yaml.Node
+	p.object(n, path, "a mapping of daemon settings", []field{
+		{"listen", p.str(&d.Listen)},
+		{"token", keep(&token)},
+		{"token_file", keep(&tokenFile)},
+		{"allow", p.strings(&d.Allow)},
+		{"max_concurrent", p.integer(&d.MaxConcurrent)},
+		{"state_dir", p.str(&d.StateDir)},
+		{"shutdown_timeout", p.duration(&d.ShutdownTimeout)},
+		{"ha", p.boolean(&d.HA)},
+		{"lease_ttl", p.duration(&d.LeaseTTL)},
+		{"leftover_grace", p.duration(&d.LeftoverGrace)},
+		{"repair_interval", p.duration(&d.RepairInterval)},
+	})
+	d.Token = p.secret(path, "token", token, tokenFile)
+}
+
+// notify decodes where run results are sent.
+func (p *parser) notify(nt *Notify, n *yaml.Node, path string) {
+	p.object(n, path, "a mapping with on_success, webhooks and slack", []field{
+		{"on_success", p.boolean(&nt.OnSuccess)},
+		{"webhooks", p.secrets(&nt.Webhooks)},
+		{"slack", p.secrets(&nt.Slack)},
+	})
+}
+
+// secrets decodes a list of secrets (URLs holding credentials).
+func (p *parser) secrets(dst *[]Secret) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		n = resolve(n)
+		if n.Kind != yaml.SequenceNode {
+			p.badf(path, "want a list, got %s", describe(n))
+			return
+		}
+		out := make([]Secret, len(n.Content))
+		for i, item := range n.Content {
+			key := fmt.Sprintf("[%d]", i)
+			p.pos[path+key] = item.Line
+			out[i] = p.secret(path, key, item, nil)
+		}
+		*dst = out
+	}
 }
 
 // destination decodes one destination.
@@ -469,6 +517,12 @@ func (p *parser) destination(name string, n *yaml.Node, path string) *Destinatio
 		{"session_token", keep(&token)},
 		{"session_token_file", keep(&tokenFile)},
 		{"path", p.str(&d.Path)},
+		{"object_lock", func(n *yaml.Node, path string) {
+			d.ObjectLock = &ObjectLock{}
+			p.object(n, path, "a mapping with mode", []field{
+				{"mode", p.str(&d.ObjectLock.Mode)},
+			})
+		}},
 	})
 	d.SecretAccessKey = p.secret(path, "secret_access_key", secret, secretFile)
 	d.SessionToken = p.secret(path, "session_token", token, tokenFile)
@@ -478,6 +532,7 @@ func (p *parser) destination(name string, n *yaml.Node, path string) *Destinatio
 // job decodes one job over its defaults.
 func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 	j := newJob(name)
+	var pingURL, pingURLFile *yaml.Node
 	p.object(n, path, "a mapping of job settings", []field{
 		{"source", func(n *yaml.Node, path string) { p.source(&j.Source, n, path) }},
 		{"destinations", p.strings(&j.Destinations)},
@@ -501,7 +556,10 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 			})
 		}},
 		{"rto", p.duration(&j.RTO)},
+		{"ping_url", keep(&pingURL)},
+		{"ping_url_file", keep(&pingURLFile)},
 	})
+	j.PingURL = p.secret(path, "ping_url", pingURL, pingURLFile)
 	return j
 }
 

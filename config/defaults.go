@@ -18,7 +18,25 @@ const (
 	DefaultMySQLPort        = 3306
 	DefaultPostgresFormat   = "custom"
 	DefaultExecExtension    = "dump"
+	DefaultListen           = "127.0.0.1:9847"
+	DefaultMaxConcurrent    = 1
+	DefaultShutdownTimeout  = Duration(30 * time.Second)
+	DefaultLeaseTTL         = Duration(2 * time.Minute)
+	DefaultLeftoverGrace    = Duration(24 * time.Hour)
+	DefaultRepairInterval   = Duration(time.Hour)
 )
+
+// newDaemon returns the daemon settings' defaults.
+func newDaemon() Daemon {
+	return Daemon{
+		Listen:          DefaultListen,
+		MaxConcurrent:   DefaultMaxConcurrent,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		LeaseTTL:        DefaultLeaseTTL,
+		LeftoverGrace:   DefaultLeftoverGrace,
+		RepairInterval:  DefaultRepairInterval,
+	}
+}
 
 // MinKeepWithin is the shortest keep_within accepted without
 // allow_short: true (the four weeks every backup is promised).

@@ -154,7 +154,7 @@ func (p *parser) checkFileMode(perm fs.FileMode) {
 	}
 	for _, path := range p.inline {
 		alt := "a ${VAR} reference"
-		if !strings.Contains(path, ".env.") {
+		if !strings.Contains(path, ".env.") && !strings.HasSuffix(path, "]") {
 			alt += " or " + path[strings.LastIndex(path, ".")+1:] + "_file"
 		}
 		p.errorf(path, "secret written inline in a file readable by group or others (mode %04o); fix: chmod 600 %s, or use %s", perm, p.file, alt)

@@ -61,6 +61,8 @@ func TestLoadMinimalDefaults(t *testing.T) {
 			},
 		},
 		JobOrder: []string{"app"},
+		Daemon: Daemon{Listen: "127.0.0.1:9847", MaxConcurrent: 1, ShutdownTimeout: Duration(30 * time.Second),
+			LeaseTTL: Duration(2 * time.Minute), LeftoverGrace: Duration(24 * time.Hour), RepairInterval: Duration(time.Hour)},
 	}
 	if !reflect.DeepEqual(c, want) {
 		got, _ := json.MarshalIndent(c, "", "  ")
@@ -81,6 +83,9 @@ func fullEnv(t *testing.T) string {
 	t.Setenv("COFFER_TEST_OFFSITE_KEY_ID", "OFFSITEKEYID")
 	t.Setenv("COFFER_TEST_MYSQL_PASSWORD", "mysql-password")
 	t.Setenv("COFFER_TEST_LEGACY_TOKEN", "legacy-token")
+	t.Setenv("COFFER_TEST_WEBHOOK_URL", "https://hooks.example/coffer")
+	t.Setenv("COFFER_TEST_PING_URL", "https://hc.example/ping/uuid-secret")
+	t.Setenv("COFFER_TEST_SLACK_URL", "https://hooks.slack.example/T0/B0/slack-secret")
 	return dir
 }
 
@@ -103,6 +108,20 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("primary = %#v (secrets %q %q)", p, p.SecretAccessKey.Reveal(), p.SessionToken.Reveal())
 	}
 	o := c.Destinations["offsite"]
+	if o.ObjectLock == nil || o.ObjectLock.Mode != "compliance" || p.ObjectLock != nil {
+		t.Errorf("object_lock: offsite %+v, primary %+v", o.ObjectLock, p.ObjectLock)
+	}
+	d := c.Daemon
+	if d.Listen != "0.0.0.0:9900" || d.Token.Reveal() != "session-token" || !reflect.DeepEqual(d.Allow, []string{"10.0.0.0/8", "127.0.0.1/32"}) ||
+		d.MaxConcurrent != 2 || d.StateDir != "/var/lib/coffer-test" || d.ShutdownTimeout.D() != time.Minute || !d.HA ||
+		d.LeaseTTL.D() != 90*time.Second || d.LeftoverGrace.D() != 12*time.Hour || d.RepairInterval.D() != 15*time.Minute {
+		t.Errorf("daemon = %+v", d)
+	}
+	n := c.Notify
+	if !n.OnSuccess || len(n.Webhooks) != 1 || n.Webhooks[0].Reveal() != "https://hooks.example/coffer" ||
+		len(n.Slack) != 1 || n.Slack[0].Reveal() != "https://hooks.slack.example/T0/B0/slack-secret" {
+		t.Errorf("notify = %+v", n)
+	}
 	if !o.PathStyle || o.AccessKeyID != "OFFSITEKEYID" || o.SecretAccessKey.Reveal() != "offsite-secret-key" || o.Region != "fsn1" {
 		t.Errorf("offsite = %#v", o)
 	}
@@ -119,6 +138,10 @@ func TestLoadFull(t *testing.T) {
 		Compression:  Compression{Level: 19, Threads: 4},
 		Retention:    Retention{KeepWithin: Duration(14 * Day), MinKeep: 3, KeepWeekly: 8, KeepMonthly: 12, AllowShort: true},
 		RTO:          Duration(90 * time.Minute),
+		PingURL:      app.PingURL,
+	}
+	if app.PingURL.Reveal() != "https://hc.example/ping/uuid-secret" {
+		t.Errorf("app.ping_url = %q", app.PingURL.Reveal())
 	}
 	if !reflect.DeepEqual(*app, want) {
 		t.Errorf("app = %+v\nwant %+v", *app, want)
@@ -147,7 +170,7 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"s3-secret-key", "session-token", "offsite-secret-key", "pg-password", "mysql-password", "legacy-token"} {
+	for _, secret := range []string{"s3-secret-key", "session-token", "offsite-secret-key", "pg-password", "mysql-password", "legacy-token", "uuid-secret", "slack-secret"} {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("JSON holds %q: %s", secret, b)
 		}

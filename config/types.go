@@ -16,6 +16,53 @@ type Config struct {
 	// Jobs by name, and their names in file order.
 	Jobs     map[string]*Job `json:"jobs"`
 	JobOrder []string        `json:"-"`
+	// Daemon configures `coffer run` and the state every command keeps.
+	Daemon Daemon `json:"daemon"`
+	// Notify says where failures (and optionally successes) are reported.
+	Notify Notify `json:"notify"`
+}
+
+// Daemon configures the scheduler, its HTTP endpoint and local state.
+type Daemon struct {
+	// Listen is the host:port of /healthz, /readyz and /metrics; default
+	// 127.0.0.1:9847. "off" disables the endpoint.
+	Listen string `json:"listen"`
+	// Token, when set, must be sent as "Authorization: Bearer TOKEN".
+	Token Secret `json:"token,omitzero"`
+	// Allow lists the client networks (CIDRs) that may connect; default:
+	// any client that can reach Listen.
+	Allow []string `json:"allow,omitempty"`
+	// MaxConcurrent is how many different jobs may run at once; default 1.
+	MaxConcurrent int `json:"max_concurrent"`
+	// StateDir holds the audit log and other local state; default
+	// $STATE_DIRECTORY, /var/lib/coffer as root, or ~/.local/state/coffer.
+	StateDir string `json:"state_dir,omitempty"`
+	// ShutdownTimeout bounds how long SIGTERM waits for running jobs to
+	// abort; default 30s.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// HA makes daemons sharing a config take a lease in the first
+	// destination before each run, so each slot is backed up once.
+	HA bool `json:"ha"`
+	// LeaseTTL is how long a lease lasts without renewal; default 2m.
+	LeaseTTL Duration `json:"lease_ttl"`
+	// LeftoverGrace is how old an unfinished upload or a payload without
+	// a manifest must be before it is swept; default 24h.
+	LeftoverGrace Duration `json:"leftover_grace"`
+	// RepairInterval is how often backups missing from a destination are
+	// looked for and copied there; default 1h.
+	RepairInterval Duration `json:"repair_interval"`
+}
+
+// Notify lists where run results are sent. URLs are secrets (a Slack or
+// webhook URL is a credential).
+type Notify struct {
+	// OnSuccess also sends successful runs; failures and partial runs are
+	// always sent.
+	OnSuccess bool `json:"on_success"`
+	// Webhooks receive a JSON object per event (POST).
+	Webhooks []Secret `json:"webhooks,omitempty"`
+	// Slack receives Slack-compatible {"text": ...} messages (POST).
+	Slack []Secret `json:"slack,omitempty"`
 }
 
 // Destination is one place backups go. Type is "s3" or "local".
@@ -34,8 +81,20 @@ type Destination struct {
 	SecretAccessKey Secret `json:"secret_access_key,omitzero"`
 	SessionToken    Secret `json:"session_token,omitzero"`
 
+	// ObjectLock, when set, makes every upload carry an Object Lock
+	// retention date (backup time + the job's keep_within). The bucket
+	// must have been created with object locking.
+	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
+
 	// Local directory (type "local").
 	Path string `json:"path,omitempty"`
+}
+
+// ObjectLock is a destination's S3 Object Lock setting.
+type ObjectLock struct {
+	// Mode is "governance" (privileged users may still delete) or
+	// "compliance" (nobody can, until the date passes).
+	Mode string `json:"mode"`
 }
 
 // Job is one database to protect.
@@ -55,6 +114,10 @@ type Job struct {
 	Retention   Retention   `json:"retention"`
 	// RTO is the recovery time objective; default 8h.
 	RTO Duration `json:"rto"`
+	// PingURL is a healthchecks-style check URL: the daemon requests
+	// URL/start before a run, URL after a success and URL/fail after a
+	// failure or partial run.
+	PingURL Secret `json:"ping_url,omitzero"`
 }
 
 // Source says how to dump a job's database. Type is "postgres", "mysql"
@@ -93,7 +156,8 @@ type Compression struct {
 	Threads int `json:"threads"`
 }
 
-// Retention is a job's retention policy (applied by a later issue).
+// Retention is a job's retention policy, applied per destination by
+// coffer prune and by the daemon after each successful backup.
 type Retention struct {
 	KeepWithin  Duration `json:"keep_within"`  // default 28d
 	MinKeep     int      `json:"min_keep"`     // default 2

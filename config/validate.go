@@ -2,10 +2,13 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // timezone must validate the same on hosts without a zoneinfo database
@@ -21,9 +24,10 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 // extensionRE is what an exec source's extension must match.
 var extensionRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
-// cronParser reads schedules: 5 fields (minute hour day-of-month month
-// day-of-week) or a descriptor (@daily, @weekly, @every 6h).
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// CronParser reads schedules: 5 fields (minute hour day-of-month month
+// day-of-week), 6 fields with seconds first (for tests and drills that
+// need them), or a descriptor (@daily, @weekly, @every 6h).
+var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // validate checks a decoded configuration with its defaults applied.
 func (p *parser) validate(c *Config) {
@@ -42,6 +46,60 @@ func (p *parser) validate(c *Config) {
 	p.checkOverlaps(c)
 	for _, name := range c.JobOrder {
 		p.checkJob(c, c.Jobs[name])
+	}
+	p.checkDaemon(&c.Daemon)
+	for i, u := range c.Notify.Webhooks {
+		p.checkURL(fmt.Sprintf("notify.webhooks[%d]", i), u)
+	}
+	for i, u := range c.Notify.Slack {
+		p.checkURL(fmt.Sprintf("notify.slack[%d]", i), u)
+	}
+}
+
+// checkDaemon checks the daemon settings.
+func (p *parser) checkDaemon(d *Daemon) {
+	if d.Listen != "off" {
+		host, port, err := net.SplitHostPort(d.Listen)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			p.errorf("daemon.listen", "want host:port such as 127.0.0.1:9847, or off, got %q", d.Listen)
+		} else if host == "" {
+			p.errorf("daemon.listen", "name the address to listen on, such as 127.0.0.1:%s (an empty host listens on every interface)", port)
+		}
+	}
+	for i, cidr := range d.Allow {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			p.errorf(fmt.Sprintf("daemon.allow[%d]", i), "want a network such as 10.0.0.0/8 or 127.0.0.1/32, got %q", cidr)
+		}
+	}
+	if d.MaxConcurrent < 1 {
+		p.errorf("daemon.max_concurrent", "want at least 1")
+	}
+	if d.StateDir != "" && !filepath.IsAbs(d.StateDir) {
+		p.errorf("daemon.state_dir", "must be an absolute path, got %q", d.StateDir)
+	}
+	positive := []struct {
+		key string
+		d   Duration
+		min time.Duration
+	}{
+		{"shutdown_timeout", d.ShutdownTimeout, time.Second},
+		{"lease_ttl", d.LeaseTTL, 5 * time.Second},
+		{"leftover_grace", d.LeftoverGrace, time.Minute},
+		{"repair_interval", d.RepairInterval, time.Second},
+	}
+	for _, f := range positive {
+		if f.d.D() < f.min {
+			p.errorf("daemon."+f.key, "%s is too short (want at least %s)", f.d, Duration(f.min))
+		}
+	}
+}
+
+// checkURL checks a notification URL without showing it (it may hold a
+// token).
+func (p *parser) checkURL(path string, s Secret) {
+	u, err := url.Parse(s.Reveal())
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p.errorf(path, "want an http:// or https:// URL")
 	}
 }
 
@@ -63,7 +121,7 @@ func (p *parser) notUsed(path, kind, t string, keys ...string) {
 }
 
 // s3Keys are the destination keys only s3 destinations use.
-var s3Keys = []string{"endpoint", "region", "bucket", "prefix", "path_style", "access_key_id",
+var s3Keys = []string{"object_lock", "endpoint", "region", "bucket", "prefix", "path_style", "access_key_id",
 	"secret_access_key", "secret_access_key_file", "session_token", "session_token_file"}
 
 // checkDestination checks one destination.
@@ -102,6 +160,9 @@ func (p *parser) checkDestination(d *Destination) {
 		}
 		if !d.SessionToken.IsZero() && !(hasKey && hasSecret) {
 			p.errorf(path+".session_token", "needs access_key_id and secret_access_key")
+		}
+		if d.ObjectLock != nil && d.ObjectLock.Mode != "governance" && d.ObjectLock.Mode != "compliance" {
+			p.errorf(path+".object_lock.mode", "want governance or compliance, got %q", d.ObjectLock.Mode)
 		}
 	case "local":
 		p.notUsed(path, "destination", d.Type, s3Keys...)
@@ -267,6 +328,10 @@ func (p *parser) checkJob(c *Config, j *Job) {
 		p.errorf(path+".rto", "must be positive, such as 8h")
 	}
 
+	if !j.PingURL.IsZero() {
+		p.checkURL(path+".ping_url", j.PingURL)
+	}
+
 	p.checkSource(path+".source", &j.Source)
 }
 
@@ -276,7 +341,7 @@ func (p *parser) checkSchedule(path, s string) {
 		p.errorf(path, "set the time zone with the job's timezone key, not in the schedule")
 		return
 	}
-	sched, err := cronParser.Parse(s)
+	sched, err := CronParser.Parse(s)
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), ": [") // cron repeats the fields
 		p.errorf(path, "invalid schedule %q: %s (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @weekly, @every 12h)", s, msg)

@@ -17,9 +17,10 @@ import (
 // Each want is a substring of the error, normally "file:line: field: message"
 // so the line and the field path are checked too.
 var badConfigs = []struct {
-	name string
-	src  string
-	want []string
+	name     string
+	src      string
+	want     []string
+	dontWant []string // must not appear in the message (secrets)
 }{
 	{
 		name: "YAML syntax error",
@@ -323,19 +324,58 @@ jobs:
     source: {type: postgres, database: app}
     schedule: "0 2 * *"
 `,
-		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule "0 2 * *": expected exactly 5 fields, found 4`},
+		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule "0 2 * *": expected 5 to 6 fields, found 4`},
 	},
 	{
-		name: "cron with seconds field",
+		name: "cron with seconds and a year",
 		src: `recipients: [@R@]
 destinations:
   d: {type: local, path: /b}
 jobs:
   app:
     source: {type: postgres, database: app}
-    schedule: "0 0 2 * * 0"
+    schedule: "0 0 2 * * 0 2027"
 `,
 		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule`},
+	},
+	{
+		name: "daemon settings out of range",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b, object_lock: {mode: governance}}
+  s: {type: s3, bucket: b, object_lock: {mode: forever}}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    ping_url: "ftp://hc.example/x"
+daemon:
+  listen: ":9847"
+  allow: [10.0.0.0/33, 127.0.0.1/32]
+  max_concurrent: 0
+  state_dir: relative/dir
+  lease_ttl: 1s
+  leftover_grace: 10s
+  shutdown_timeout: 0s
+  bogus: 1
+notify:
+  webhooks: ["not a url"]
+  slack: ["https://hooks.slack.example/T0/B0/secret"]
+`,
+		want: []string{
+			"coffer.yaml:3: destinations.d.object_lock: not used by local destinations",
+			`coffer.yaml:4: destinations.s.object_lock.mode: want governance or compliance, got "forever"`,
+			"coffer.yaml:8: jobs.app.ping_url: want an http:// or https:// URL",
+			`coffer.yaml:10: daemon.listen: name the address to listen on, such as 127.0.0.1:9847`,
+			`coffer.yaml:11: daemon.allow[0]: want a network such as 10.0.0.0/8 or 127.0.0.1/32, got "10.0.0.0/33"`,
+			"coffer.yaml:12: daemon.max_concurrent: want at least 1",
+			`coffer.yaml:13: daemon.state_dir: must be an absolute path, got "relative/dir"`,
+			"coffer.yaml:14: daemon.lease_ttl: 1s is too short (want at least 5s)",
+			"coffer.yaml:15: daemon.leftover_grace: 10s is too short (want at least 1m)",
+			"coffer.yaml:16: daemon.shutdown_timeout: 0s is too short (want at least 1s)",
+			"coffer.yaml:17: daemon.bogus: unknown key",
+			"coffer.yaml:19: notify.webhooks[0]: want an http:// or https:// URL",
+		},
+		dontWant: []string{"hooks.slack.example", "hc.example"},
 	},
 	{
 		name: "time zone in the schedule",
@@ -823,7 +863,7 @@ func TestBadConfigs(t *testing.T) {
 					t.Errorf("FieldError.File = %q", fe.File)
 				}
 			}
-			for _, secret := range []string{"hunter2", "s3cr3t", testPrivateKey} {
+			for _, secret := range append([]string{"hunter2", "s3cr3t", testPrivateKey}, tc.dontWant...) {
 				if strings.Contains(msg, secret) {
 					t.Errorf("error shows a secret: %s", msg)
 				}
