@@ -80,3 +80,57 @@ func Create(ctx context.Context, s Store, key string, r io.Reader) (ObjectInfo, 
 	}
 	return s.Put(ctx, key, r)
 }
+
+// ErrLocked is returned (wrapped) when a store refuses to delete an object
+// because an Object Lock retention or legal hold protects it.
+var ErrLocked = errors.New("object is locked")
+
+// ErrPreconditionFailed is returned (wrapped) by Swapper.Replace when the
+// object's current version is not the one the caller named.
+var ErrPreconditionFailed = errors.New("object changed since it was read")
+
+// Swapper is implemented by stores that can replace a small object only if
+// it is still the version the caller read (S3 If-Match on the ETag). Leases
+// are built on it together with Creator.
+type Swapper interface {
+	// Replace writes data under key only if the object's current ETag is
+	// etag; otherwise it returns ErrPreconditionFailed and changes nothing.
+	Replace(ctx context.Context, key string, data []byte, etag string) (ObjectInfo, error)
+}
+
+// Disposer is implemented by stores that keep old versions of objects (S3
+// versioned buckets). Dispose removes every version and delete marker of
+// key, so nothing of the object can be recovered from the store; it returns
+// ErrLocked (wrapped) when Object Lock protects a version, and how many
+// versions it removed.
+type Disposer interface {
+	Dispose(ctx context.Context, key string) (removed int, err error)
+}
+
+// Dispose securely removes key: every version where the store keeps
+// versions, otherwise a plain Delete.
+func Dispose(ctx context.Context, s Store, key string) (int, error) {
+	if d, ok := s.(Disposer); ok {
+		return d.Dispose(ctx, key)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// Upload is an unfinished multipart upload.
+type Upload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
+}
+
+// UploadLister is implemented by stores that can hold unfinished multipart
+// uploads (S3), so leftovers from a killed process can be swept.
+type UploadLister interface {
+	// Uploads lists unfinished uploads whose key starts with prefix.
+	Uploads(ctx context.Context, prefix string) iter.Seq2[Upload, error]
+	// AbortUpload discards an unfinished upload and its parts.
+	AbortUpload(ctx context.Context, u Upload) error
+}
