@@ -84,7 +84,7 @@ func (p *parser) checkDaemon(d *Daemon) {
 	}{
 		{"shutdown_timeout", d.ShutdownTimeout, time.Second},
 		{"lease_ttl", d.LeaseTTL, 5 * time.Second},
-		{"leftover_grace", d.LeftoverGrace, time.Minute},
+		{"leftover_grace", d.LeftoverGrace, time.Second},
 		{"repair_interval", d.RepairInterval, time.Second},
 	}
 	for _, f := range positive {

@@ -354,7 +354,7 @@ daemon:
   max_concurrent: 0
   state_dir: relative/dir
   lease_ttl: 1s
-  leftover_grace: 10s
+  leftover_grace: 0s
   shutdown_timeout: 0s
   bogus: 1
 notify:
@@ -370,7 +370,7 @@ notify:
 			"coffer.yaml:12: daemon.max_concurrent: want at least 1",
 			`coffer.yaml:13: daemon.state_dir: must be an absolute path, got "relative/dir"`,
 			"coffer.yaml:14: daemon.lease_ttl: 1s is too short (want at least 5s)",
-			"coffer.yaml:15: daemon.leftover_grace: 10s is too short (want at least 1m)",
+			"coffer.yaml:15: daemon.leftover_grace: 0s is too short (want at least 1s)",
 			"coffer.yaml:16: daemon.shutdown_timeout: 0s is too short (want at least 1s)",
 			"coffer.yaml:17: daemon.bogus: unknown key",
 			"coffer.yaml:19: notify.webhooks[0]: want an http:// or https:// URL",

@@ -78,23 +78,10 @@ func selectJobs(cfg *config.Config, name string, all bool) ([]*config.Job, error
 // openStores opens a job's destinations in the job's order, moving from
 // (if set) to the front.
 func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from string) ([]storage.Destination, error) {
-	names := slices.Clone(job.Destinations)
-	if from != "" {
-		i := slices.Index(names, from)
-		if i < 0 {
-			return nil, usageErr(fmt.Errorf("--from %s: job %s has no such destination (it has %v)", from, job.Name, job.Destinations))
-		}
-		names = append([]string{from}, slices.Delete(names, i, i+1)...)
+	if from != "" && !slices.Contains(job.Destinations, from) {
+		return nil, usageErr(fmt.Errorf("--from %s: job %s has no such destination (it has %v)", from, job.Name, job.Destinations))
 	}
-	var out []storage.Destination
-	for _, n := range names {
-		s, err := open.Store(ctx, cfg.Destinations[n])
-		if err != nil {
-			return nil, fmt.Errorf("destination %s: %w", n, err)
-		}
-		out = append(out, storage.Destination{Name: n, Store: s})
-	}
-	return out, nil
+	return open.JobDestinations(ctx, cfg, job, from)
 }
 
 // loadIdentities reads an identity file named by flag or $COFFER_IDENTITY.

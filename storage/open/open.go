@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/storage"
@@ -15,12 +17,26 @@ import (
 // with the default part size and concurrency, type "local" a directory
 // store. Secrets are revealed only to hand them to the backend.
 func Store(ctx context.Context, d *config.Destination) (storage.Store, error) {
+	return store(ctx, d, 0)
+}
+
+// store opens d; lockFor is the Object Lock retention given to uploads
+// when d has object_lock set.
+func store(ctx context.Context, d *config.Destination, lockFor time.Duration) (storage.Store, error) {
 	if d == nil {
 		return nil, errors.New("open store: nil destination")
 	}
 	switch d.Type {
 	case "s3":
+		var lockMode string
+		if d.ObjectLock != nil && lockFor > 0 {
+			lockMode = d.ObjectLock.Mode
+		} else {
+			lockFor = 0
+		}
 		s, err := s3.New(ctx, s3.Options{
+			LockMode:        lockMode,
+			LockFor:         lockFor,
 			Endpoint:        d.Endpoint,
 			Region:          d.Region,
 			Bucket:          d.Bucket,
@@ -43,4 +59,27 @@ func Store(ctx context.Context, d *config.Destination) (storage.Store, error) {
 	default:
 		return nil, fmt.Errorf("destination %s: unknown type %q (want s3 or local)", d.Name, d.Type)
 	}
+}
+
+// JobDestinations opens job's destinations in the job's order, moving from
+// (if not empty) to the front. Uploads to a destination with object_lock
+// are locked for the job's keep_within.
+func JobDestinations(ctx context.Context, cfg *config.Config, job *config.Job, from ...string) ([]storage.Destination, error) {
+	names := slices.Clone(job.Destinations)
+	if len(from) > 0 && from[0] != "" {
+		i := slices.Index(names, from[0])
+		if i < 0 {
+			return nil, fmt.Errorf("job %s has no destination %s (it has %v)", job.Name, from[0], job.Destinations)
+		}
+		names = append([]string{from[0]}, slices.Delete(names, i, i+1)...)
+	}
+	var out []storage.Destination
+	for _, n := range names {
+		s, err := store(ctx, cfg.Destinations[n], job.Retention.KeepWithin.D())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, storage.Destination{Name: n, Store: s})
+	}
+	return out, nil
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// openAudit opens the audit log in the configured state directory.
+// Commands that delete (prune, purge) refuse to run without it.
+func openAudit(cfg *config.Config) (*audit.Log, error) {
+	dir, err := stateDir(cfg)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	l, err := audit.Open(dir)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("audit trail: %w (set daemon.state_dir to a writable directory)", err))
+	}
+	return l, nil
+}
+
+// recordAudit writes ev to l (when not nil); a failure is logged.
+func recordAudit(l *audit.Log, log *zap.Logger, ev audit.Event) {
+	if l == nil {
+		return
+	}
+	if err := l.Record(ev); err != nil {
+		log.Error("audit event not recorded", zap.String("action", ev.Action), zap.Error(err))
+	}
+}
+
+// shipAuditTo uploads the audit events not yet in the bucket to s.
+func shipAuditTo(ctx context.Context, l *audit.Log, s storage.Store, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := l.Ship(ctx, s); err != nil {
+		log.Warn("audit trail not shipped to the bucket; it is kept locally and shipped next time", zap.Error(err))
+	}
+}

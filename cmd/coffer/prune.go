@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/prune"
+)
+
+func newPruneCmd(g *globals) *cobra.Command {
+	var job string
+	var dryRun, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prune [--job NAME] [--dry-run]",
+		Short: "Delete backups the retention policy no longer needs, on every destination",
+		Long: `Apply each job's retention policy (keep_within, default 28d; min_keep,
+default 2; keep_weekly; keep_monthly) to each of its destinations and
+securely delete (every object version) what it marks expired.
+
+Never deleted: anything inside keep_within, the newest complete backup,
+anything needed to keep min_keep backups, the only copy of a backup, and
+nothing at all when the newest backup is dated in the future (a wrong clock).
+Backups under S3 Object Lock are kept and reported as locked.
+
+--dry-run prints the same plan without deleting. Every deletion is written to
+the audit trail with the rule that decided it.
+
+Exit codes: 0 done, 1 a deletion failed or a destination was refused, 2 usage
+or config error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			jobs, err := selectJobs(cfg, job, job == "")
+			if err != nil {
+				return err
+			}
+			log := g.logger()
+			defer log.Sync()
+			var auditLog *audit.Log
+			if !dryRun {
+				if auditLog, err = openAudit(cfg); err != nil {
+					return err
+				}
+				defer auditLog.Close()
+			}
+			return runPrune(cmd, cfg, jobs, dryRun, asJSON, auditLog, log)
+		},
+	}
+	cmd.Flags().StringVarP(&job, "job", "j", "", "job to prune (default: every job)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, delete nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and outcome as JSON")
+	return cmd
+}
+
+func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
+	ctx := cmd.Context()
+	var results []*prune.Result
+	problems := 0
+	for _, j := range jobs {
+		policy, err := prune.Policy(j)
+		if err != nil {
+			return usageErr(fmt.Errorf("job %s: %w", j.Name, err))
+		}
+		dests, err := openStores(ctx, cfg, j, "")
+		if err != nil {
+			return err
+		}
+		res, err := prune.Run(ctx, j.Name, policy, dests, time.Now(), dryRun, log, func(it prune.Item) {
+			recordAudit(auditLog, log, audit.Event{Action: audit.ActionPrune, Job: j.Name, BackupID: it.ID, Destination: it.Destination,
+				Outcome: it.Outcome, Rule: string(it.Rule), Detail: it.Reason + errSuffix(it.Error)})
+		})
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+		problems += len(res.Refused)
+		for _, it := range res.Items {
+			if it.Outcome == "failed" {
+				problems++
+			}
+		}
+		if !asJSON {
+			printPrune(cmd, res)
+		}
+		if auditLog != nil {
+			shipAuditTo(ctx, auditLog, dests[0].Store, log)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	}
+	if problems > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("prune: %d problems (see above)", problems)}
+	}
+	return nil
+}
+
+func printPrune(cmd *cobra.Command, res *prune.Result) {
+	out := cmd.OutOrStdout()
+	mode := ""
+	if res.DryRun {
+		mode = " (dry run: nothing deleted)"
+	}
+	fmt.Fprintf(out, "job %s%s\n", res.Job, mode)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  DESTINATION\tBACKUP\tAGE\tACTION\tRULE\tREASON")
+	for _, it := range res.Items {
+		reason := it.Reason
+		if it.Error != "" {
+			reason += ": " + it.Error
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", it.Destination, it.ID, ageOf(it.Time), it.Outcome, it.Rule, reason)
+	}
+	tw.Flush()
+	for name, why := range res.Refused {
+		fmt.Fprintf(out, "  %s: NOT PRUNED: %s\n", name, why)
+	}
+	if len(res.Items) == 0 && len(res.Refused) == 0 {
+		fmt.Fprintln(out, "  no complete backups")
+	}
+}
+
+// ageOf formats how long ago t was, in days when over two days.
+func ageOf(t time.Time) string {
+	d := time.Since(t)
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+	return d.Round(time.Minute).String()
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/prune"
+)
+
+func newPurgeCmd(g *globals) *cobra.Command {
+	var job string
+	var confirm, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "purge --job NAME --confirm",
+		Short: "Securely dispose of ALL of a job's backups on every destination (a tenant leaving)",
+		Long: `Delete every backup of the job, whatever the retention policy says, on every
+destination of the job: manifests first, then payloads, every object version
+(secure disposal on versioned buckets), unfinished uploads, drill reports and
+the job's lease. Objects under S3 Object Lock cannot be deleted before their
+date; they are listed and the rest goes on.
+
+Without --confirm, prints what would be deleted and changes nothing. Every
+destination's result is written to the audit trail.
+
+Exit codes: 0 everything removed, 1 something could not be removed (locked
+or failed), 2 usage or config error (including a missing --confirm).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if job == "" {
+				return usageErr(fmt.Errorf("--job is required: purge removes one job's backups (jobs: %v)", cfg.JobOrder))
+			}
+			jobs, err := selectJobs(cfg, job, false)
+			if err != nil {
+				return err
+			}
+			j := jobs[0]
+			log := g.logger()
+			defer log.Sync()
+			ctx := cmd.Context()
+			dests, err := openStores(ctx, cfg, j, "")
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !confirm {
+				for _, d := range dests {
+					ids, err := manifest.IDs(ctx, d.Store, j.Name)
+					if err != nil {
+						return fmt.Errorf("destination %s: %w", d.Name, err)
+					}
+					fmt.Fprintf(out, "%s: %d backups of job %s would be deleted (%s)\n", d.Name, len(ids), j.Name, d.Store)
+				}
+				return usageErr(fmt.Errorf("nothing deleted: add --confirm to dispose of every backup of job %s", j.Name))
+			}
+			auditLog, err := openAudit(cfg)
+			if err != nil {
+				return err
+			}
+			defer auditLog.Close()
+			var results []prune.PurgeResult
+			problems := 0
+			for _, d := range dests {
+				r := prune.Purge(ctx, j.Name, d, log)
+				results = append(results, r)
+				outcome, detail := "ok", fmt.Sprintf("%d backups, %d objects removed", r.Backups, r.Objects)
+				if r.Error != "" || len(r.Locked) > 0 {
+					outcome = "failed"
+					problems++
+					detail += fmt.Sprintf("; %d locked; %s", len(r.Locked), r.Error)
+				}
+				recordAudit(auditLog, log, audit.Event{Action: audit.ActionPurge, Job: j.Name, Destination: d.Name, Outcome: outcome, Detail: detail})
+				if !asJSON {
+					fmt.Fprintf(out, "%s: %d backups, %d objects removed, %d uploads aborted\n", d.Name, r.Backups, r.Objects, r.Aborted)
+					for _, l := range r.Locked {
+						fmt.Fprintf(out, "  LOCKED: %s\n", l)
+					}
+					if r.Error != "" {
+						fmt.Fprintf(out, "  FAILED: %s\n", r.Error)
+					}
+				}
+			}
+			shipAuditTo(ctx, auditLog, dests[0].Store, log)
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(results); err != nil {
+					return err
+				}
+			}
+			if problems > 0 {
+				return &exitError{code: exitFailed, err: fmt.Errorf("purge of job %s incomplete on %d destinations", j.Name, problems)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&job, "job", "j", "", "job whose backups are disposed of")
+	cmd.Flags().BoolVar(&confirm, "confirm", false, "really delete")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/daemon"
+	"github.com/coffer-backup/coffer/metrics"
+	"github.com/coffer-backup/coffer/monitor"
+	"github.com/coffer-backup/coffer/notify"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/open"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: every job on its schedule, with retention, repair, metrics and alerts",
+		Long: `Run each job on its cron schedule (default weekly, Sunday 02:00 in the job's
+time zone) until SIGTERM or SIGINT. After each backup the daemon repairs
+copies missing from a destination, prunes by the retention policy and sweeps
+leftovers of interrupted runs; it repeats that maintenance every
+daemon.repair_interval. A job that missed its slot while the daemon was down
+runs at start.
+
+SIGHUP reloads the configuration; an invalid file is rejected with its
+errors and the running configuration stays. SIGTERM cancels running jobs
+(uploads aborted, no manifest written) within daemon.shutdown_timeout and
+exits 0.
+
+/healthz, /readyz and /metrics are served on daemon.listen
+(default 127.0.0.1:9847).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := g.logger()
+			defer log.Sync()
+			return runDaemon(cmd.Context(), g, cfg, log)
+		},
+	}
+}
+
+// runDaemon runs the scheduler until ctx is cancelled.
+func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Logger) error {
+	dir, err := stateDir(cfg)
+	if err != nil {
+		return usageErr(err)
+	}
+	auditLog, err := audit.Open(dir)
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	defer auditLog.Close()
+
+	if cfg.Daemon.HA {
+		if err := probeHA(ctx, cfg); err != nil {
+			return usageErr(err)
+		}
+	}
+
+	m := metrics.New()
+	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder()}
+	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
+	sched := daemon.New(cfg, runner.Run, cycle.Newest, daemon.Hooks{
+		Skipped: m.BackupSkipped,
+		NextRun: m.NextRun,
+		Running: m.Running,
+		Forget:  m.Forget,
+	}, log)
+
+	if cfg.Daemon.Listen != "off" {
+		srv, err := startMonitor(cfg, m, sched, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(c)
+		}()
+		log.Info("serving health and metrics", zap.String("address", srv.Addr()))
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			reload(g, sched, runner, m, auditLog, log)
+		}
+	}()
+	go maintenanceLoop(ctx, sched, runner)
+
+	log.Info("coffer daemon started", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder),
+		zap.Int("max_concurrent", cfg.Daemon.MaxConcurrent), zap.Bool("ha", cfg.Daemon.HA), zap.String("state_dir", dir))
+	err = sched.Run(ctx)
+	shipCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	shipAudit(shipCtx, sched.Config(), auditLog, log)
+	if err != nil {
+		log.Error("shutdown", zap.Error(err))
+		return err
+	}
+	log.Info("coffer daemon stopped")
+	return nil
+}
+
+// reload loads the configuration file again and switches to it, or keeps
+// the running one when the new file is invalid.
+func reload(g *globals, sched *daemon.Scheduler, runner *cycle.Runner, m *metrics.Metrics, auditLog *audit.Log, log *zap.Logger) {
+	cfg, err := g.loadConfig()
+	ev := audit.Event{Action: audit.ActionConfigReload, Outcome: "ok", Detail: g.configPath}
+	if err != nil {
+		log.Error("configuration reload rejected: the running configuration stays", zap.Error(err))
+		m.ConfigReloaded(false)
+		ev.Outcome, ev.Detail = "failed", err.Error()
+	} else {
+		runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
+		sched.Reload(cfg)
+		m.ConfigReloaded(true)
+		log.Info("configuration reloaded", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder))
+	}
+	if err := auditLog.Record(ev); err != nil {
+		log.Error("audit event not recorded", zap.Error(err))
+	}
+}
+
+// maintenanceLoop repairs, prunes and sweeps every job each
+// daemon.repair_interval, so a destination that comes back is repaired
+// without waiting for the next backup.
+func maintenanceLoop(ctx context.Context, sched *daemon.Scheduler, runner *cycle.Runner) {
+	for {
+		interval := sched.Config().Daemon.RepairInterval.D()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		cfg := sched.Config()
+		for _, name := range cfg.JobOrder {
+			if ctx.Err() != nil {
+				return
+			}
+			runner.Maintain(ctx, cfg, cfg.Jobs[name])
+		}
+	}
+}
+
+// startMonitor serves /healthz, /readyz and /metrics.
+func startMonitor(cfg *config.Config, m *metrics.Metrics, sched *daemon.Scheduler, log *zap.Logger) (*monitor.Server, error) {
+	var allow []netip.Prefix
+	for _, a := range cfg.Daemon.Allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil { // validated by config
+			return nil, usageErr(err)
+		}
+		allow = append(allow, p)
+	}
+	return monitor.Start(monitor.Options{
+		Listen:   cfg.Daemon.Listen,
+		Token:    cfg.Daemon.Token,
+		Allow:    allow,
+		Gatherer: m.Registry(),
+		Ready:    func(ctx context.Context) error { return ready(ctx, sched.Config()) },
+		Log:      log,
+	})
+}
+
+// ready checks that every destination answers.
+func ready(ctx context.Context, cfg *config.Config) error {
+	var errs []error
+	for _, name := range cfg.DestinationOrder {
+		s, err := open.Store(ctx, cfg.Destinations[name])
+		if err == nil {
+			_, err = s.Stat(ctx, "_coffer/readyz")
+			if errors.Is(err, storage.ErrNotExist) {
+				err = nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("destination %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// probeHA checks that each job's lease destination honours conditional
+// writes; HA mode is refused otherwise.
+func probeHA(ctx context.Context, cfg *config.Config) error {
+	seen := map[string]bool{}
+	for _, name := range cfg.JobOrder {
+		d := cfg.Jobs[name].Destinations[0]
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		s, err := open.Store(ctx, cfg.Destinations[d])
+		if err != nil {
+			return err
+		}
+		p, ok := s.(interface{ ProbeConditionalWrites(context.Context) error })
+		if !ok {
+			return fmt.Errorf("daemon.ha: destination %s (%s) cannot hold a lease: HA mode needs an S3 destination with conditional writes first in each job's list", d, s)
+		}
+		if err := p.ProbeConditionalWrites(ctx); err != nil {
+			return fmt.Errorf("daemon.ha: destination %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// shipAudit uploads unshipped audit events to the first destination of
+// the first job (the primary).
+func shipAudit(ctx context.Context, cfg *config.Config, auditLog *audit.Log, log *zap.Logger) {
+	job := cfg.Jobs[cfg.JobOrder[0]]
+	d := cfg.Destinations[job.Destinations[0]]
+	s, err := open.Store(ctx, d)
+	if err == nil {
+		_, err = auditLog.Ship(ctx, s)
+	}
+	if err != nil {
+		log.Warn("audit trail not shipped at shutdown; it is kept locally and shipped next time", zap.Error(err))
+	}
+}

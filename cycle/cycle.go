@@ -1,0 +1,362 @@
+// Package cycle is what the daemon does for a job when its slot comes: take
+// the job's lease (HA mode), back up, then look after the destinations
+// (prune, sweep leftovers, repair missing copies), recording each step in
+// the audit trail, metrics and notifications.
+//
+// Each step after the backup is independent: a failed prune does not undo
+// a good backup, and an unreachable destination does not stop the others.
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/daemon"
+	"github.com/coffer-backup/coffer/lease"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/metrics"
+	"github.com/coffer-backup/coffer/notify"
+	"github.com/coffer-backup/coffer/prune"
+	"github.com/coffer-backup/coffer/repair"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/open"
+	"github.com/coffer-backup/coffer/sweep"
+)
+
+// Runner runs job cycles. Its fields are the daemon's shared services.
+type Runner struct {
+	Log     *zap.Logger
+	Audit   *audit.Log
+	Metrics *metrics.Metrics
+	// Holder names this daemon in leases (host and process).
+	Holder string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	notifier atomic.Pointer[notify.Notifier] // replaced on reload
+	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job
+}
+
+// SetNotifier sets where results are sent (again after a reload).
+func (r *Runner) SetNotifier(n *notify.Notifier) { r.notifier.Store(n) }
+
+func (r *Runner) notify(ctx context.Context, ev notify.Event) {
+	if n := r.notifier.Load(); n != nil {
+		if err := n.Send(context.WithoutCancel(ctx), ev); err != nil {
+			r.Log.Warn("notification not delivered", zap.String("job", ev.Job), zap.Error(err))
+		}
+	}
+}
+
+func (r *Runner) ping(ctx context.Context, url config.Secret, outcome string) {
+	if n := r.notifier.Load(); n != nil && !url.IsZero() {
+		if err := n.Ping(context.WithoutCancel(ctx), url, outcome); err != nil {
+			r.Log.Warn("health check ping not delivered", zap.String("outcome", outcome), zap.Error(err))
+		}
+	}
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// lock takes job's mutex, or reports false when another cycle of the job
+// holds it.
+func (r *Runner) lock(job string) (unlock func(), ok bool) {
+	m, _ := r.busy.LoadOrStore(job, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	if !mu.TryLock() {
+		return nil, false
+	}
+	return mu.Unlock, true
+}
+
+// DefaultHolder names this process for leases: host and PID.
+func DefaultHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// Run is a daemon.RunFunc: one scheduled cycle of job.
+func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t daemon.Trigger) {
+	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
+	unlock, ok := r.lock(job.Name)
+	if !ok {
+		log.Warn("maintenance of this job still running: slot skipped")
+		r.Metrics.BackupSkipped(job.Name, "overlap")
+		return
+	}
+	defer unlock()
+
+	dests, err := open.JobDestinations(ctx, cfg, job)
+	if err != nil {
+		r.failed(ctx, log, job, "", fmt.Errorf("open destinations: %w", err))
+		return
+	}
+
+	if cfg.Daemon.HA {
+		l, err := lease.Acquire(ctx, dests[0].Store, lease.Key(job.Name), r.Holder, cfg.Daemon.LeaseTTL.D())
+		if errors.Is(err, lease.ErrHeld) {
+			log.Info("another daemon holds the job's lease: slot skipped", zap.Error(err))
+			r.Metrics.BackupSkipped(job.Name, "lease_held")
+			return
+		}
+		if err != nil {
+			r.failed(ctx, log, job, "", fmt.Errorf("take lease in %s: %w", dests[0].Name, err))
+			return
+		}
+		r.record(audit.Event{Action: audit.ActionLeaseAcquired, Job: job.Name, Destination: dests[0].Name, Outcome: "ok", Detail: r.Holder})
+		r.Metrics.LeaseHeld(job.Name, r.Holder, true)
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		stop := l.Keep(ctx, func(err error) {
+			log.Error("lease lost: cancelling the run", zap.Error(err))
+			r.record(audit.Event{Action: audit.ActionLeaseLost, Job: job.Name, Destination: dests[0].Name, Outcome: "failed", Detail: err.Error()})
+			cancel(err)
+		})
+		defer func() {
+			stop()
+			relCtx, c := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer c()
+			if err := l.Release(relCtx); err != nil {
+				log.Warn("lease release failed; it expires on its own", zap.Error(err))
+			} else {
+				r.record(audit.Event{Action: audit.ActionLeaseReleased, Job: job.Name, Destination: dests[0].Name, Outcome: "ok", Detail: r.Holder})
+			}
+			r.Metrics.LeaseHeld(job.Name, r.Holder, false)
+			cancel(nil)
+		}()
+		// Another daemon may have served this slot before we got the lease.
+		if newest, ok := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
+			log.Info("slot already backed up by another daemon", zap.Time("slot", t.Slot), zap.Time("newest", newest))
+			r.Metrics.BackupSkipped(job.Name, "already_done")
+			return
+		}
+	}
+
+	r.backup(ctx, log, cfg, job, dests)
+	r.maintain(ctx, log, cfg, job, dests)
+	r.ship(ctx, log, dests[0])
+}
+
+// Maintain prunes, sweeps and repairs job's destinations outside a backup
+// (the daemon's repair interval). It skips a job whose cycle is running.
+func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.Job) {
+	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", "maintenance"))
+	unlock, ok := r.lock(job.Name)
+	if !ok {
+		return
+	}
+	defer unlock()
+	dests, err := open.JobDestinations(ctx, cfg, job)
+	if err != nil {
+		log.Error("maintenance: open destinations", zap.Error(err))
+		return
+	}
+	r.maintain(ctx, log, cfg, job, dests)
+	r.ship(ctx, log, dests[0])
+}
+
+// backup takes one backup and reports it everywhere.
+func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
+	r.ping(ctx, job.PingURL, "started")
+	src, err := snapshot.NewSource(job.Source)
+	if err != nil {
+		r.failed(ctx, log, job, "", err)
+		return
+	}
+	started := r.now()
+	res, err := backup.Run(ctx, backup.Job{
+		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
+		Level: job.Compression.Level, Threads: job.Compression.Threads,
+	}, log)
+	finished := r.now()
+
+	perDest := map[string]metrics.DestResult{}
+	detail := map[string]string{}
+	id, outcome := "", string(backup.Failed)
+	if res != nil {
+		id, outcome = res.ID, string(res.Outcome)
+		for _, d := range res.Destinations {
+			perDest[d.Name] = metrics.DestResult{OK: d.Err == nil, Bytes: d.Bytes}
+			detail[d.Name] = "ok"
+			if d.Err != nil {
+				detail[d.Name] = d.Err.Error()
+			}
+		}
+	}
+	r.Metrics.BackupFinished(job.Name, outcome, started, finished, perDest)
+	msg := fmt.Sprintf("backup %s: %s in %s", id, outcome, finished.Sub(started).Round(time.Second))
+	if err != nil {
+		msg = "backup failed: " + err.Error()
+	}
+	for name, d := range detail {
+		r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, BackupID: id, Destination: name, Outcome: outcomeFor(d), Detail: d})
+	}
+	if len(detail) == 0 {
+		r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: "failed", Detail: msg})
+	}
+	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
+	r.ping(ctx, job.PingURL, outcome)
+	if err != nil {
+		log.Error("backup failed", zap.Error(err))
+	}
+}
+
+func outcomeFor(detail string) string {
+	if detail == "ok" {
+		return "ok"
+	}
+	return "failed"
+}
+
+// failed reports a cycle that could not start a backup.
+func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, id string, err error) {
+	log.Error("cycle failed", zap.Error(err))
+	r.Metrics.BackupFinished(job.Name, string(backup.Failed), r.now(), r.now(), nil)
+	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, BackupID: id, Outcome: "failed", Detail: err.Error()})
+	r.notify(ctx, notify.Event{Time: r.now(), Kind: "backup", Job: job.Name, Outcome: "failed", Message: err.Error()})
+	r.ping(ctx, job.PingURL, "failed")
+}
+
+// maintain repairs missing copies, then prunes and sweeps each destination.
+// Repair comes first so that prune sees every copy that can exist.
+func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
+	if ctx.Err() != nil {
+		return
+	}
+	if len(dests) > 1 {
+		rep, err := repair.Run(ctx, job.Name, dests, repair.Options{}, log)
+		if err != nil {
+			log.Error("repair failed", zap.Error(err))
+		}
+		for _, c := range rep.Copied {
+			r.Metrics.Repaired(job.Name, c.To, "ok")
+			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: c.ID, Destination: c.To, Outcome: "ok", Detail: "copied from " + c.From})
+		}
+		for _, f := range rep.Failed {
+			r.Metrics.Repaired(job.Name, f.To, "failed")
+			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: f.ID, Destination: f.To, Outcome: "failed", Detail: f.Err})
+		}
+		if len(rep.Failed) > 0 {
+			r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: "failed",
+				Message: fmt.Sprintf("%d missing copies could not be repaired", len(rep.Failed))})
+		}
+	}
+
+	policy, err := prune.Policy(job)
+	if err == nil {
+		var res *prune.Result
+		res, err = prune.Run(ctx, job.Name, policy, dests, r.now(), false, log, func(it prune.Item) {
+			r.record(audit.Event{Action: audit.ActionPrune, Job: job.Name, BackupID: it.ID, Destination: it.Destination,
+				Outcome: it.Outcome, Rule: string(it.Rule), Detail: it.Reason + errSuffix(it.Error)})
+		})
+		if res != nil {
+			for _, d := range dests {
+				r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
+				locked := 0
+				for _, it := range res.Items {
+					if it.Destination == d.Name && it.Outcome == "locked" {
+						locked++
+					}
+				}
+				r.Metrics.Locked(job.Name, d.Name, locked)
+			}
+			for name, why := range res.Refused {
+				r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: "failed",
+					Message: "prune refused on " + name + ": " + why})
+			}
+		}
+	}
+	if err != nil {
+		log.Error("prune failed", zap.Error(err))
+	}
+
+	for _, d := range dests {
+		rep, err := sweep.Sweep(ctx, d, cfg.Daemon.LeftoverGrace.D(), r.now(), log)
+		if err != nil {
+			log.Warn("sweep failed", zap.String("destination", d.Name), zap.Error(err))
+		}
+		n := len(rep.Aborted) + len(rep.Deleted)
+		r.Metrics.Swept(d.Name, n)
+		if n > 0 {
+			r.record(audit.Event{Action: audit.ActionSweep, Job: job.Name, Destination: d.Name, Outcome: "ok",
+				Detail: fmt.Sprintf("%d unfinished uploads aborted, %d orphan payloads deleted", len(rep.Aborted), len(rep.Deleted))})
+		}
+	}
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+// ship uploads the audit events not yet in the bucket.
+func (r *Runner) ship(ctx context.Context, log *zap.Logger, d storage.Destination) {
+	if r.Audit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := r.Audit.Ship(ctx, d.Store); err != nil {
+		log.Warn("audit trail not shipped to the bucket; retried after the next run", zap.String("destination", d.Name), zap.Error(err))
+	}
+}
+
+// record writes an audit event; a failure is logged (the audit file's
+// disk may be full) and does not stop the cycle.
+func (r *Runner) record(ev audit.Event) {
+	if r.Audit == nil {
+		return
+	}
+	if err := r.Audit.Record(ev); err != nil {
+		r.Log.Error("audit event not recorded", zap.String("action", ev.Action), zap.Error(err))
+	}
+}
+
+// Newest is a daemon.NewestFunc: the time of job's newest complete backup
+// on any destination.
+func Newest(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time, bool, error) {
+	dests, err := open.JobDestinations(ctx, cfg, job)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	entries, unreachable := restore.Catalog(ctx, job.Name, dests)
+	if len(unreachable) == len(dests) {
+		for _, err := range unreachable {
+			return time.Time{}, false, err
+		}
+	}
+	if len(entries) == 0 {
+		return time.Time{}, false, nil
+	}
+	t, err := manifest.IDTime(entries[len(entries)-1].ID)
+	return t, err == nil, err
+}
+
+// newestBackup is Newest on already open destinations.
+func newestBackup(ctx context.Context, job string, dests []storage.Destination) (time.Time, bool) {
+	entries, _ := restore.Catalog(ctx, job, dests)
+	if len(entries) == 0 {
+		return time.Time{}, false
+	}
+	t, err := manifest.IDTime(entries[len(entries)-1].ID)
+	return t, err == nil
+}

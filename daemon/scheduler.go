@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// Trigger says why a job runs.
+type Trigger struct {
+	// Slot is the scheduled time this run serves: a backup taken at or
+	// after Slot serves it (for a catch-up run, start-up time minus one
+	// schedule period).
+	Slot time.Time
+	// Reason is "schedule" or "catch-up".
+	Reason string
+}
+
+// RunFunc runs one job once. It must return promptly when ctx is cancelled
+// (uploads aborted, nothing half-written).
+type RunFunc func(ctx context.Context, cfg *config.Config, job *config.Job, t Trigger)
+
+// NewestFunc returns the time of a job's newest complete backup on any of
+// its destinations; ok is false when it has none.
+type NewestFunc func(ctx context.Context, cfg *config.Config, job *config.Job) (newest time.Time, ok bool, err error)
+
+// Hooks are told what the scheduler decides, for metrics; any may be nil.
+type Hooks struct {
+	Skipped func(job, reason string)
+	NextRun func(job string, t time.Time)
+	Running func(job string, running bool)
+	// Forget is called for a job a reload removed.
+	Forget func(job string)
+}
+
+// Scheduler runs each job of a configuration on its cron schedule: one run
+// of a job at a time (an overlapping trigger is skipped), at most
+// Daemon.MaxConcurrent different jobs at once (the others wait), and a
+// catch-up run at start for a job whose newest backup is older than its
+// schedule period.
+type Scheduler struct {
+	run    RunFunc
+	newest NewestFunc
+	hooks  Hooks
+	log    *zap.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	sem      chan struct{}      // MaxConcurrent slots
+	running  map[string]bool    // jobs running now
+	stopJobs context.CancelFunc // stops the current schedule loops
+	runCtx   context.Context    // parent of every run; cancelled at shutdown
+	loops    sync.WaitGroup     // schedule loops
+	runs     sync.WaitGroup     // job runs
+}
+
+// New returns a scheduler for cfg. run does the work; newest (may be nil)
+// enables catch-up runs.
+func New(cfg *config.Config, run RunFunc, newest NewestFunc, hooks Hooks, log *zap.Logger) *Scheduler {
+	return &Scheduler{
+		run: run, newest: newest, hooks: hooks, log: log, now: time.Now,
+		cfg:     cfg,
+		sem:     make(chan struct{}, cfg.Daemon.MaxConcurrent),
+		running: map[string]bool{},
+	}
+}
+
+// Config returns the configuration the scheduler runs now.
+func (s *Scheduler) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// Run schedules the jobs until ctx is cancelled, then cancels the runs in
+// progress and waits up to shutdownTimeout for them to finish. It returns
+// an error only when runs were still going when the timeout passed.
+func (s *Scheduler) Run(ctx context.Context) error {
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	s.mu.Lock()
+	s.runCtx = runCtx
+	s.start(runCtx, s.cfg, true)
+	s.mu.Unlock()
+
+	<-ctx.Done()
+	s.mu.Lock()
+	s.stopJobs()
+	timeout := s.cfg.Daemon.ShutdownTimeout.D()
+	s.mu.Unlock()
+	s.loops.Wait()
+
+	s.log.Info("shutting down: cancelling running jobs", zap.Duration("timeout", timeout))
+	cancelRuns()
+	done := make(chan struct{})
+	go func() { s.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("jobs still running %s after shutdown began", timeout)
+	}
+}
+
+// Reload switches to cfg: schedule loops restart with the new jobs and
+// schedules; runs in progress finish with the configuration they started
+// with. The caller validates cfg (config.Load) before. Reload before Run
+// only replaces the configuration.
+func (s *Scheduler) Reload(cfg *config.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cfg
+	if s.runCtx == nil {
+		s.cfg = cfg
+		return
+	}
+	s.stopJobs()
+	s.mu.Unlock() // loops take s.mu to trigger runs
+	s.loops.Wait()
+	s.mu.Lock()
+	for _, name := range old.JobOrder {
+		if cfg.Jobs[name] == nil && s.hooks.Forget != nil {
+			s.hooks.Forget(name)
+		}
+	}
+	if cfg.Daemon.MaxConcurrent != cap(s.sem) {
+		// Runs in progress hold slots of the old semaphore and release
+		// them there; new runs use the new one.
+		s.sem = make(chan struct{}, cfg.Daemon.MaxConcurrent)
+	}
+	s.cfg = cfg
+	s.start(s.runCtx, cfg, false)
+}
+
+// start begins one schedule loop per job. s.mu is held.
+func (s *Scheduler) start(ctx context.Context, cfg *config.Config, catchUp bool) {
+	loopCtx, cancel := context.WithCancel(ctx)
+	s.stopJobs = cancel
+	for _, name := range cfg.JobOrder {
+		job := cfg.Jobs[name]
+		sched, loc, err := Schedule(job)
+		if err != nil { // config validation makes this unreachable
+			s.log.Error("job not scheduled", zap.String("job", name), zap.Error(err))
+			continue
+		}
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			if catchUp {
+				s.catchUp(loopCtx, ctx, cfg, job, sched, loc)
+			}
+			s.loop(loopCtx, ctx, cfg, job, sched, loc)
+		}()
+	}
+}
+
+// loop waits for each activation of job's schedule and triggers a run in
+// runCtx. It returns when loopCtx is cancelled.
+func (s *Scheduler) loop(loopCtx, runCtx context.Context, cfg *config.Config, job *config.Job, sched cron.Schedule, loc *time.Location) {
+	for {
+		next := sched.Next(s.now().In(loc))
+		if s.hooks.NextRun != nil {
+			s.hooks.NextRun(job.Name, next)
+		}
+		s.log.Debug("next run", zap.String("job", job.Name), zap.Time("at", next))
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-loopCtx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		s.trigger(runCtx, cfg, job, Trigger{Slot: next, Reason: "schedule"})
+	}
+}
+
+// catchUp runs job at once when its newest complete backup is older than
+// one schedule period (the daemon was down over its slot).
+func (s *Scheduler) catchUp(loopCtx, runCtx context.Context, cfg *config.Config, job *config.Job, sched cron.Schedule, loc *time.Location) {
+	if s.newest == nil {
+		return
+	}
+	now := s.now()
+	period := Period(sched, now.In(loc))
+	ctx, cancel := context.WithTimeout(loopCtx, time.Minute)
+	newest, ok, err := s.newest(ctx, cfg, job)
+	cancel()
+	switch {
+	case err != nil:
+		s.log.Warn("catch-up check failed; waiting for the next slot", zap.String("job", job.Name), zap.Error(err))
+		return
+	case ok && now.Sub(newest) <= period:
+		return
+	}
+	fields := []zap.Field{zap.String("job", job.Name), zap.Duration("period", period)}
+	if ok {
+		fields = append(fields, zap.Time("newest_backup", newest))
+	} else {
+		fields = append(fields, zap.String("newest_backup", "none"))
+	}
+	s.log.Info("missed run: catching up now", fields...)
+	s.trigger(runCtx, cfg, job, Trigger{Slot: now.Add(-period), Reason: "catch-up"})
+}
+
+// trigger starts a run of job unless one is already going.
+func (s *Scheduler) trigger(ctx context.Context, cfg *config.Config, job *config.Job, t Trigger) {
+	s.mu.Lock()
+	if s.running[job.Name] {
+		s.mu.Unlock()
+		s.log.Warn("previous run still going: this slot is skipped", zap.String("job", job.Name), zap.Time("slot", t.Slot))
+		if s.hooks.Skipped != nil {
+			s.hooks.Skipped(job.Name, "overlap")
+		}
+		return
+	}
+	s.running[job.Name] = true
+	sem := s.sem
+	s.runs.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.runs.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, job.Name)
+			s.mu.Unlock()
+		}()
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-sem }()
+		if s.hooks.Running != nil {
+			s.hooks.Running(job.Name, true)
+			defer s.hooks.Running(job.Name, false)
+		}
+		s.run(ctx, cfg, job, t)
+	}()
+}
+
+// Schedule parses job's cron schedule and time zone.
+func Schedule(job *config.Job) (cron.Schedule, *time.Location, error) {
+	loc, err := time.LoadLocation(job.Timezone)
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s: timezone: %w", job.Name, err)
+	}
+	sched, err := config.CronParser.Parse(job.Schedule)
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s: schedule: %w", job.Name, err)
+	}
+	return sched, loc, nil
+}
+
+// Period is the longest gap between activations of sched around now (the
+// next few activations are sampled, so "0 2 * * 1-5" gives the weekend
+// gap). A backup older than this missed at least one slot.
+func Period(sched cron.Schedule, now time.Time) time.Duration {
+	var longest time.Duration
+	t := sched.Next(now)
+	for range 8 {
+		n := sched.Next(t)
+		if n.IsZero() {
+			break
+		}
+		longest = max(longest, n.Sub(t))
+		t = n
+	}
+	if longest == 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return longest
+}

@@ -1,0 +1,276 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+const testRecipient = "age18amwfsmeuppmnlyt0zs9jwlclknurzzch0969wrd3pkc67q0mglqe2mfcj"
+
+// testConfig returns a valid configuration with one sqlite job per
+// schedule ("a", "b", ...).
+func testConfig(t *testing.T, daemon string, schedules ...string) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "recipients: [%s]\ndestinations:\n  d: {type: local, path: /tmp/coffer-sched-test}\njobs:\n", testRecipient)
+	for i, s := range schedules {
+		fmt.Fprintf(&b, "  %c:\n    source: {type: sqlite, path: /tmp/x.db}\n    schedule: %q\n", 'a'+i, s)
+	}
+	b.WriteString(daemon)
+	cfg, err := config.Parse("test.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// recorder counts runs and skips and the most jobs seen running at once.
+type recorder struct {
+	mu          sync.Mutex
+	runs        map[string][]Trigger
+	skips       map[string]int
+	active      map[string]int
+	maxSameJob  int
+	maxAllJobs  int
+	activeTotal int
+	hold        time.Duration // how long each run takes unless cancelled
+	ignoreCtx   bool
+}
+
+func newRecorder(hold time.Duration) *recorder {
+	return &recorder{runs: map[string][]Trigger{}, skips: map[string]int{}, active: map[string]int{}, hold: hold}
+}
+
+func (r *recorder) run(ctx context.Context, _ *config.Config, job *config.Job, t Trigger) {
+	r.mu.Lock()
+	r.runs[job.Name] = append(r.runs[job.Name], t)
+	r.active[job.Name]++
+	r.activeTotal++
+	r.maxSameJob = max(r.maxSameJob, r.active[job.Name])
+	r.maxAllJobs = max(r.maxAllJobs, r.activeTotal)
+	r.mu.Unlock()
+	if r.ignoreCtx {
+		time.Sleep(r.hold)
+	} else {
+		select {
+		case <-time.After(r.hold):
+		case <-ctx.Done():
+		}
+	}
+	r.mu.Lock()
+	r.active[job.Name]--
+	r.activeTotal--
+	r.mu.Unlock()
+}
+
+func (r *recorder) hooks() Hooks {
+	return Hooks{Skipped: func(job, reason string) {
+		r.mu.Lock()
+		r.skips[job+":"+reason]++
+		r.mu.Unlock()
+	}}
+}
+
+func (r *recorder) count(job string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.runs[job])
+}
+
+// runFor runs s for d, then shuts it down and returns Run's error.
+func runFor(t *testing.T, s *Scheduler, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.Run(ctx)
+}
+
+func TestOverlappingTriggerIsSkipped(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", "* * * * * *") // every second
+	r := newRecorder(2500 * time.Millisecond)
+	s := New(cfg, r.run, nil, r.hooks(), zap.NewNop())
+	if err := runFor(t, s, 4200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if r.maxSameJob != 1 {
+		t.Errorf("job ran %d times at once", r.maxSameJob)
+	}
+	if n := r.count("a"); n < 1 || n > 2 {
+		t.Errorf("%d runs in 4.2s with 2.5s runs, want 1 or 2", n)
+	}
+	if r.skips["a:overlap"] < 2 {
+		t.Errorf("skips = %v, want at least 2 overlap skips", r.skips)
+	}
+}
+
+func TestMaxConcurrentJobs(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", "* * * * * *", "* * * * * *", "* * * * * *")
+	r := newRecorder(700 * time.Millisecond)
+	s := New(cfg, r.run, nil, r.hooks(), zap.NewNop())
+	if err := runFor(t, s, 3500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if r.maxAllJobs != 1 {
+		t.Errorf("%d jobs ran at once with max_concurrent 1", r.maxAllJobs)
+	}
+	for _, job := range []string{"a", "b", "c"} {
+		if r.count(job) == 0 {
+			t.Errorf("job %s never ran: waiting jobs must get their turn", job)
+		}
+	}
+
+	cfg = testConfig(t, "daemon: {max_concurrent: 3}\n", "* * * * * *", "* * * * * *", "* * * * * *")
+	r = newRecorder(700 * time.Millisecond)
+	s = New(cfg, r.run, nil, r.hooks(), zap.NewNop())
+	if err := runFor(t, s, 2500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if r.maxAllJobs < 2 {
+		t.Errorf("at most %d job ran at once with max_concurrent 3", r.maxAllJobs)
+	}
+}
+
+func TestCatchUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		age     time.Duration // of the newest backup; <0: none
+		err     error
+		wantRun bool
+	}{
+		{"no backup yet", -1, nil, true},
+		{"missed last Sunday", 8 * 24 * time.Hour, nil, true},
+		{"backed up 6 days ago", 6 * 24 * time.Hour, nil, false},
+		{"catalog unreachable", 0, fmt.Errorf("connection refused"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, "", "0 2 * * 0")
+			r := newRecorder(0)
+			newest := func(context.Context, *config.Config, *config.Job) (time.Time, bool, error) {
+				if tc.err != nil {
+					return time.Time{}, false, tc.err
+				}
+				if tc.age < 0 {
+					return time.Time{}, false, nil
+				}
+				return time.Now().Add(-tc.age), true, nil
+			}
+			s := New(cfg, r.run, newest, r.hooks(), zap.NewNop())
+			if err := runFor(t, s, 300*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.count("a"); (got == 1) != tc.wantRun || got > 1 {
+				t.Fatalf("%d runs, want catch-up run %v", got, tc.wantRun)
+			}
+			if tc.wantRun && r.runs["a"][0].Reason != "catch-up" {
+				t.Errorf("reason %q", r.runs["a"][0].Reason)
+			}
+		})
+	}
+}
+
+func TestShutdownCancelsRuns(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "daemon: {shutdown_timeout: 2s}\n", "* * * * * *")
+	r := newRecorder(time.Hour) // returns only when cancelled
+	s := New(cfg, r.run, nil, r.hooks(), zap.NewNop())
+	start := time.Now()
+	if err := runFor(t, s, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("shutdown took %s", d)
+	}
+	if r.count("a") != 1 || r.activeTotal != 0 {
+		t.Errorf("runs %d, still active %d", r.count("a"), r.activeTotal)
+	}
+
+	// A run that ignores cancellation makes Run report it after the timeout.
+	cfg = testConfig(t, "daemon: {shutdown_timeout: 1s}\n", "* * * * * *")
+	r = newRecorder(4 * time.Second)
+	r.ignoreCtx = true
+	s = New(cfg, r.run, nil, r.hooks(), zap.NewNop())
+	start = time.Now()
+	err := runFor(t, s, 1500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("err = %v", err)
+	}
+	if d := time.Since(start); d > 3500*time.Millisecond {
+		t.Errorf("shutdown took %s, want about 2.5s", d)
+	}
+}
+
+func TestReloadSwitchesJobs(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", "0 2 * * 0", "0 3 * * 0") // a and b: not due in this test
+	r := newRecorder(0)
+	var forgot atomic.Value
+	hooks := r.hooks()
+	hooks.Forget = func(job string) { forgot.Store(job) }
+	s := New(cfg, r.run, nil, hooks, zap.NewNop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	s.Reload(testConfig(t, "", "* * * * * *")) // only a, now every second
+	time.Sleep(2200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r.count("a") < 1 {
+		t.Error("reloaded schedule never ran")
+	}
+	if forgot.Load() != "b" {
+		t.Errorf("Forget called with %v, want b", forgot.Load())
+	}
+	if s.Config().Jobs["b"] != nil {
+		t.Error("old config still active")
+	}
+}
+
+func TestPeriod(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for spec, want := range map[string]time.Duration{
+		"0 2 * * 0":     7 * 24 * time.Hour,
+		"@weekly":       7 * 24 * time.Hour,
+		"@daily":        24 * time.Hour,
+		"0 2 * * 1-5":   3 * 24 * time.Hour, // Friday to Monday
+		"*/10 * * * *":  10 * time.Minute,
+		"*/5 * * * * *": 5 * time.Second,
+		"@every 6h":     6 * time.Hour,
+	} {
+		sched, err := config.CronParser.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Period(sched, now); got != want {
+			t.Errorf("Period(%q) = %s, want %s", spec, got, want)
+		}
+	}
+}
+
+func TestScheduleUsesJobTimezone(t *testing.T) {
+	cfg := testConfig(t, "", "0 2 * * 0")
+	job := cfg.Jobs["a"]
+	job.Timezone = "Europe/London"
+	sched, loc, err := Schedule(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2026-07-05 is a Sunday in British Summer Time: 02:00 BST is 01:00 UTC.
+	next := sched.Next(time.Date(2026, 7, 4, 12, 0, 0, 0, time.UTC).In(loc))
+	if want := time.Date(2026, 7, 5, 1, 0, 0, 0, time.UTC); !next.Equal(want) {
+		t.Errorf("next = %s, want %s", next.UTC(), want)
+	}
+}

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// daemon is a running `coffer run` process.
+type daemon struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	listen string
+	done   chan struct{}
+	code   int
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// daemonConfig writes a config with the env's two buckets, the given jobs
+// block (YAML under "jobs:") and daemon block (YAML under "daemon:"; a
+// listen address and state_dir are added), and returns its path.
+func (e *env) daemonConfig(name, jobs, daemonYAML string) string {
+	e.t.Helper()
+	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") +
+		"jobs:\n" + jobs + "daemon:\n" + daemonYAML
+	path := filepath.Join(e.dir, name)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if !slices.Contains(e.extraEnv, listenPlaceholder) {
+		e.extraEnv = append(e.extraEnv, listenPlaceholder) // for list, restore...; each daemon sets its own
+	}
+	return path
+}
+
+// listenPlaceholder lets commands other than run load a daemon config.
+const listenPlaceholder = "COFFER_LISTEN=127.0.0.1:0"
+
+// startDaemon starts `coffer run` on config with its own state directory
+// and health address. It is killed at cleanup if still running.
+func (e *env) startDaemon(name, config string) *daemon {
+	e.t.Helper()
+	d := &daemon{t: e.t, name: name, out: &lockedBuffer{}, listen: freeAddr(e.t), done: make(chan struct{})}
+	state := filepath.Join(e.dir, "state-"+name)
+	d.cmd = exec.Command(cofferBin, "run", "--config", config, "--log-format", "json")
+	d.cmd.Env = append(os.Environ(), e.extraEnv...)
+	d.cmd.Env = append(d.cmd.Env, "STATE_DIRECTORY="+state, "COFFER_LISTEN="+d.listen)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		err := d.cmd.Wait()
+		d.code = d.cmd.ProcessState.ExitCode()
+		if err != nil && d.code < 0 {
+			d.code = -1 // killed by a signal
+		}
+		close(d.done)
+	}()
+	e.t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+		e.t.Logf("daemon %s output:\n%s", d.name, d.out.String())
+	})
+	return d
+}
+
+// signal sends sig to the daemon.
+func (d *daemon) signal(sig syscall.Signal) {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatalf("signal %s to daemon %s: %v", sig, d.name, err)
+	}
+}
+
+// wait waits up to timeout for the daemon to exit and returns its exit
+// code.
+func (d *daemon) wait(timeout time.Duration) int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		return d.code
+	case <-time.After(timeout):
+		d.t.Fatalf("daemon %s still running %s after being told to stop", d.name, timeout)
+		return 0
+	}
+}
+
+// running reports whether the daemon has not exited.
+func (d *daemon) running() bool {
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitFor polls cond every 200ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// logLines returns the daemon's JSON log lines whose message contains msg.
+func (d *daemon) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(d.out.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if s, _ := m["msg"].(string); strings.Contains(s, msg) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// get fetches path from the daemon's HTTP endpoint.
+func (d *daemon) get(path string) (int, string) {
+	d.t.Helper()
+	resp, err := http.Get("http://" + d.listen + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metric returns the value of the sample whose line starts with series
+// (name and labels as Prometheus prints them), or -1 when absent.
+func (d *daemon) metric(series string) float64 {
+	d.t.Helper()
+	code, body := d.get("/metrics")
+	if code != 200 {
+		d.t.Fatalf("GET /metrics: %d %s", code, body)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	return -1
+}
+
+// listed is one backup from `coffer list --json`.
+type listed struct {
+	ID           string    `json:"id"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	Destinations []string  `json:"destinations"`
+	Missing      []string  `json:"missing_from"`
+}
+
+// list runs `coffer list --json` on config.
+func (e *env) list(config string) []listed {
+	e.t.Helper()
+	out, _, _ := runCmd(e.t, e.extraEnv, nil, cofferBin, "list", "--json", "--config", config)
+	var l struct {
+		Backups []listed `json:"backups"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		e.t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	return l.Backups
+}

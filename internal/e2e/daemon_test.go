@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/dbtest"
+	"github.com/coffer-backup/coffer/internal/testenv"
+)
+
+// daemonYAML is the daemon block every daemon test starts from: health on
+// the address the harness passes, state in $STATE_DIRECTORY.
+const daemonYAML = "  listen: ${COFFER_LISTEN}\n  shutdown_timeout: 10s\n"
+
+// pgJob returns a jobs block for a seeded PostgreSQL database, with extra
+// job settings (indented 4 spaces).
+func pgJob(t *testing.T, name string, rows int, extra string) (string, map[string]string) {
+	t.Helper()
+	db := dbtest.CreatePostgresDB(t)
+	src := dbtest.PostgresSource(t, db)
+	dbtest.SeedPostgres(t, src, rows)
+	return "  " + name + ":\n    source:\n" + sourceYAML(src) + extra, dbtest.PostgresTableHashes(t, src)
+}
+
+// slowJob is an exec job whose dump streams 20 MB (so a multipart upload
+// is under way) and then hangs.
+func slowJob(name, extra string) string {
+	return "  " + name + ":\n    source:\n      type: exec\n      command: [sh, -c, 'head -c 20000000 /dev/urandom; sleep 120']\n" + extra
+}
+
+// TestDaemonRunsCycles runs the daemon on a 4-second schedule against real
+// PostgreSQL and both MinIOs: every cycle's backup lands in both buckets,
+// runs never overlap, metrics count them, and SIGTERM exits 0.
+func TestDaemonRunsCycles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	jobs, want := pgJob(t, "app", 2_000, "    schedule: \"*/4 * * * * *\"\n")
+	cfg := e.daemonConfig("daemon.yaml", jobs, daemonYAML)
+	d := e.startDaemon("a", cfg)
+
+	// A first run at start (no backup yet: a missed slot), then one per slot.
+	waitFor(t, 30*time.Second, "three backups", func() bool { return len(e.list(cfg)) >= 3 })
+	if code, body := d.get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := d.get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("daemon exit %d after SIGTERM, want 0", code)
+	}
+
+	backups := e.list(cfg)
+	for i, b := range backups {
+		if len(b.Missing) != 0 || len(b.Destinations) != 2 {
+			t.Errorf("backup %s: on %v, missing from %v; want both buckets", b.ID, b.Destinations, b.Missing)
+		}
+		if i > 0 && b.Started.Before(backups[i-1].Finished) {
+			t.Errorf("backup %s started before %s finished: runs overlapped", b.ID, backups[i-1].ID)
+		}
+	}
+	if len(d.logLines("missed run: catching up now")) != 1 {
+		t.Error("no catch-up run at start")
+	}
+
+	// The newest backup restores to the same rows.
+	target := dbtest.CreatePostgresDB(t)
+	dbtest.DropPostgresDB(t, target)
+	_, _, code := runCmd(t, e.extraEnv, nil, cofferBin, "restore", "--config", cfg, "--job", "app", "--identity", e.identity,
+		"--target", "postgres://postgres@127.0.0.1:5432/"+target)
+	if code != 0 {
+		t.Fatalf("restore exit %d", code)
+	}
+	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
+		t.Error("restored tables differ from the source")
+	}
+}
+
+// TestDaemonMetrics checks the metrics of a running daemon after a cycle.
+func TestDaemonMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	jobs, _ := pgJob(t, "app", 500, "    schedule: \"0 2 * * 0\"\n")
+	cfg := e.daemonConfig("daemon.yaml", jobs, daemonYAML)
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 30*time.Second, "the catch-up backup", func() bool { return len(e.list(cfg)) == 1 })
+	waitFor(t, 10*time.Second, "the run to be counted", func() bool {
+		return d.metric(`coffer_backup_runs_total{job="app",outcome="ok"}`) == 1
+	})
+	for _, dest := range []string{"primary", "offsite"} {
+		ts := d.metric(fmt.Sprintf(`coffer_backup_last_success_timestamp_seconds{destination="%s",job="app"}`, dest))
+		if ts < float64(time.Now().Add(-time.Minute).Unix()) {
+			t.Errorf("last success on %s = %v, want about now", dest, ts)
+		}
+	}
+	next := d.metric(`coffer_next_run_timestamp_seconds{job="app"}`)
+	if n := time.Unix(int64(next), 0); n.Weekday() != time.Sunday || n.UTC().Hour() != 2 || n.Before(time.Now()) {
+		t.Errorf("next run %s, want the coming Sunday 02:00 UTC", n.UTC())
+	}
+	d.signal(syscall.SIGINT)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+// TestDaemonKilledMidUpload kills -9 the daemon while an upload is under
+// way: nothing is visible, and the restarted daemon backs up and sweeps the
+// abandoned upload.
+func TestDaemonKilledMidUpload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	cfg := e.daemonConfig("slow.yaml", slowJob("app", ""), daemonYAML+"  leftover_grace: 1s\n")
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 30*time.Second, "multipart uploads on both buckets", func() bool {
+		return len(e.uploads(e.primary)) > 0 && len(e.uploads(e.offsite)) > 0
+	})
+	d.cmd.Process.Kill()
+	d.wait(10 * time.Second)
+	if b := e.list(cfg); len(b) != 0 {
+		t.Fatalf("after kill -9: %d backups visible, want none", len(b))
+	}
+
+	jobs, want := pgJob(t, "app", 1_000, "")
+	cfg = e.daemonConfig("good.yaml", jobs, daemonYAML+"  leftover_grace: 1s\n")
+	d = e.startDaemon("b", cfg)
+	waitFor(t, 60*time.Second, "a good backup and no unfinished uploads", func() bool {
+		return len(e.list(cfg)) == 1 && len(e.uploads(e.primary)) == 0 && len(e.uploads(e.offsite)) == 0
+	})
+	if len(d.logLines("swept")) == 0 && len(d.logLines("abort")) == 0 {
+		t.Error("the sweep was not logged")
+	}
+	d.signal(syscall.SIGTERM)
+	d.wait(15 * time.Second)
+	target := dbtest.CreatePostgresDB(t)
+	dbtest.DropPostgresDB(t, target)
+	if _, _, code := runCmd(t, e.extraEnv, nil, cofferBin, "restore", "--config", cfg, "--job", "app", "--identity", e.identity,
+		"--target", "postgres://postgres@127.0.0.1:5432/"+target); code != 0 {
+		t.Fatalf("restore exit %d", code)
+	}
+	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
+		t.Error("restored tables differ")
+	}
+}
+
+// uploads lists the unfinished multipart uploads in b.
+func (e *env) uploads(b *bucket) []string {
+	e.t.Helper()
+	keys, err := b.store.ListMultipartUploads(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return keys
+}
+
+// TestDaemonSIGTERMMidRun stops the daemon while a backup streams: exit 0,
+// no manifest, no upload left behind.
+func TestDaemonSIGTERMMidRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	cfg := e.daemonConfig("slow.yaml", slowJob("app", ""), daemonYAML)
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 30*time.Second, "multipart uploads", func() bool { return len(e.uploads(e.primary)) > 0 })
+	start := time.Now()
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM mid-run, want 0", code)
+	}
+	t.Logf("stopped in %s", time.Since(start))
+	if b := e.list(cfg); len(b) != 0 {
+		t.Errorf("%d backups visible after SIGTERM mid-run", len(b))
+	}
+	for _, b := range []*bucket{e.primary, e.offsite} {
+		if u := e.uploads(b); len(u) != 0 {
+			t.Errorf("%s: unfinished uploads left: %v", b.name, u)
+		}
+		for _, k := range b.keys(t) {
+			if !strings.HasPrefix(k, "_coffer/") {
+				t.Errorf("%s: object left: %s", b.name, k)
+			}
+		}
+	}
+}
+
+// TestDaemonSIGHUP: a broken config is rejected and the old one keeps
+// running; a good one is taken.
+func TestDaemonSIGHUP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	jobs, _ := pgJob(t, "app", 200, "    schedule: \"*/3 * * * * *\"\n")
+	cfg := e.daemonConfig("daemon.yaml", jobs, daemonYAML)
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 20*time.Second, "a first backup", func() bool { return len(e.list(cfg)) >= 1 })
+
+	broken := strings.Replace(string(good), "*/3 * * * * *", "every tuesday", 1)
+	if err := os.WriteFile(cfg, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the reload to be rejected", func() bool {
+		return len(d.logLines("configuration reload rejected")) == 1
+	})
+	if l := d.logLines("configuration reload rejected")[0]; !strings.Contains(fmt.Sprint(l["error"]), "jobs.app.schedule") {
+		t.Errorf("rejection does not name the bad field: %v", l)
+	}
+	if err := os.WriteFile(cfg, good, 0o600); err != nil { // list needs a valid file
+		t.Fatal(err)
+	}
+	n := len(e.list(cfg))
+	waitFor(t, 15*time.Second, "backups to go on under the old config", func() bool { return len(e.list(cfg)) >= n+2 })
+	if v := d.metric(`coffer_config_reloads_total{result="failed"}`); v != 1 {
+		t.Errorf("failed reloads metric = %v, want 1", v)
+	}
+
+	// A valid new config (a weekly schedule) is taken: backups stop.
+	weekly := strings.Replace(string(good), "*/3 * * * * *", "0 2 * * 0", 1)
+	if err := os.WriteFile(cfg, []byte(weekly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the reload", func() bool { return len(d.logLines("configuration reloaded")) == 1 })
+	time.Sleep(1 * time.Second) // a run started before the reload may finish
+	n = len(e.list(cfg))
+	time.Sleep(4 * time.Second)
+	if m := len(e.list(cfg)); m != n {
+		t.Errorf("%d backups after switching to a weekly schedule, want %d", m, n)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestTwoDaemonsOneBucket starts two daemons in HA mode on one config:
+// each 3-second slot is backed up once, not twice.
+func TestTwoDaemonsOneBucket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	jobs, _ := pgJob(t, "app", 200, "    schedule: \"*/3 * * * * *\"\n")
+	cfg := e.daemonConfig("ha.yaml", jobs, daemonYAML+"  ha: true\n  lease_ttl: 10s\n")
+	a := e.startDaemon("a", cfg)
+	b := e.startDaemon("b", cfg)
+	time.Sleep(13 * time.Second)
+	a.signal(syscall.SIGTERM)
+	b.signal(syscall.SIGTERM)
+	if ca, cb := a.wait(15*time.Second), b.wait(15*time.Second); ca != 0 || cb != 0 {
+		t.Fatalf("exit codes %d, %d", ca, cb)
+	}
+	backups := e.list(cfg)
+	if len(backups) < 3 {
+		t.Fatalf("%d backups in 13s of 3s slots, want at least 3", len(backups))
+	}
+	slots := map[int64][]string{}
+	for _, bk := range backups {
+		slot := bk.Started.Unix() / 3
+		slots[slot] = append(slots[slot], bk.ID)
+	}
+	for slot, ids := range slots {
+		if len(ids) > 1 {
+			t.Errorf("slot %s backed up %d times: %v", time.Unix(slot*3, 0).UTC().Format(time.TimeOnly), len(ids), ids)
+		}
+	}
+	skipped := 0
+	for _, d := range []*daemon{a, b} {
+		skipped += len(d.logLines("another daemon holds the job's lease")) + len(d.logLines("slot already backed up by another daemon"))
+	}
+	t.Logf("%d backups, %d slots stood aside", len(backups), skipped)
+	if skipped == 0 {
+		t.Error("neither daemon ever stood aside: the lease was not used")
+	}
+}
+
+// TestHARefusedWithoutConditionalWrites: HA mode needs a lease store.
+func TestHARefusedWithoutConditionalWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	local := t.TempDir()
+	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n  disk: {type: local, path: " + local + "}\n" +
+		"jobs:\n" + slowJob("app", "") + "daemon:\n" + daemonYAML + "  ha: true\n"
+	path := filepath.Join(e.dir, "ha-local.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := e.startDaemon("a", path)
+	if code := d.wait(20 * time.Second); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(d.out.String(), "daemon.ha") || !strings.Contains(d.out.String(), "disk") {
+		t.Errorf("message does not say why: %s", d.out.String())
+	}
+}

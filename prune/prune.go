@@ -1,0 +1,265 @@
+// Package prune applies a job's retention policy to its destinations:
+// retention.Plan decides, prune deletes (securely, every version) what the
+// plan marks expired, one destination at a time.
+//
+// A backup is deleted manifest first, so it stops existing before its
+// payload goes: an interrupted prune leaves an orphan payload (swept
+// later), never a manifest pointing at nothing. A manifest protected by
+// Object Lock keeps the whole backup and is reported as locked.
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/retention"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// Item is one backup on one destination and what the plan does with it.
+type Item struct {
+	Destination string         `json:"destination"`
+	ID          string         `json:"id"`
+	Time        time.Time      `json:"time"`
+	Keep        bool           `json:"keep"`
+	Rule        retention.Rule `json:"rule"`
+	Reason      string         `json:"reason"`
+	// Outcome after a real run: "kept", "deleted", "locked", "failed";
+	// "would delete" or "kept" in a dry run.
+	Outcome string `json:"outcome"`
+	// Objects removed (versions included); Error when it failed or is
+	// locked.
+	Removed int    `json:"removed,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Result is a prune of one job.
+type Result struct {
+	Job    string `json:"job"`
+	DryRun bool   `json:"dry_run"`
+	Items  []Item `json:"items"`
+	// Refused names destinations not pruned at all, and why (unreachable,
+	// clock in the future).
+	Refused map[string]string `json:"refused,omitempty"`
+}
+
+// Deleted counts the backups deleted (or, in a dry run, to be deleted) on
+// destination ("" for all).
+func (r *Result) Deleted(destination string) int {
+	n := 0
+	for _, it := range r.Items {
+		if (destination == "" || it.Destination == destination) && (it.Outcome == "deleted" || it.Outcome == "would delete") {
+			n++
+		}
+	}
+	return n
+}
+
+// Policy converts a job's retention settings.
+func Policy(job *config.Job) (retention.Policy, error) {
+	loc, err := time.LoadLocation(job.Timezone)
+	if err != nil {
+		return retention.Policy{}, err
+	}
+	r := job.Retention
+	return retention.Policy{
+		KeepWithin:  r.KeepWithin.D(),
+		MinKeep:     r.MinKeep,
+		KeepWeekly:  r.KeepWeekly,
+		KeepMonthly: r.KeepMonthly,
+		Location:    loc,
+	}, nil
+}
+
+// Run plans and (unless dryRun) carries out the retention policy for job on
+// each of dests. Copies are counted across dests, so dests must be all of
+// the job's destinations: a destination that cannot be listed counts as
+// holding nothing, which only ever keeps more. onDelete, if not nil, is
+// called for every backup deleted or refused by a lock.
+func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
+	entries, unreachable := restore.Catalog(ctx, job, dests)
+	for name, err := range unreachable {
+		res.Refused[name] = "cannot list: " + err.Error()
+	}
+	copies := map[string]int{}
+	for _, e := range entries {
+		copies[e.ID] = len(e.Destinations)
+	}
+	for _, d := range dests {
+		if _, bad := unreachable[d.Name]; bad {
+			continue
+		}
+		var backups []retention.Backup
+		for _, e := range entries {
+			if !slices.Contains(e.Destinations, d.Name) {
+				continue
+			}
+			t, err := manifest.IDTime(e.ID)
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: backup %s: %w", d.Name, e.ID, err)
+			}
+			backups = append(backups, retention.Backup{ID: e.ID, Time: t, Copies: copies[e.ID]})
+		}
+		decisions, err := retention.Plan(policy, backups, now)
+		if err != nil {
+			res.Refused[d.Name] = err.Error()
+			log.Error("prune refused", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
+			continue
+		}
+		for _, dec := range decisions {
+			it := Item{Destination: d.Name, ID: dec.ID, Time: dec.Time, Keep: dec.Keep, Rule: dec.Rule, Reason: dec.Reason, Outcome: "kept"}
+			if !dec.Keep {
+				if dryRun {
+					it.Outcome = "would delete"
+				} else {
+					deleteBackup(ctx, d, job, &it, log)
+					if onDelete != nil {
+						onDelete(it)
+					}
+				}
+			}
+			res.Items = append(res.Items, it)
+		}
+	}
+	if len(res.Refused) == 0 {
+		res.Refused = nil
+	}
+	return res, ctx.Err()
+}
+
+// deleteBackup disposes of one backup's objects on d, manifest first.
+func deleteBackup(ctx context.Context, d storage.Destination, job string, it *Item, log *zap.Logger) {
+	fields := []zap.Field{zap.String("job", job), zap.String("destination", d.Name), zap.String("id", it.ID), zap.String("rule", string(it.Rule))}
+	removed, err := DisposeBackup(ctx, d.Store, job, it.ID)
+	it.Removed = removed
+	switch {
+	case errors.Is(err, storage.ErrLocked) && removed == 0:
+		it.Outcome, it.Error = "locked", err.Error()
+		log.Info("backup is under Object Lock: kept", append(fields, zap.Error(err))...)
+	case err != nil:
+		it.Outcome, it.Error = "failed", err.Error()
+		log.Error("prune: delete failed", append(fields, zap.Error(err))...)
+	default:
+		it.Outcome = "deleted"
+		log.Info("pruned backup", append(fields, zap.Int("objects", removed), zap.String("reason", it.Reason))...)
+	}
+}
+
+// DisposeBackup securely removes every object of backup id of job from s:
+// the manifest first, then everything else in the backup's folder. It
+// stops at the first error; storage.ErrLocked (wrapped) means Object Lock
+// protects the object named.
+func DisposeBackup(ctx context.Context, s storage.Store, job, id string) (int, error) {
+	removed, err := storage.Dispose(ctx, s, manifest.Key(job, id))
+	if err != nil {
+		return removed, fmt.Errorf("%s: %w", manifest.Key(job, id), err)
+	}
+	var keys []string
+	for obj, err := range s.List(ctx, manifest.Dir(job, id)) {
+		if err != nil {
+			return removed, err
+		}
+		keys = append(keys, obj.Key)
+	}
+	for _, k := range keys {
+		n, err := storage.Dispose(ctx, s, k)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return removed, nil
+}
+
+// PurgeResult is what Purge removed from one destination.
+type PurgeResult struct {
+	Destination string   `json:"destination"`
+	Backups     int      `json:"backups"`
+	Objects     int      `json:"objects"`
+	Aborted     int      `json:"aborted_uploads"`
+	Locked      []string `json:"locked,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// Purge disposes of everything job has on d, whatever the retention policy
+// says: every backup (manifest first), orphan payloads, unfinished uploads,
+// the job's lease and drill reports. It is for a tenant leaving. Objects
+// under Object Lock cannot be removed; they are listed in Locked and the
+// rest goes on.
+func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logger) PurgeResult {
+	res := PurgeResult{Destination: d.Name}
+	fail := func(err error) PurgeResult {
+		res.Error = err.Error()
+		log.Error("purge failed", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
+		return res
+	}
+	if ul, ok := d.Store.(storage.UploadLister); ok {
+		var uploads []storage.Upload
+		for u, err := range ul.Uploads(ctx, job+"/") {
+			if err != nil {
+				return fail(err)
+			}
+			uploads = append(uploads, u)
+		}
+		for _, u := range uploads {
+			if err := ul.AbortUpload(ctx, u); err != nil {
+				return fail(err)
+			}
+			res.Aborted++
+		}
+	}
+	ids, err := manifest.IDs(ctx, d.Store, job)
+	if err != nil {
+		return fail(err)
+	}
+	keep := map[string]bool{} // folders of locked backups: their payload stays with their manifest
+	for _, id := range ids {
+		n, err := DisposeBackup(ctx, d.Store, job, id)
+		res.Objects += n
+		switch {
+		case errors.Is(err, storage.ErrLocked):
+			res.Locked = append(res.Locked, err.Error())
+			keep[manifest.Dir(job, id)] = true
+		case err != nil:
+			return fail(err)
+		default:
+			res.Backups++
+		}
+	}
+	// What is left: orphans, drill reports, the lease.
+	for _, prefix := range []string{job + "/", "_coffer/drills/" + job + "/", "_coffer/leases/" + job + "."} {
+		var keys []string
+		for obj, err := range d.Store.List(ctx, prefix) {
+			if err != nil {
+				return fail(err)
+			}
+			keys = append(keys, obj.Key)
+		}
+		for _, k := range keys {
+			if keep[path.Dir(k)+"/"] {
+				continue
+			}
+			n, err := storage.Dispose(ctx, d.Store, k)
+			res.Objects += n
+			switch {
+			case errors.Is(err, storage.ErrLocked):
+				res.Locked = append(res.Locked, err.Error())
+			case err != nil:
+				return fail(err)
+			}
+		}
+	}
+	log.Info("purged job", zap.String("job", job), zap.String("destination", d.Name),
+		zap.Int("backups", res.Backups), zap.Int("objects", res.Objects), zap.Int("locked", len(res.Locked)))
+	return res
+}
