@@ -74,6 +74,9 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 	}
 
 	m := metrics.New()
+	for _, name := range cfg.JobOrder {
+		m.Job(name) // counters exist at zero, so the first failure shows as an increase
+	}
 	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder()}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
 	sched := daemon.New(cfg, runner.Run, cycle.Newest, daemon.Hooks{
@@ -136,6 +139,9 @@ func reload(g *globals, sched *daemon.Scheduler, runner *cycle.Runner, m *metric
 		ev.Outcome, ev.Detail = "failed", err.Error()
 	} else {
 		runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
+		for _, name := range cfg.JobOrder {
+			m.Job(name)
+		}
 		sched.Reload(cfg)
 		m.ConfigReloaded(true)
 		log.Info("configuration reloaded", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder))
