@@ -1,0 +1,130 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// maxLine bounds one event's JSON line.
+const maxLine = 1 << 20
+
+// Read returns the events recorded since since (all of them when since is
+// zero), from the local log at localPath (skipped when empty or missing)
+// and from every object under _coffer/audit/ in stores, each event once
+// (by ID), ordered by time and then ID.
+//
+// A line that is not an event, an unreadable object or an unreachable
+// store is an error; a malformed line's error names the file or object and
+// the line number.
+func Read(ctx context.Context, localPath string, stores []storage.Store, since time.Time) ([]Event, error) {
+	seen := map[string]bool{}
+	var out []Event
+	add := func(ev Event, _ int) error {
+		if seen[ev.ID] || (!since.IsZero() && ev.Time.Before(since)) {
+			return nil
+		}
+		seen[ev.ID] = true
+		out = append(out, ev)
+		return nil
+	}
+	if localPath != "" {
+		f, err := os.Open(localPath)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("read audit log: %w", err)
+		default:
+			err = scanEvents(f, add)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("audit log %s: %w", localPath, err)
+			}
+		}
+	}
+	for _, s := range stores {
+		for obj, err := range s.List(ctx, Prefix) {
+			if err != nil {
+				return nil, fmt.Errorf("read audit trail: %w", err)
+			}
+			if !strings.HasSuffix(obj.Key, ".jsonl") {
+				continue
+			}
+			if err := readObject(ctx, s, obj.Key, add); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func readObject(ctx context.Context, s storage.Store, key string, fn func(Event, int) error) error {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read audit trail: %w", err)
+	}
+	defer rc.Close()
+	if err := scanEvents(rc, fn); err != nil {
+		return fmt.Errorf("audit object %s in %s: %w", key, s, err)
+	}
+	return nil
+}
+
+// lineError is a problem with one line of a log or object.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// scanEvents decodes r one JSON line at a time and calls fn with each event
+// and its line number (from 1). Blank lines are skipped; a line that is not
+// an event with an ID, a time and an action is a *lineError.
+func scanEvents(r io.Reader, fn func(Event, int) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			return &lineError{line, fmt.Errorf("malformed event: %w", err)}
+		}
+		switch {
+		case ev.ID == "":
+			return &lineError{line, errors.New("malformed event: no id")}
+		case ev.Time.IsZero():
+			return &lineError{line, errors.New("malformed event: no time")}
+		case ev.Action == "":
+			return &lineError{line, errors.New("malformed event: no action")}
+		}
+		if err := fn(ev, line); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return &lineError{line + 1, err}
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// Prefix is the key prefix, in a destination, of shipped audit objects.
+const Prefix = "_coffer/audit/"
+
+// objectTimeLayout is the time of an object's first event in its name.
+const objectTimeLayout = "20060102T150405.000Z"
+
+// Ship uploads the complete lines of the log that no earlier Ship uploaded
+// as one object, _coffer/audit/<host>/<first-event-time>-<random>.jsonl,
+// created only if the key is new, and then records how far the log has been
+// shipped in audit.shipped (0600) next to it. It returns how many events
+// the object holds; 0 and no object when there is nothing new.
+//
+// A failed upload ships nothing and leaves the offset where it was, so the
+// next call retries the same events. A malformed line stops Ship with an
+// error naming the file and line. If the log was truncated or replaced
+// since the last Ship, the whole file is shipped again (Read removes the
+// duplicates).
+func (l *Log) Ship(ctx context.Context, store storage.Store) (shipped int, err error) {
+	l.shipMu.Lock()
+	defer l.shipMu.Unlock()
+
+	offset, err := l.shippedOffset()
+	if err != nil {
+		return 0, err
+	}
+	data, offset, err := readFrom(l.path, offset)
+	if err != nil {
+		return 0, fmt.Errorf("audit log %s: %w", l.path, err)
+	}
+	if len(data) == 0 {
+		return 0, nil
+	}
+	var first Event
+	n := 0
+	err = scanEvents(bytes.NewReader(data), func(ev Event, _ int) error {
+		if n == 0 {
+			first = ev
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("audit log %s: %w", l.path, fileLine(err, l.path, offset))
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	key := Prefix + keySegment(l.host) + "/" + first.Time.UTC().Format(objectTimeLayout) + "-" + randomHex(4) + ".jsonl"
+	if _, err := storage.Create(ctx, store, key, bytes.NewReader(data)); err != nil {
+		return 0, fmt.Errorf("ship audit events to %s: %w", store, err)
+	}
+	if err := l.saveOffset(offset + int64(len(data))); err != nil {
+		return n, fmt.Errorf("ship audit events: uploaded %s to %s but could not record it (the events will be shipped again): %w", key, store, err)
+	}
+	return n, nil
+}
+
+// shippedOffset reads audit.shipped; a missing file means nothing shipped.
+func (l *Log) shippedOffset() (int64, error) {
+	p := filepath.Join(l.dir, shippedName)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
+	off, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("audit: %s: not a byte offset: %q", p, b)
+	}
+	return off, nil
+}
+
+// saveOffset replaces audit.shipped atomically (temp file, fsync, rename).
+func (l *Log) saveOffset(off int64) error {
+	tmp, err := os.CreateTemp(l.dir, shippedName+".tmp-*") // 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(strconv.FormatInt(off, 10) + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, shippedName)); err != nil {
+		return err
+	}
+	if d, err := os.Open(l.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// readFrom returns the complete lines of path from offset on, and the
+// offset they start at: offset itself, or 0 when the file no longer fits
+// it (truncated or replaced).
+func readFrom(path string, offset int64) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset > st.Size() {
+		offset = 0
+	}
+	if offset > 0 {
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, offset-1); err != nil {
+			return nil, 0, err
+		}
+		if b[0] != '\n' {
+			offset = 0
+		}
+	}
+	data, err := io.ReadAll(io.NewSectionReader(f, offset, st.Size()-offset))
+	if err != nil {
+		return nil, 0, err
+	}
+	// Only whole lines: another process may be in the middle of a write.
+	return data[:bytes.LastIndexByte(data, '\n')+1], offset, nil
+}
+
+// fileLine turns a line number counted from offset into one counted from
+// the start of the file.
+func fileLine(err error, path string, offset int64) error {
+	var le *lineError
+	if offset == 0 || !errors.As(err, &le) {
+		return err
+	}
+	f, ferr := os.Open(path)
+	if ferr != nil {
+		return err
+	}
+	defer f.Close()
+	before := 0
+	sc := bufio.NewScanner(io.LimitReader(f, offset))
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	for sc.Scan() {
+		before++
+	}
+	if sc.Err() != nil {
+		return err
+	}
+	return &lineError{le.line + before, le.err}
+}
+
+// keySegment makes a host name safe as one key segment.
+func keySegment(host string) string {
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, host)
+	if strings.Trim(s, ".") == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/open"
+)
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var since, format, output string
+	cmd := &cobra.Command{
+		Use:   "audit [--since 30d] [--format csv|json] [-o FILE]",
+		Short: "Export the audit trail (backups, restores, prunes, leases...) as CSV or JSON",
+		Long: `Export the audit trail: every backup and partial run, prune deletion (with
+the retention rule), purge, restore, repair, sweep, configuration reload,
+lease change and drill, one row per event, oldest first.
+
+Events come from this host's local log (in the state directory) and from
+the audit objects every host shipped to the first destination of each job;
+each event appears once. --since 0 exports everything. CSV cells that a
+spreadsheet would run as formulas are prefixed with a single quote.
+
+Exit 1 when a destination cannot be read or holds a malformed event.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := config.ParseDuration(since)
+			if err != nil {
+				return usageErr(fmt.Errorf("--since: %w", err))
+			}
+			if d < 0 {
+				return usageErr(fmt.Errorf("--since %s: must not be negative", since))
+			}
+			var write func(io.Writer, []audit.Event) error
+			switch format {
+			case "csv":
+				write = audit.WriteCSV
+			case "json":
+				write = audit.WriteJSON
+			default:
+				return usageErr(fmt.Errorf("--format %q: want csv or json", format))
+			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			dir, err := stateDir(cfg)
+			if err != nil {
+				return usageErr(err)
+			}
+			stores, err := auditStores(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			var from time.Time
+			if d > 0 {
+				from = time.Now().Add(-d.D())
+			}
+			evs, err := audit.Read(cmd.Context(), filepath.Join(dir, audit.FileName), stores, from)
+			if err != nil {
+				return err
+			}
+			if output == "" || output == "-" {
+				return write(cmd.OutOrStdout(), evs)
+			}
+			if err := writeFile(output, func(w io.Writer) error { return write(w, evs) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d events to %s\n", len(evs), output)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "30d", "only events newer than this (e.g. 7d, 2w, 12h; 0 for all)")
+	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE (created 0600) instead of standard output")
+	return cmd
+}
+
+// auditStores opens the first destination of every job, each destination
+// once.
+func auditStores(cmd *cobra.Command, cfg *config.Config) ([]storage.Store, error) {
+	seen := map[string]bool{}
+	var stores []storage.Store
+	for _, name := range cfg.JobOrder {
+		j := cfg.Jobs[name]
+		if len(j.Destinations) == 0 || seen[j.Destinations[0]] {
+			continue
+		}
+		seen[j.Destinations[0]] = true
+		s, err := open.Store(cmd.Context(), cfg.Destinations[j.Destinations[0]])
+		if err != nil {
+			return nil, err
+		}
+		stores = append(stores, s)
+	}
+	return stores, nil
+}
+
+// writeFile writes path (0600) with fill, removing it if fill or the
+// close fails so no truncated export is left behind.
+func writeFile(path string, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return usageErr(err)
+	}
+	err = fill(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// stateDir returns the directory holding Coffer's local state (the audit
+// log): daemon.state_dir, else $STATE_DIRECTORY (set by systemd's
+// StateDirectory=; the first of a colon-separated list), else
+// /var/lib/coffer when running as root, else $XDG_STATE_HOME/coffer, else
+// ~/.local/state/coffer.
+func stateDir(cfg *config.Config) (string, error) {
+	if cfg.Daemon.StateDir != "" {
+		return cfg.Daemon.StateDir, nil
+	}
+	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
+		return d, nil
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/coffer", nil
+	}
+	// The XDG spec says to ignore a relative $XDG_STATE_HOME.
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "coffer"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return "", errors.New("no state directory: set daemon.state_dir, $STATE_DIRECTORY or $HOME")
+	}
+	return filepath.Join(home, ".local", "state", "coffer"), nil
+}
