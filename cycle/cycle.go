@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,15 +76,10 @@ func (r *Runner) now() time.Time {
 	return time.Now()
 }
 
-// lock takes job's mutex, or reports false when another cycle of the job
-// holds it.
-func (r *Runner) lock(job string) (unlock func(), ok bool) {
+// mutex returns job's mutex: one cycle or maintenance of a job at a time.
+func (r *Runner) mutex(job string) *sync.Mutex {
 	m, _ := r.busy.LoadOrStore(job, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	if !mu.TryLock() {
-		return nil, false
-	}
-	return mu.Unlock, true
+	return m.(*sync.Mutex)
 }
 
 // DefaultHolder names this process for leases: host and PID.
@@ -95,13 +91,11 @@ func DefaultHolder() string {
 // Run is a daemon.RunFunc: one scheduled cycle of job.
 func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t daemon.Trigger) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
-	unlock, ok := r.lock(job.Name)
-	if !ok {
-		log.Warn("maintenance of this job still running: slot skipped")
-		r.Metrics.BackupSkipped(job.Name, "overlap")
-		return
-	}
-	defer unlock()
+	// A backup waits for the job's maintenance to finish; maintenance
+	// never waits for a backup.
+	mu := r.mutex(job.Name)
+	mu.Lock()
+	defer mu.Unlock()
 
 	dests, err := open.JobDestinations(ctx, cfg, job)
 	if err != nil {
@@ -158,11 +152,11 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 // (the daemon's repair interval). It skips a job whose cycle is running.
 func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.Job) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", "maintenance"))
-	unlock, ok := r.lock(job.Name)
-	if !ok {
-		return
+	mu := r.mutex(job.Name)
+	if !mu.TryLock() {
+		return // a backup cycle runs; it maintains afterwards
 	}
-	defer unlock()
+	defer mu.Unlock()
 	dests, err := open.JobDestinations(ctx, cfg, job)
 	if err != nil {
 		log.Error("maintenance: open destinations", zap.Error(err))
@@ -245,6 +239,13 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		if err != nil {
 			log.Error("repair failed", zap.Error(err))
 		}
+		// Destinations repair could not list are left alone until the next
+		// cycle: prune counts a copy there as missing anyway, which only
+		// keeps more.
+		dests = slices.DeleteFunc(slices.Clone(dests), func(d storage.Destination) bool {
+			_, down := rep.Unreachable[d.Name]
+			return down
+		})
 		for _, c := range rep.Copied {
 			r.Metrics.Repaired(job.Name, c.To, "ok")
 			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: c.ID, Destination: c.To, Outcome: "ok", Detail: "copied from " + c.From})

@@ -220,3 +220,85 @@ func (e *env) list(config string) []listed {
 	}
 	return l.Backups
 }
+
+// tcpProxy forwards a loopback port to an S3 server and can be taken down
+// (connections refused, open ones cut) and brought back on the same port:
+// an offsite data centre going away and coming back.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	l      net.Listener
+	conns  map[net.Conn]bool
+}
+
+// newProxy starts a proxy to target (host:port), up.
+func newProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target, addr: freeAddr(t), conns: map[net.Conn]bool{}}
+	p.up()
+	t.Cleanup(p.down)
+	return p
+}
+
+// url is the proxy's address as an endpoint URL.
+func (p *tcpProxy) url() string { return "http://" + p.addr }
+
+// up starts accepting connections again.
+func (p *tcpProxy) up() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		return
+	}
+	l, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy listen on %s: %v", p.addr, err)
+	}
+	p.l = l
+	go p.accept(l)
+}
+
+// down closes the listener and cuts every open connection.
+func (p *tcpProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.l != nil {
+		p.l.Close()
+		p.l = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *tcpProxy) accept(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go p.serve(c)
+	}
+}
+
+func (p *tcpProxy) serve(c net.Conn) {
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.l == nil { // went down meanwhile
+		p.mu.Unlock()
+		c.Close()
+		u.Close()
+		return
+	}
+	p.conns[c], p.conns[u] = true, true
+	p.mu.Unlock()
+	go func() { io.Copy(u, c); u.Close() }()
+	io.Copy(c, u)
+	c.Close()
+}

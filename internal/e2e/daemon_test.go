@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -299,4 +301,104 @@ func TestHARefusedWithoutConditionalWrites(t *testing.T) {
 	if !strings.Contains(d.out.String(), "daemon.ha") || !strings.Contains(d.out.String(), "disk") {
 		t.Errorf("message does not say why: %s", d.out.String())
 	}
+}
+
+// TestOffsiteOutageRepaired takes the offsite down for several cycles and
+// brings it back: no backup that existed only on the primary is pruned
+// meanwhile (keep_within is 1s), and every missed copy is repaired and
+// verifies.
+func TestOffsiteOutageRepaired(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	proxy := newProxy(t, strings.TrimPrefix(e.offsite.server.Endpoint, "http://"))
+	e.offsite.server.Endpoint = proxy.url() // the daemon reaches offsite through the proxy
+	jobs, _ := pgJob(t, "app", 300, "    schedule: \"*/3 * * * * *\"\n    retention: {keep_within: 1s, allow_short: true, min_keep: 2}\n")
+	cfg := e.daemonConfig("daemon.yaml", jobs, daemonYAML+"  repair_interval: 2s\n")
+
+	proxy.down()
+	d := e.startDaemon("a", cfg)
+	primaryIDs := func() []string {
+		var ids []string
+		for _, k := range e.primary.keys(t) {
+			if strings.HasSuffix(k, "/manifest.json") {
+				ids = append(ids, strings.Split(k, "/")[1])
+			}
+		}
+		return ids
+	}
+	waitFor(t, 40*time.Second, "four partial backups", func() bool { return len(primaryIDs()) >= 4 })
+	outage := primaryIDs()
+	if n := len(e.offsite.keys(t)); n != 0 {
+		t.Fatalf("offsite holds %d objects while down", n)
+	}
+	// Every backup of the outage is the only copy: none was pruned.
+	time.Sleep(3 * time.Second)
+	now := primaryIDs()
+	for _, id := range outage {
+		if !slices.Contains(now, id) {
+			t.Errorf("backup %s, the only copy, was pruned while offsite was down", id)
+		}
+	}
+
+	proxy.up()
+	waitFor(t, 60*time.Second, "every outage backup repaired to offsite", func() bool {
+		repaired := auditEvents(t, e, "a", "repair", "ok")
+		for _, id := range outage {
+			if !repaired[id] {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 20*time.Second, "every remaining backup on both buckets", func() bool {
+		for _, b := range e.list(cfg) {
+			if len(b.Missing) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	// Pruning resumed once the copies existed, down to min_keep (2) plus
+	// the runs that ended meanwhile; what is left verifies on both.
+	left := e.list(cfg)
+	if len(left) < 2 {
+		t.Fatalf("%d backups left, want at least min_keep 2", len(left))
+	}
+	for _, b := range left {
+		out, _, code := runCmd(t, e.extraEnv, nil, cofferBin, "verify", "--config", cfg, "--job", "app", "--id", b.ID, "--identity", e.identity)
+		if code != 0 {
+			t.Errorf("verify %s: exit %d: %s", b.ID, code, out)
+		}
+	}
+	for id := range auditEvents(t, e, "a", "prune", "deleted") {
+		if slices.Contains(outage, id) && !auditEvents(t, e, "a", "repair", "ok")[id] {
+			t.Errorf("backup %s was pruned without a repaired second copy", id)
+		}
+	}
+}
+
+// auditEvents returns the backup ids of daemon name's local audit events
+// with action and outcome.
+func auditEvents(t *testing.T, e *env, name, action, outcome string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.dir, "state-"+name, "audit.jsonl"))
+	if err != nil {
+		return nil
+	}
+	ids := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		var ev struct {
+			Action   string `json:"action"`
+			Outcome  string `json:"outcome"`
+			BackupID string `json:"backup_id"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Action == action && ev.Outcome == outcome {
+			ids[ev.BackupID] = true
+		}
+	}
+	return ids
 }
