@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -401,4 +405,60 @@ func auditEvents(t *testing.T, e *env, name, action, outcome string) map[string]
 		}
 	}
 	return ids
+}
+
+// TestDaemonNotifies: a failing job reaches the webhook, the Slack hook and
+// its health-check pings (start, then fail); a good run pings success but
+// sends no webhook (on_success is off).
+func TestDaemonNotifies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	var mu sync.Mutex
+	var hits []string
+	bodies := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hits = append(hits, r.URL.Path)
+		bodies[r.URL.Path] += string(b)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	seen := func(path string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(hits, path)
+	}
+
+	good, _ := pgJob(t, "good", 100, "    schedule: \"0 2 * * 0\"\n    ping_url: "+srv.URL+"/ping/good\n")
+	bad := "  bad:\n    source: {type: exec, command: [sh, -c, 'echo dump; exit 3']}\n    schedule: \"0 2 * * 0\"\n    ping_url: " + srv.URL + "/ping/bad-token-xyz\n"
+	cfg := e.daemonConfig("notify.yaml", good+bad, daemonYAML+"notify:\n  webhooks: [\""+srv.URL+"/hook\"]\n  slack: [\""+srv.URL+"/slack\"]\n")
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 30*time.Second, "both jobs' pings", func() bool {
+		return seen("/ping/bad-token-xyz/fail") && seen("/ping/good")
+	})
+	d.signal(syscall.SIGTERM)
+	d.wait(15 * time.Second)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range []string{"/ping/bad-token-xyz/start", "/ping/good/start", "/hook", "/slack"} {
+		if !slices.Contains(hits, p) {
+			t.Errorf("no request to %s (got %v)", p, hits)
+		}
+	}
+	var ev struct {
+		Job     string `json:"job"`
+		Outcome string `json:"outcome"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(bodies["/hook"]), &ev); err != nil || ev.Job != "bad" || ev.Outcome != "failed" {
+		t.Errorf("webhook body %q: want one failed event for job bad (%v)", bodies["/hook"], err)
+	}
+	if !strings.Contains(bodies["/slack"], "bad") || !strings.Contains(bodies["/slack"], "FAILED") {
+		t.Errorf("slack text %q", bodies["/slack"])
+	}
+	if strings.Contains(d.out.String(), "bad-token-xyz") {
+		t.Error("a ping URL (a secret) appears in the daemon's log")
+	}
 }
