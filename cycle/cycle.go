@@ -199,24 +199,14 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	if err != nil {
 		msg = "backup failed: " + err.Error()
 	}
-	for name, d := range detail {
-		r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, BackupID: id, Destination: name, Outcome: outcomeFor(d), Detail: d})
-	}
-	if len(detail) == 0 {
-		r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: "failed", Detail: msg})
+	for _, ev := range BackupEvents(job.Name, res, err) {
+		r.record(ev)
 	}
 	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
 	r.ping(ctx, job.PingURL, outcome)
 	if err != nil {
 		log.Error("backup failed", zap.Error(err))
 	}
-}
-
-func outcomeFor(detail string) string {
-	if detail == "ok" {
-		return "ok"
-	}
-	return "failed"
 }
 
 // failed reports a cycle that could not start a backup.
@@ -360,4 +350,25 @@ func newestBackup(ctx context.Context, job string, dests []storage.Destination) 
 	}
 	t, err := manifest.IDTime(entries[len(entries)-1].ID)
 	return t, err == nil
+}
+
+// BackupEvents are the audit events of one backup run: one per
+// destination, or one for a run that reached none.
+func BackupEvents(job string, res *backup.Result, err error) []audit.Event {
+	if res == nil || len(res.Destinations) == 0 {
+		detail := "no destination reached"
+		if err != nil {
+			detail = err.Error()
+		}
+		return []audit.Event{{Action: audit.ActionBackup, Job: job, Outcome: audit.OutcomeFailed, Detail: detail}}
+	}
+	var evs []audit.Event
+	for _, d := range res.Destinations {
+		ev := audit.Event{Action: audit.ActionBackup, Job: job, BackupID: res.ID, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: string(res.Outcome)}
+		if d.Err != nil {
+			ev.Outcome, ev.Detail = audit.OutcomeFailed, d.Err.Error()
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

@@ -44,3 +44,23 @@ func shipAuditTo(ctx context.Context, l *audit.Log, s storage.Store, log *zap.Lo
 		log.Warn("audit trail not shipped to the bucket; it is kept locally and shipped next time", zap.Error(err))
 	}
 }
+
+// auditBestEffort records ev in the state directory's audit log for
+// commands that change nothing in the buckets' retention (backup,
+// restore): when the log cannot be opened the command still runs, with a
+// warning.
+func auditBestEffort(cfg *config.Config, log *zap.Logger, evs ...audit.Event) {
+	dir, err := stateDir(cfg)
+	var l *audit.Log
+	if err == nil {
+		l, err = audit.Open(dir)
+	}
+	if err != nil {
+		log.Warn("audit trail not written (set daemon.state_dir to a writable directory)", zap.Error(err))
+		return
+	}
+	defer l.Close()
+	for _, ev := range evs {
+		recordAudit(l, log, ev)
+	}
+}

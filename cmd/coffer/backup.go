@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/coffer-backup/coffer/cycle"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -53,6 +54,7 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJS
 	failed, partial := 0, 0
 	for _, j := range jobs {
 		res, err := backupJob(cmd, cfg, j, log)
+		auditBestEffort(cfg, log, cycle.BackupEvents(j.Name, res, err)...)
 		if res != nil {
 			results = append(results, res)
 		}

@@ -111,6 +111,10 @@ destinations failed).`,
 		newRestoreCmd(g),
 		newKeygenCmd(),
 		newConfigCmd(g),
+		newRunCmd(g),
+		newAuditCmd(g),
+		newPruneCmd(g),
+		newPurgeCmd(g),
 		newDemoCmd(g),
 	)
 	return root

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coffer-backup/coffer/audit"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -84,6 +85,15 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	rep, err := restore.Run(cmd.Context(), req, func(info snapshot.Info) (snapshot.Loader, error) {
 		return newLoader(f, jobs[0].Source, info)
 	}, log)
+	ev := audit.Event{Action: audit.ActionRestore, Job: f.job, Outcome: audit.OutcomeOK}
+	if rep != nil {
+		ev.BackupID, ev.Destination = rep.ID, rep.ServedBy
+		ev.Detail = "into " + rep.Target
+	}
+	if err != nil {
+		ev.Outcome, ev.Detail = audit.OutcomeFailed, err.Error()
+	}
+	auditBestEffort(cfg, log, ev)
 	if err != nil {
 		return err
 	}
