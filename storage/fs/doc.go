@@ -10,6 +10,9 @@
 //     exactly one succeeds; the others get storage.ErrExist.
 //   - Temporary files (names starting with ".coffer-tmp-") are never listed,
 //     read or stat'ed as objects, and keys may not use that name.
+//   - A crash can leave temporary files behind; Uploads lists them as
+//     unfinished uploads (Initiated = modification time) and AbortUpload
+//     removes one, so package sweep clears them as it does S3's.
 //   - Directories are created 0700 and files 0600.
 //   - List walks the tree in lexical key order (byte-wise, as S3 does).
 //   - Keys are validated: non-empty, "/"-separated, no leading or trailing

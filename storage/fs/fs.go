@@ -23,8 +23,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store   = (*Store)(nil)
-	_ storage.Creator = (*Store)(nil)
+	_ storage.Store        = (*Store)(nil)
+	_ storage.Creator      = (*Store)(nil)
+	_ storage.UploadLister = (*Store)(nil)
 )
 
 // New returns a Store rooted at dir, creating dir (mode 0700) if needed.
@@ -253,7 +254,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil && !isNotExist(err) {
 		return fmt.Errorf("delete %s from %s: %w", key, s, err)
 	}
-	dir := filepath.Dir(p)
+	if err := s.removeEmptyDirs(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("delete %s from %s: %w", key, s, err)
+	}
+	return nil
+}
+
+// removeEmptyDirs removes dir and its parents while they are empty (up to,
+// not including, the root), then fsyncs the first directory that stays.
+func (s *Store) removeEmptyDirs(dir string) error {
 	for dir != s.root && strings.HasPrefix(dir, s.root) {
 		if os.Remove(dir) != nil { // not empty, or gone
 			break
@@ -261,7 +270,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		dir = filepath.Dir(dir)
 	}
 	if err := syncDir(dir); err != nil && !isNotExist(err) {
-		return fmt.Errorf("delete %s from %s: %w", key, s, err)
+		return err
 	}
 	return nil
 }

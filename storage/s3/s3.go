@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/coffer-backup/coffer/storage"
@@ -63,10 +63,19 @@ type Options struct {
 	// least 5 MiB); Concurrency the number of parts in flight (default 2).
 	PartSize    int64
 	Concurrency int
+	// LockMode is the Object Lock mode every new object gets: "governance",
+	// "compliance", or "" for none. Objects under "_coffer/" (leases, drill
+	// evidence, audit) are never locked. The bucket must have Object Lock
+	// enabled (see EnsureBucketWith).
+	LockMode string
+	// LockFor is how long each new object is retained from the moment it is
+	// written. It is required with LockMode and must be empty without it.
+	LockFor time.Duration
 }
 
-// Store is a storage.Store and storage.Creator on one bucket and prefix.
-// It is safe for concurrent use.
+// Store is a storage.Store, storage.Creator, storage.Disposer and
+// storage.UploadLister on one bucket and prefix. It is safe for concurrent
+// use.
 type Store struct {
 	client    *s3.Client
 	uploader  *transfermanager.Client
@@ -75,15 +84,25 @@ type Store struct {
 	region    string
 	name      string // for String
 	partSize  int64
+	lockMode  tmtypes.ObjectLockMode // "" when objects are not locked
+	lockFor   time.Duration
 }
 
 var (
-	_ storage.Store   = (*Store)(nil)
-	_ storage.Creator = (*Store)(nil)
+	_ storage.Store        = (*Store)(nil)
+	_ storage.Creator      = (*Store)(nil)
+	_ storage.Disposer     = (*Store)(nil)
+	_ storage.UploadLister = (*Store)(nil)
 )
 
 // New returns a Store for opts. It does not contact the server.
 func New(ctx context.Context, opts Options) (*Store, error) {
+	return newStore(ctx, opts)
+}
+
+// newStore is New with extra S3 client options, which tests use to make
+// the client behave as it does against AWS over TLS.
+func newStore(ctx context.Context, opts Options, clientOpts ...func(*s3.Options)) (*Store, error) {
 	if opts.Bucket == "" {
 		return nil, errors.New("s3 store: bucket is required")
 	}
@@ -98,6 +117,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.Concurrency < 1 {
 		return nil, fmt.Errorf("s3 store: concurrency %d must be at least 1", opts.Concurrency)
+	}
+	lockMode, err := parseLockMode(opts.LockMode, opts.LockFor)
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: %w", err)
 	}
 	if (opts.AccessKeyID == "") != (opts.SecretAccessKey == "") {
 		return nil, errors.New("s3 store: give both access key ID and secret access key, or neither")
@@ -134,14 +157,14 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store: load AWS configuration: %w", err)
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+	client := s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = opts.PathStyle
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	})
+	}}, clientOpts...)...)
 	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
 		o.PartSizeBytes = opts.PartSize
 		// Equal to the part size, so the first read buffers one part only.
@@ -159,6 +182,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		bucket:   opts.Bucket,
 		region:   cfg.Region,
 		partSize: opts.PartSize,
+		lockMode: lockMode,
+		lockFor:  opts.LockFor,
 	}
 	s.name = "s3://" + opts.Bucket
 	if prefix != "" {
@@ -216,6 +241,7 @@ func (s *Store) upload(ctx context.Context, key string, r io.Reader, createOnly 
 		in.IfNoneMatch = aws.String("*")
 	}
 	started := time.Now()
+	s.applyLock(in, key, started)
 	out, err := s.uploader.UploadObject(ctx, in)
 	if err != nil {
 		s.cleanupFailedUpload(ctx, full, err, body.n.Load(), started)
@@ -375,33 +401,36 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// RemoveBucket deletes every object and in-progress upload in the bucket
-// (not only under the prefix), then the bucket itself. It is for tests and
-// benchmarks that made the bucket with EnsureBucket; Coffer never calls it.
+// RemoveBucket deletes every object version, delete marker and in-progress
+// upload in the bucket (not only under the prefix), then the bucket itself.
+// It bypasses governance-mode Object Lock retention; objects under
+// compliance-mode retention cannot be removed, and neither can their bucket.
+// It is for tests and benchmarks that made the bucket with EnsureBucket or
+// EnsureBucketWith; Coffer never calls it.
 func (s *Store) RemoveBucket(ctx context.Context) error {
 	bucket := aws.String(s.bucket)
-	objects := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: bucket})
-	for objects.HasMorePages() {
-		page, err := objects.NextPage(ctx)
+	versions := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: bucket})
+	for versions.HasMorePages() {
+		page, err := versions.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("remove bucket %s: list: %w", s.bucket, err)
 		}
-		for _, o := range page.Contents {
-			if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: o.Key}); err != nil {
+		for _, v := range listedVersions(page) {
+			in := &s3.DeleteObjectInput{Bucket: bucket, Key: aws.String(v.key), BypassGovernanceRetention: aws.Bool(true)}
+			if v.id != "" {
+				in.VersionId = aws.String(v.id)
+			}
+			if _, err := s.client.DeleteObject(ctx, in); err != nil && !isNotFound(err) {
 				return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
 			}
 		}
 	}
-	uploads := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: bucket})
-	for uploads.HasMorePages() {
-		page, err := uploads.NextPage(ctx)
+	for u, err := range s.uploads(ctx, "") {
 		if err != nil {
-			return fmt.Errorf("remove bucket %s: list uploads: %w", s.bucket, err)
+			return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
 		}
-		for _, u := range page.Uploads {
-			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
-				return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
-			}
+		if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: aws.String(u.Key), UploadId: aws.String(u.ID)}); err != nil && errorCode(err) != "NoSuchUpload" {
+			return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
 		}
 	}
 	if _, err := s.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
@@ -410,46 +439,16 @@ func (s *Store) RemoveBucket(ctx context.Context) error {
 	return nil
 }
 
-// EnsureBucket creates the bucket if it does not exist yet.
-func (s *Store) EnsureBucket(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
-	if err == nil {
-		return nil
-	}
-	if c := errorCode(err); c != "NotFound" && c != "NoSuchBucket" {
-		return fmt.Errorf("check bucket of %s: %w", s, err)
-	}
-	in := &s3.CreateBucketInput{Bucket: aws.String(s.bucket)}
-	if s.region != "" && s.region != DefaultRegion {
-		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
-			LocationConstraint: types.BucketLocationConstraint(s.region),
-		}
-	}
-	_, err = s.client.CreateBucket(ctx, in)
-	var owned *types.BucketAlreadyOwnedByYou
-	if err != nil && !errors.As(err, &owned) {
-		return fmt.Errorf("create bucket of %s: %w", s, err)
-	}
-	return nil
-}
-
 // ListMultipartUploads returns the keys (without the store's prefix) of the
 // multipart uploads in progress under the store's prefix. Tests use it to
-// prove that failed uploads were aborted.
+// prove that failed uploads were aborted; Uploads gives more detail.
 func (s *Store) ListMultipartUploads(ctx context.Context) ([]string, error) {
 	var keys []string
-	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
-		Bucket: aws.String(s.bucket),
-		Prefix: aws.String(s.keyPrefix),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	for u, err := range s.Uploads(ctx, "") {
 		if err != nil {
-			return nil, fmt.Errorf("list multipart uploads in %s: %w", s, err)
+			return nil, err
 		}
-		for _, u := range page.Uploads {
-			keys = append(keys, strings.TrimPrefix(aws.ToString(u.Key), s.keyPrefix))
-		}
+		keys = append(keys, u.Key)
 	}
 	return keys, nil
 }
@@ -502,6 +501,14 @@ func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func errorMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
 	}
 	return ""
 }
