@@ -279,9 +279,12 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	}
 
 	for _, d := range dests {
-		rep, err := sweep.Sweep(ctx, d, cfg.Daemon.LeftoverGrace.D(), r.now(), log)
+		rep, err := sweep.SweepJob(ctx, d, job.Name, cfg.Daemon.LeftoverGrace.D(), r.now(), log)
 		if err != nil {
 			log.Warn("sweep failed", zap.String("destination", d.Name), zap.Error(err))
+		}
+		for _, e := range rep.Errors {
+			log.Warn("leftover not swept", zap.String("destination", d.Name), zap.Error(e))
 		}
 		n := len(rep.Aborted) + len(rep.Deleted)
 		r.Metrics.Swept(d.Name, n)

@@ -44,6 +44,20 @@ type folder struct {
 // non-nil only when the sweep could not run to its end (a listing failed,
 // ctx was cancelled). grace must be positive. log may be nil.
 func Sweep(ctx context.Context, dest storage.Destination, grace time.Duration, now time.Time, log *zap.Logger) (Report, error) {
+	return sweep(ctx, dest, "", grace, now, log)
+}
+
+// SweepJob is Sweep limited to one job's folder, so a job's cycle never
+// touches another job's uploads (which may be running).
+func SweepJob(ctx context.Context, dest storage.Destination, job string, grace time.Duration, now time.Time, log *zap.Logger) (Report, error) {
+	if job == "" || strings.Contains(job, "/") {
+		return Report{Destination: dest.Name}, fmt.Errorf("sweep %s: invalid job name %q", dest.Name, job)
+	}
+	return sweep(ctx, dest, job+"/", grace, now, log)
+}
+
+// sweep sweeps the keys under prefix.
+func sweep(ctx context.Context, dest storage.Destination, prefix string, grace time.Duration, now time.Time, log *zap.Logger) (Report, error) {
 	rep := Report{Destination: dest.Name}
 	if grace <= 0 {
 		return rep, fmt.Errorf("sweep %s: grace period %s must be positive", dest.Name, grace)
@@ -56,7 +70,7 @@ func Sweep(ctx context.Context, dest storage.Destination, grace time.Duration, n
 
 	folders := map[string]*folder{}
 	var dirs []string // in listing order
-	for obj, err := range dest.Store.List(ctx, "") {
+	for obj, err := range dest.Store.List(ctx, prefix) {
 		if err != nil {
 			return rep, fmt.Errorf("sweep %s: %w", dest.Name, err)
 		}
@@ -80,7 +94,7 @@ func Sweep(ctx context.Context, dest storage.Destination, grace time.Duration, n
 
 	if ul, ok := dest.Store.(storage.UploadLister); ok {
 		var stale []storage.Upload
-		for u, err := range ul.Uploads(ctx, "") {
+		for u, err := range ul.Uploads(ctx, prefix) {
 			if err != nil {
 				return rep, fmt.Errorf("sweep %s: %w", dest.Name, err)
 			}

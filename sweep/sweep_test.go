@@ -138,6 +138,15 @@ func TestSweepS3(t *testing.T) {
 		t.Fatalf("Sweep at the real time touched young items: %+v", rep)
 	}
 
+	// A job's sweep leaves other jobs' leftovers alone.
+	rep, err = sweep.SweepJob(ctx, dest, "web", grace, later, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Aborted)+len(rep.Deleted)+len(rep.Errors) != 0 {
+		t.Fatalf("SweepJob(web) touched other jobs' items: %+v", rep)
+	}
+
 	core, logs := observer.New(zapcore.InfoLevel)
 	rep, err = sweep.Sweep(ctx, dest, grace, later, zap.New(core))
 	if err != nil {

@@ -14,8 +14,18 @@
 //     prove that nothing was left behind.
 //   - A CompleteMultipartUpload answered with 200 and an error body is a
 //     failure (the SDK turns it into a 5xx error) and the upload is aborted.
-//   - Create sends If-None-Match: * and maps 412 Precondition Failed to
-//     storage.ErrExist: of concurrent Creates of one key at most one wins.
+//   - Create sends If-None-Match: * and maps 412 Precondition Failed (and
+//     409 ConditionalRequestConflict) to storage.ErrExist: of concurrent
+//     Creates of one key at most one wins. Replace sends If-Match on an
+//     ETag (storage.Swapper, for leases); ProbeConditionalWrites checks at
+//     start-up that the server honours both.
+//   - With LockMode and LockFor, every upload outside _coffer/ carries an
+//     Object Lock retention date and a CRC32 checksum (S3 requires an
+//     integrity checksum with Object Lock).
+//   - Dispose removes every version and delete marker of a key (secure
+//     disposal on versioned buckets) and returns storage.ErrLocked when
+//     Object Lock protects a version. Uploads/AbortUpload list and abort
+//     unfinished multipart uploads, for the leftover sweep.
 //   - Get, Stat map NoSuchKey/NotFound to storage.ErrNotExist; deleting a
 //     missing key is not an error; List pages through every result.
 //   - Request checksums are only sent, and response checksums only checked,

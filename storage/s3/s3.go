@@ -490,7 +490,9 @@ func isNotFound(err error) bool {
 }
 
 func isPreconditionFailed(err error) bool {
-	if errorCode(err) == "PreconditionFailed" {
+	// 409 ConditionalRequestConflict: another conditional write of the key
+	// is in flight; it, not this one, wins.
+	if c := errorCode(err); c == "PreconditionFailed" || c == "ConditionalRequestConflict" {
 		return true
 	}
 	var re interface{ HTTPStatusCode() int }
