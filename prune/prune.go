@@ -84,7 +84,8 @@ func Policy(job *config.Job) (retention.Policy, error) {
 // each of dests. Copies are counted across dests, so dests must be all of
 // the job's destinations: a destination that cannot be listed counts as
 // holding nothing, which only ever keeps more. onDelete, if not nil, is
-// called for every backup deleted or refused by a lock.
+// called after every attempted deletion, whatever its outcome (deleted,
+// locked or failed); never in a dry run.
 func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
 	entries, unreachable := restore.Catalog(ctx, job, dests)
