@@ -186,6 +186,7 @@ func DisposeBackup(ctx context.Context, s storage.Store, job, id string) (int, e
 type PurgeResult struct {
 	Destination string   `json:"destination"`
 	Backups     int      `json:"backups"`
+	IDs         []string `json:"ids"` // the backups disposed of
 	Objects     int      `json:"objects"`
 	Aborted     int      `json:"aborted_uploads"`
 	Locked      []string `json:"locked,omitempty"`
@@ -235,16 +236,28 @@ func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logg
 			return fail(err)
 		default:
 			res.Backups++
+			res.IDs = append(res.IDs, id)
 		}
 	}
 	// What is left: orphans, drill reports, the lease.
 	for _, prefix := range []string{job + "/", "_coffer/drills/" + job + "/", "_coffer/leases/" + job + "."} {
 		var keys []string
-		for obj, err := range d.Store.List(ctx, prefix) {
-			if err != nil {
-				return fail(err)
+		if vl, ok := d.Store.(storage.VersionKeyLister); ok {
+			// Also keys whose current version is a delete marker: their
+			// old versions are the tenant's data too.
+			for k, err := range vl.VersionKeys(ctx, prefix) {
+				if err != nil {
+					return fail(err)
+				}
+				keys = append(keys, k)
 			}
-			keys = append(keys, obj.Key)
+		} else {
+			for obj, err := range d.Store.List(ctx, prefix) {
+				if err != nil {
+					return fail(err)
+				}
+				keys = append(keys, obj.Key)
+			}
 		}
 		for _, k := range keys {
 			if keep[path.Dir(k)+"/"] {

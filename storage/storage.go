@@ -134,3 +134,11 @@ type UploadLister interface {
 	// AbortUpload discards an unfinished upload and its parts.
 	AbortUpload(ctx context.Context, u Upload) error
 }
+
+// VersionKeyLister is implemented by stores that keep old versions: it
+// lists every key under prefix that has any version or delete marker,
+// including keys List no longer shows (deleted, with old versions left).
+// Purge uses it so that a tenant's data is gone in every version.
+type VersionKeyLister interface {
+	VersionKeys(ctx context.Context, prefix string) iter.Seq2[string, error]
+}

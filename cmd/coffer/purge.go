@@ -76,6 +76,9 @@ or failed), 2 usage or config error (including a missing --confirm).`,
 					problems++
 					detail += fmt.Sprintf("; %d locked; %s", len(r.Locked), r.Error)
 				}
+				for _, id := range r.IDs {
+					recordAudit(auditLog, log, audit.Event{Action: audit.ActionPurge, Job: j.Name, BackupID: id, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: "disposed of on request (purge)"})
+				}
 				recordAudit(auditLog, log, audit.Event{Action: audit.ActionPurge, Job: j.Name, Destination: d.Name, Outcome: outcome, Detail: detail})
 				if !asJSON {
 					fmt.Fprintf(out, "%s: %d backups, %d objects removed, %d uploads aborted\n", d.Name, r.Backups, r.Objects, r.Aborted)

@@ -132,16 +132,6 @@ func (d *daemon) wait(timeout time.Duration) int {
 	}
 }
 
-// running reports whether the daemon has not exited.
-func (d *daemon) running() bool {
-	select {
-	case <-d.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // waitFor polls cond every 200ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -117,31 +117,41 @@ func TestPrunePurgeAudit(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	for _, h := range []string{"action", "job", "destination", "outcome", "detail"} {
+	for _, h := range []string{"action", "job", "backup_id", "destination", "outcome", "detail"} {
 		if _, ok := col[h]; !ok {
 			t.Fatalf("audit CSV header %v lacks %q", rows[0], h)
 		}
 	}
-	purged := map[string]int{}
+	purged := map[string]int{}    // summary rows per destination
+	purgedIDs := map[string]int{} // per-backup rows per destination
 	for _, r := range rows[1:] {
-		switch r[col["action"]] {
-		case "purge":
+		switch {
+		case r[col["action"]] == "purge" && r[col["backup_id"]] != "":
+			if r[col["job"]] != "lite" || r[col["outcome"]] != "ok" {
+				t.Errorf("purge row %v, want job lite, outcome ok", r)
+			}
+			purgedIDs[r[col["destination"]]]++
+		case r[col["action"]] == "purge":
 			if r[col["job"]] != "lite" || r[col["outcome"]] != "ok" || !strings.Contains(r[col["detail"]], "2 backups") {
 				t.Errorf("purge row %v, want job lite, outcome ok, 2 backups removed", r)
 			}
 			purged[r[col["destination"]]]++
-		case "prune":
+		case r[col["action"]] == "prune":
 			t.Errorf("audit has a prune row %v after a dry run only", r)
 		}
 	}
 	if purged["primary"] != 1 || purged["offsite"] != 1 || len(purged) != 2 {
-		t.Errorf("audit CSV purge rows per destination %v, want one each for primary and offsite", purged)
+		t.Errorf("audit CSV purge summary rows per destination %v, want one each for primary and offsite", purged)
+	}
+	if purgedIDs["primary"] != 2 || purgedIDs["offsite"] != 2 || len(purgedIDs) != 2 {
+		t.Errorf("audit CSV per-backup purge rows %v, want two (one per backup) on each destination", purgedIDs)
 	}
 
 	stdout, _, code = e.run("audit", "--format", "json", "--since", "1d")
 	var events []struct {
 		Action      string `json:"action"`
 		Job         string `json:"job"`
+		BackupID    string `json:"backup_id"`
 		Destination string `json:"destination"`
 		Outcome     string `json:"outcome"`
 	}
@@ -150,7 +160,7 @@ func TestPrunePurgeAudit(t *testing.T) {
 	}
 	var jsonPurged []string
 	for _, ev := range events {
-		if ev.Action == "purge" && ev.Job == "lite" && ev.Outcome == "ok" {
+		if ev.Action == "purge" && ev.Job == "lite" && ev.Outcome == "ok" && ev.BackupID == "" {
 			jsonPurged = append(jsonPurged, ev.Destination)
 		}
 	}

@@ -3,6 +3,9 @@ package s3
 import (
 	"context"
 	"fmt"
+	"iter"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -123,4 +126,47 @@ func (s *Store) lockedError(ctx context.Context, v objectVersion, err error) err
 		return fmt.Errorf("%w: version %s: %s", storage.ErrLocked, v.id, errorMessage(err))
 	}
 	return err
+}
+
+// VersionKeys lists every key under prefix (relative to the store prefix)
+// that has any version or delete marker, once each, in key order. It
+// implements storage.VersionKeyLister. A server without versioning lists
+// what List does.
+func (s *Store) VersionKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{
+			Bucket: aws.String(s.bucket),
+			Prefix: aws.String(s.keyPrefix + prefix),
+		})
+		last := ""
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				if errorCode(err) == "NotImplemented" {
+					for obj, err := range s.List(ctx, prefix) {
+						if !yield(obj.Key, err) || err != nil {
+							return
+						}
+					}
+					return
+				}
+				yield("", fmt.Errorf("list versions under %s in %s: %w", prefix, s, err))
+				return
+			}
+			var keys []string
+			for _, v := range listedVersions(page) {
+				keys = append(keys, strings.TrimPrefix(v.key, s.keyPrefix))
+			}
+			slices.Sort(keys)
+			for _, k := range slices.Compact(keys) {
+				if k == last {
+					continue
+				}
+				last = k
+				if !yield(k, nil) {
+					return
+				}
+			}
+		}
+	}
 }
