@@ -104,37 +104,19 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 	}
 
 	if cfg.Daemon.HA {
-		l, err := lease.Acquire(ctx, dests[0].Store, lease.Key(job.Name), r.Holder, cfg.Daemon.LeaseTTL.D())
+		var release func()
+		var err error
+		ctx, release, err = r.takeLease(ctx, cfg, job, dests[0], log)
 		if errors.Is(err, lease.ErrHeld) {
 			log.Info("another daemon holds the job's lease: slot skipped", zap.Error(err))
 			r.Metrics.BackupSkipped(job.Name, "lease_held")
 			return
 		}
 		if err != nil {
-			r.failed(ctx, log, job, "", fmt.Errorf("take lease in %s: %w", dests[0].Name, err))
+			r.failed(ctx, log, job, "", err)
 			return
 		}
-		r.record(audit.Event{Action: audit.ActionLeaseAcquired, Job: job.Name, Destination: dests[0].Name, Outcome: "ok", Detail: r.Holder})
-		r.Metrics.LeaseHeld(job.Name, r.Holder, true)
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		stop := l.Keep(ctx, func(err error) {
-			log.Error("lease lost: cancelling the run", zap.Error(err))
-			r.record(audit.Event{Action: audit.ActionLeaseLost, Job: job.Name, Destination: dests[0].Name, Outcome: "failed", Detail: err.Error()})
-			cancel(err)
-		})
-		defer func() {
-			stop()
-			relCtx, c := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer c()
-			if err := l.Release(relCtx); err != nil {
-				log.Warn("lease release failed; it expires on its own", zap.Error(err))
-			} else {
-				r.record(audit.Event{Action: audit.ActionLeaseReleased, Job: job.Name, Destination: dests[0].Name, Outcome: "ok", Detail: r.Holder})
-			}
-			r.Metrics.LeaseHeld(job.Name, r.Holder, false)
-			cancel(nil)
-		}()
+		defer release()
 		// Another daemon may have served this slot before we got the lease.
 		if newest, ok := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
 			log.Info("slot already backed up by another daemon", zap.Time("slot", t.Slot), zap.Time("newest", newest))
@@ -162,8 +144,51 @@ func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.J
 		log.Error("maintenance: open destinations", zap.Error(err))
 		return
 	}
+	if cfg.Daemon.HA {
+		var release func()
+		ctx, release, err = r.takeLease(ctx, cfg, job, dests[0], log)
+		if err != nil {
+			log.Debug("maintenance skipped: no lease", zap.Error(err))
+			return
+		}
+		defer release()
+	}
 	r.maintain(ctx, log, cfg, job, dests)
 	r.ship(ctx, log, dests[0])
+}
+
+// takeLease takes job's HA lease in d and keeps it renewed. The returned
+// context is cancelled if the lease is lost; release gives the lease up.
+// An error wrapping lease.ErrHeld means another daemon has it.
+func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.Job, d storage.Destination, log *zap.Logger) (context.Context, func(), error) {
+	l, err := lease.Acquire(ctx, d.Store, lease.Key(job.Name), r.Holder, cfg.Daemon.LeaseTTL.D())
+	if errors.Is(err, lease.ErrHeld) {
+		return ctx, nil, err
+	}
+	if err != nil {
+		return ctx, nil, fmt.Errorf("take lease in %s: %w", d.Name, err)
+	}
+	r.record(audit.Event{Action: audit.ActionLeaseAcquired, Job: job.Name, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: r.Holder})
+	r.Metrics.LeaseHeld(job.Name, r.Holder, true)
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := l.Keep(ctx, func(err error) {
+		log.Error("lease lost: cancelling the run", zap.Error(err))
+		r.record(audit.Event{Action: audit.ActionLeaseLost, Job: job.Name, Destination: d.Name, Outcome: audit.OutcomeFailed, Detail: err.Error()})
+		cancel(err)
+	})
+	release := func() {
+		stop()
+		relCtx, c := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer c()
+		if err := l.Release(relCtx); err != nil {
+			log.Warn("lease release failed; it expires on its own", zap.Error(err))
+		} else {
+			r.record(audit.Event{Action: audit.ActionLeaseReleased, Job: job.Name, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: r.Holder})
+		}
+		r.Metrics.LeaseHeld(job.Name, r.Holder, false)
+		cancel(nil)
+	}
+	return ctx, release, nil
 }
 
 // backup takes one backup and reports it everywhere.
