@@ -330,6 +330,10 @@ func TestOffsiteOutageRepaired(t *testing.T) {
 		}
 		return ids
 	}
+	waitFor(t, 20*time.Second, "/readyz to answer 503 naming offsite", func() bool {
+		code, body := d.get("/readyz")
+		return code == 503 && strings.Contains(body, "offsite")
+	})
 	waitFor(t, 40*time.Second, "four partial backups", func() bool { return len(primaryIDs()) >= 4 })
 	outage := primaryIDs()
 	if n := len(e.offsite.keys(t)); n != 0 {
