@@ -1,7 +1,6 @@
 package prune_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -21,25 +20,14 @@ import (
 // primary test server; uploads get lockFor of governance retention.
 func newBucketWith(t *testing.T, bo s3.BucketOptions, lockFor time.Duration) (*s3.Store, string) {
 	t.Helper()
-	opts := s3test.Options(testenv.S3(t, "primary"))
-	if lockFor > 0 {
-		opts.LockMode, opts.LockFor = s3.LockGovernance, lockFor
-	}
-	st, err := s3.New(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureBucketWith(t.Context(), bo); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := st.RemoveBucket(ctx); err != nil {
-			t.Errorf("cleanup: %v", err)
+	var bucket string
+	st := s3test.NewBucketWith(t, "primary", bo, func(o *s3.Options) {
+		if lockFor > 0 {
+			o.LockMode, o.LockFor = s3.LockGovernance, lockFor
 		}
+		bucket = o.Bucket
 	})
-	return st, opts.Bucket
+	return st, bucket
 }
 
 // TestPruneSkipsLockedBackups: expired backups whose objects are under

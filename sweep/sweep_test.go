@@ -1,7 +1,6 @@
 package sweep_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -185,22 +184,8 @@ func TestSweepS3(t *testing.T) {
 // TestSweepLockedOrphan: an orphan protected by Object Lock stays and is
 // reported as storage.ErrLocked; the sweep goes on.
 func TestSweepLockedOrphan(t *testing.T) {
-	srv := testenv.S3(t, "primary")
-	opts := s3test.Options(srv)
-	opts.LockMode, opts.LockFor = s3.LockGovernance, time.Hour
-	st, err := s3.New(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureBucketWith(t.Context(), s3.BucketOptions{ObjectLock: true}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := st.RemoveBucket(ctx); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
+	st := s3test.NewBucketWith(t, "primary", s3.BucketOptions{ObjectLock: true}, func(o *s3.Options) {
+		o.LockMode, o.LockFor = s3.LockGovernance, time.Hour
 	})
 	orphan := manifest.PayloadKey("app", manifest.NewID(time.Now()), "sqlite")
 	put(t, st, orphan)

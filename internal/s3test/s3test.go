@@ -38,6 +38,18 @@ func NewBucket(t testing.TB, which string, edit ...func(*s3.Options)) *s3.Store 
 // NewBucketOn is NewBucket on a given server (one from testenv.StartMinIO).
 func NewBucketOn(t testing.TB, srv testenv.S3Server, edit ...func(*s3.Options)) *s3.Store {
 	t.Helper()
+	return newBucket(t, srv, s3.BucketOptions{}, edit...)
+}
+
+// NewBucketWith is NewBucket for a bucket created with Object Lock or
+// versioning. Cleanup bypasses governance retention; use governance mode.
+func NewBucketWith(t testing.TB, which string, bo s3.BucketOptions, edit ...func(*s3.Options)) *s3.Store {
+	t.Helper()
+	return newBucket(t, testenv.S3(t, which), bo, edit...)
+}
+
+func newBucket(t testing.TB, srv testenv.S3Server, bo s3.BucketOptions, edit ...func(*s3.Options)) *s3.Store {
+	t.Helper()
 	opts := Options(srv)
 	for _, e := range edit {
 		e(&opts)
@@ -46,7 +58,7 @@ func NewBucketOn(t testing.TB, srv testenv.S3Server, edit ...func(*s3.Options)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EnsureBucket(context.Background()); err != nil {
+	if err := s.EnsureBucketWith(context.Background(), bo); err != nil {
 		t.Fatalf("create bucket %s on %s: %v", opts.Bucket, srv.Endpoint, err)
 	}
 	t.Cleanup(func() {
