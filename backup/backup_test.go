@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,49 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	checks, err := restore.Verify(context.Background(), "app", "", []storage.Destination{{Name: "primary", Store: primary}}, []age.Identity{id})
 	if err != nil || len(checks) != 1 || !checks[0].OK {
 		t.Fatalf("verify of the committed copy: %+v, %v", checks, err)
+	}
+}
+
+// TestEmptyOrShrunkDumpFails: a dump that exits 0 but writes nothing, or
+// far less than the previous backup, is never committed as a good backup;
+// the previous backup stays.
+func TestEmptyOrShrunkDumpFails(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	primary, offsite := newStore(t), newStore(t)
+	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}
+	run := func(script string, min int64) (*backup.Result, error) {
+		return backup.Run(context.Background(), backup.Job{
+			Name: "app", Source: execSource(t, script), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+			Destinations: dests, MinPlainBytes: min,
+		}, zaptest.NewLogger(t))
+	}
+	if _, err := run("head -c 1000000 /dev/urandom", 0); err != nil {
+		t.Fatal(err)
+	}
+	before := map[storage.Store][]string{primary: keys(t, primary), offsite: keys(t, offsite)}
+
+	floor := backup.ShrinkFloor(context.Background(), "app", dests, 50)
+	if floor != 500000 {
+		t.Fatalf("ShrinkFloor = %d, want 500000 (half of the previous 1 MB)", floor)
+	}
+	for _, tc := range []struct{ name, script, want string }{
+		{"empty", "true", "the dump is empty"},
+		{"shrunk", "head -c 100000 /dev/urandom", "max_shrink_percent"},
+	} {
+		res, err := run(tc.script, floor)
+		if err == nil || res.Outcome != backup.Failed || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s dump: %v, %v; want failed with %q", tc.name, res, err, tc.want)
+		}
+		for s, want := range before {
+			if got := keys(t, s); !slices.Equal(got, want) {
+				t.Errorf("%s dump changed %s: %v, want %v", tc.name, s, got, want)
+			}
+		}
+	}
+	if _, err := run("head -c 600000 /dev/urandom", floor); err != nil {
+		t.Errorf("a dump above the floor failed: %v", err)
+	}
+	if backup.ShrinkFloor(context.Background(), "app", dests, 100) != 0 {
+		t.Error("max_shrink_percent 100 must turn the check off")
 	}
 }

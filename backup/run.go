@@ -28,6 +28,9 @@ type Job struct {
 	Recipients   []string // age public keys
 	Level        int      // zstd level, 1..22
 	Threads      int      // zstd encoder goroutines
+	// MinPlainBytes fails a dump smaller than this (see ShrinkFloor); an
+	// empty dump always fails.
+	MinPlainBytes int64
 }
 
 // Outcome is how a run ended.
@@ -96,6 +99,9 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	}
 	if err == nil {
 		err = enc.close()
+	}
+	if err == nil {
+		err = checkSize(enc.plain.digest().Bytes, job.MinPlainBytes)
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -269,4 +275,40 @@ func (c *counter) Write(p []byte) (int, error) {
 
 func (c *counter) digest() manifest.Digest {
 	return manifest.Digest{Bytes: c.n, SHA256: hex.EncodeToString(c.h.Sum(nil))}
+}
+
+// checkSize refuses an empty dump, or one below min: a source that dumps
+// nothing (a wrong database, an emptied table space) must not pass as a
+// good backup.
+func checkSize(n, min int64) error {
+	switch {
+	case n == 0:
+		return errors.New("the dump is empty: the source wrote no data")
+	case n < min:
+		return fmt.Errorf("the dump is %d bytes, less than %d (the previous backup's size less max_shrink_percent): "+
+			"the source may be broken or emptied; if the shrink is expected, raise max_shrink_percent or run coffer backup --allow-shrink", n, min)
+	}
+	return nil
+}
+
+// ShrinkFloor returns the smallest acceptable dump size for job: the
+// newest complete backup's plain size (on the first destination that has
+// one) less maxShrinkPercent. It returns 0 (no floor) with no previous
+// backup, when the check is off (100), or when no manifest can be read.
+func ShrinkFloor(ctx context.Context, job string, dests []storage.Destination, maxShrinkPercent int) int64 {
+	if maxShrinkPercent >= 100 {
+		return 0
+	}
+	for _, d := range dests {
+		ids, err := manifest.IDs(ctx, d.Store, job)
+		if err != nil || len(ids) == 0 {
+			continue
+		}
+		m, err := manifest.Read(ctx, d.Store, d.Name, job, ids[len(ids)-1])
+		if err != nil {
+			continue
+		}
+		return m.Plain.Bytes * int64(100-maxShrinkPercent) / 100
+	}
+	return 0
 }

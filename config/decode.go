@@ -556,6 +556,7 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 			})
 		}},
 		{"rto", p.duration(&j.RTO)},
+		{"max_shrink_percent", p.integer(&j.MaxShrinkPercent)},
 		{"ping_url", keep(&pingURL)},
 		{"ping_url_file", keep(&pingURLFile)},
 	})

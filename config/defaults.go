@@ -24,6 +24,7 @@ const (
 	DefaultLeaseTTL         = Duration(2 * time.Minute)
 	DefaultLeftoverGrace    = Duration(24 * time.Hour)
 	DefaultRepairInterval   = Duration(time.Hour)
+	DefaultMaxShrinkPercent = 50
 )
 
 // newDaemon returns the daemon settings' defaults.
@@ -52,6 +53,8 @@ func newJob(name string) *Job {
 		Compression: Compression{Level: DefaultCompressionLevel, Threads: runtime.NumCPU()},
 		Retention:   Retention{KeepWithin: DefaultKeepWithin, MinKeep: DefaultMinKeep},
 		RTO:         DefaultRTO,
+
+		MaxShrinkPercent: DefaultMaxShrinkPercent,
 	}
 }
 

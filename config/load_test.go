@@ -58,6 +58,8 @@ func TestLoadMinimalDefaults(t *testing.T) {
 				Compression:  Compression{Level: 3, Threads: runtime.NumCPU()},
 				Retention:    Retention{KeepWithin: Duration(28 * 24 * time.Hour), MinKeep: 2},
 				RTO:          Duration(8 * time.Hour),
+
+				MaxShrinkPercent: 50,
 			},
 		},
 		JobOrder: []string{"app"},
@@ -139,6 +141,8 @@ func TestLoadFull(t *testing.T) {
 		Retention:    Retention{KeepWithin: Duration(14 * Day), MinKeep: 3, KeepWeekly: 8, KeepMonthly: 12, AllowShort: true},
 		RTO:          Duration(90 * time.Minute),
 		PingURL:      app.PingURL,
+
+		MaxShrinkPercent: 80,
 	}
 	if app.PingURL.Reveal() != "https://hc.example/ping/uuid-secret" {
 		t.Errorf("app.ping_url = %q", app.PingURL.Reveal())

@@ -114,6 +114,11 @@ type Job struct {
 	Retention   Retention   `json:"retention"`
 	// RTO is the recovery time objective; default 8h.
 	RTO Duration `json:"rto"`
+	// MaxShrinkPercent fails a backup whose dump is more than this much
+	// smaller than the previous backup's (a broken or emptied source must
+	// not pass as a good backup); 100 turns the check off. An empty dump
+	// always fails. Default 50.
+	MaxShrinkPercent int `json:"max_shrink_percent"`
 	// PingURL is a healthchecks-style check URL: the daemon requests
 	// URL/start before a run, URL after a success and URL/fail after a
 	// failure or partial run.

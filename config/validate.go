@@ -328,6 +328,9 @@ func (p *parser) checkJob(c *Config, j *Job) {
 		p.errorf(path+".rto", "must be positive, such as 8h")
 	}
 
+	if j.MaxShrinkPercent < 1 || j.MaxShrinkPercent > 100 {
+		p.errorf(path+".max_shrink_percent", "%d is out of range (want 1 to 100; 100 turns the check off)", j.MaxShrinkPercent)
+	}
 	if !j.PingURL.IsZero() {
 		p.checkURL(path+".ping_url", j.PingURL)
 	}

@@ -348,6 +348,7 @@ jobs:
   app:
     source: {type: postgres, database: app}
     ping_url: "ftp://hc.example/x"
+    max_shrink_percent: 0
 daemon:
   listen: ":9847"
   allow: [10.0.0.0/33, 127.0.0.1/32]
@@ -365,15 +366,16 @@ notify:
 			"coffer.yaml:3: destinations.d.object_lock: not used by local destinations",
 			`coffer.yaml:4: destinations.s.object_lock.mode: want governance or compliance, got "forever"`,
 			"coffer.yaml:8: jobs.app.ping_url: want an http:// or https:// URL",
-			`coffer.yaml:10: daemon.listen: name the address to listen on, such as 127.0.0.1:9847`,
-			`coffer.yaml:11: daemon.allow[0]: want a network such as 10.0.0.0/8 or 127.0.0.1/32, got "10.0.0.0/33"`,
-			"coffer.yaml:12: daemon.max_concurrent: want at least 1",
-			`coffer.yaml:13: daemon.state_dir: must be an absolute path, got "relative/dir"`,
-			"coffer.yaml:14: daemon.lease_ttl: 1s is too short (want at least 5s)",
-			"coffer.yaml:15: daemon.leftover_grace: 0s is too short (want at least 1s)",
-			"coffer.yaml:16: daemon.shutdown_timeout: 0s is too short (want at least 1s)",
-			"coffer.yaml:17: daemon.bogus: unknown key",
-			"coffer.yaml:19: notify.webhooks[0]: want an http:// or https:// URL",
+			"coffer.yaml:9: jobs.app.max_shrink_percent: 0 is out of range (want 1 to 100; 100 turns the check off)",
+			`coffer.yaml:11: daemon.listen: name the address to listen on, such as 127.0.0.1:9847`,
+			`coffer.yaml:12: daemon.allow[0]: want a network such as 10.0.0.0/8 or 127.0.0.1/32, got "10.0.0.0/33"`,
+			"coffer.yaml:13: daemon.max_concurrent: want at least 1",
+			`coffer.yaml:14: daemon.state_dir: must be an absolute path, got "relative/dir"`,
+			"coffer.yaml:15: daemon.lease_ttl: 1s is too short (want at least 5s)",
+			"coffer.yaml:16: daemon.leftover_grace: 0s is too short (want at least 1s)",
+			"coffer.yaml:17: daemon.shutdown_timeout: 0s is too short (want at least 1s)",
+			"coffer.yaml:18: daemon.bogus: unknown key",
+			"coffer.yaml:20: notify.webhooks[0]: want an http:// or https:// URL",
 		},
 		dontWant: []string{"hooks.slack.example", "hc.example"},
 	},

@@ -203,6 +203,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	res, err := backup.Run(ctx, backup.Job{
 		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
+		MinPlainBytes: backup.ShrinkFloor(ctx, job.Name, dests, job.MaxShrinkPercent),
 	}, log)
 	finished := r.now()
 

@@ -15,13 +15,18 @@ import (
 
 func newBackupCmd(g *globals) *cobra.Command {
 	var job string
-	var all, asJSON bool
+	var all, asJSON, allowShrink bool
 	cmd := &cobra.Command{
 		Use:   "backup (--job NAME | --all)",
 		Short: "Take a backup now and store it at every destination of the job",
 		Long: `Dump the job's database once and stream it through zstd and age to all of
 the job's destinations at the same time. The manifest is written last; a
 failed run leaves no backup visible anywhere.
+
+A dump that is empty, or more than the job's max_shrink_percent (default 50)
+smaller than the previous backup's, fails: a broken or emptied source must
+not replace good backups silently. --allow-shrink accepts an expected
+shrink once (an empty dump still fails).
 
 Exit codes: 0 every destination stored it, 3 partial (some did: the good
 copies are kept), 1 failed, 2 usage or config error.`,
@@ -37,23 +42,24 @@ copies are kept), 1 failed, 2 usage or config error.`,
 			}
 			log := g.logger()
 			defer log.Sync()
-			return runBackups(cmd, cfg, jobs, asJSON, log)
+			return runBackups(cmd, cfg, jobs, asJSON, allowShrink, log)
 		},
 	}
 	cmd.Flags().StringVarP(&job, "job", "j", "", "job to back up")
 	cmd.Flags().BoolVar(&all, "all", false, "back up every job, one after another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON on stdout")
+	cmd.Flags().BoolVar(&allowShrink, "allow-shrink", false, "accept a dump much smaller than the previous backup's")
 	return cmd
 }
 
 // runBackups backs up jobs in turn and maps the worst outcome to an exit
 // code.
-func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJSON bool, log *zap.Logger) error {
+func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJSON, allowShrink bool, log *zap.Logger) error {
 	ctx := cmd.Context()
 	var results []*backup.Result
 	failed, partial := 0, 0
 	for _, j := range jobs {
-		res, err := backupJob(cmd, cfg, j, log)
+		res, err := backupJob(cmd, cfg, j, allowShrink, log)
 		auditBestEffort(cfg, log, cycle.BackupEvents(j.Name, res, err)...)
 		if res != nil {
 			results = append(results, res)
@@ -90,7 +96,7 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJS
 	return nil
 }
 
-func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, log *zap.Logger) (*backup.Result, error) {
+func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrink bool, log *zap.Logger) (*backup.Result, error) {
 	src, err := snapshot.NewSource(j.Source)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", j.Name, err)
@@ -106,6 +112,9 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, log *zap.L
 		Level:        j.Compression.Level,
 		Threads:      j.Compression.Threads,
 		Destinations: stores,
+	}
+	if !allowShrink {
+		bj.MinPlainBytes = backup.ShrinkFloor(cmd.Context(), j.Name, stores, j.MaxShrinkPercent)
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }
