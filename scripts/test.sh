@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # test.sh: everything CI checks, in order: services up, gofmt, go vet,
-# staticcheck, go test. Extra arguments go to `go test` (before the package
-# list); set PKGS to test other packages than ./...
+# staticcheck, go test, then a bounded run of each fuzz target. Extra
+# arguments go to `go test` (before the package list); set PKGS to test
+# other packages than ./... and FUZZTIME (default 10s, 0 to skip) for how
+# long each fuzz target runs.
 #
 #   scripts/test.sh
 #   scripts/test.sh -run TestStore -v
 #   PKGS=./storage/... scripts/test.sh
+#   FUZZTIME=0 scripts/test.sh
 #
 # CI sets CI=1 itself, so that missing services fail instead of skip.
 set -euo pipefail
@@ -56,5 +59,18 @@ fi
 step "go test"
 # shellcheck disable=SC2086 # PKGS is a list of patterns
 go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
+
+# Bounded fuzzing: each target for FUZZTIME (default 10s; FUZZTIME=0
+# skips). `go test` above already ran every seed corpus; this looks for new
+# inputs. A crasher is written to the package's testdata/fuzz/<Target>/:
+# commit it with the fix.
+FUZZTIME=${FUZZTIME:-10s}
+if [ "$FUZZTIME" != 0 ]; then
+	for target in manifest:FuzzDecode seal:FuzzDecrypt config:FuzzParse config:FuzzDuration; do
+		pkg=./${target%%:*} name=${target#*:}
+		step "fuzz $name ($pkg, $FUZZTIME)"
+		go test -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" "$pkg" || die "fuzz $name in $pkg"
+	done
+fi
 echo
 echo "test.sh: all checks passed"

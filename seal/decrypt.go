@@ -54,17 +54,11 @@ func short(h string) string {
 // The returned reader authenticates each chunk as it goes; any read error
 // means the payload is bad.
 func Decrypt(src io.Reader, ids []age.Identity, recipients []string, wantHeader string) (io.Reader, error) {
-	peek := &limitedRecorder{r: src, max: maxHeaderPeek}
-	r, err := age.Decrypt(peek, ids...)
-	if err != nil {
-		var noMatch *age.NoIdentityMatchError
-		if errors.As(err, &noMatch) {
-			return nil, &WrongIdentityError{Recipients: recipients}
-		}
-		return nil, fmt.Errorf("age: %w", err)
-	}
 	if wantHeader != "" {
-		hdr, err := age.ExtractHeader(bytes.NewReader(peek.buf.Bytes()))
+		// Check the header before any identity sees it: a corrupt or
+		// replaced header is a bad copy, not a wrong key.
+		var seen bytes.Buffer
+		hdr, err := age.ExtractHeader(io.TeeReader(io.LimitReader(src, maxHeaderPeek), &seen))
 		if err != nil {
 			return nil, fmt.Errorf("age header: %w", err)
 		}
@@ -72,31 +66,17 @@ func Decrypt(src io.Reader, ids []age.Identity, recipients []string, wantHeader 
 		if got := hex.EncodeToString(sum[:]); got != wantHeader {
 			return nil, &HeaderMismatchError{Want: wantHeader, Got: got}
 		}
+		src = io.MultiReader(&seen, src)
 	}
-	peek.stop()
+	r, err := age.Decrypt(src, ids...)
+	if err != nil {
+		var noMatch *age.NoIdentityMatchError
+		if errors.As(err, &noMatch) {
+			return nil, &WrongIdentityError{Recipients: recipients}
+		}
+		return nil, fmt.Errorf("age: %w", err)
+	}
 	return r, nil
-}
-
-// limitedRecorder keeps a copy of the first max bytes read through it.
-type limitedRecorder struct {
-	r       io.Reader
-	buf     bytes.Buffer
-	max     int
-	stopped bool
-}
-
-func (l *limitedRecorder) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	if !l.stopped && l.buf.Len() < l.max {
-		k := min(n, l.max-l.buf.Len())
-		l.buf.Write(p[:k])
-	}
-	return n, err
-}
-
-func (l *limitedRecorder) stop() {
-	l.stopped = true
-	l.buf = bytes.Buffer{}
 }
 
 // HeaderSHA256 reads an age header from r and returns its hex SHA-256,
