@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -307,6 +308,23 @@ func (p *parser) str(dst *string) func(*yaml.Node, string) {
 	}
 }
 
+// fileName decodes a file name into dst, made absolute against the
+// configuration file's directory.
+func (p *parser) fileName(dst *string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, _, ok := p.text(n, path)
+		if !ok {
+			return
+		}
+		if s != "" && !filepath.IsAbs(s) {
+			if abs, err := filepath.Abs(filepath.Join(p.dir, s)); err == nil {
+				s = abs
+			}
+		}
+		*dst = s
+	}
+}
+
 // typed returns the text of a scalar that must have tag (an int or a bool),
 // also accepting a string holding a ${VAR} reference.
 func (p *parser) typed(n *yaml.Node, path, tag, want string) (string, bool) {
@@ -516,6 +534,8 @@ func (p *parser) destination(name string, n *yaml.Node, path string) *Destinatio
 		{"secret_access_key_file", keep(&secretFile)},
 		{"session_token", keep(&token)},
 		{"session_token_file", keep(&tokenFile)},
+		{"ca_file", p.fileName(&d.CAFile)},
+		{"insecure_http", p.boolean(&d.InsecureHTTP)},
 		{"path", p.str(&d.Path)},
 		{"object_lock", func(n *yaml.Node, path string) {
 			d.ObjectLock = &ObjectLock{}

@@ -80,6 +80,16 @@ type Destination struct {
 	AccessKeyID     string `json:"access_key_id,omitempty"`
 	SecretAccessKey Secret `json:"secret_access_key,omitzero"`
 	SessionToken    Secret `json:"session_token,omitzero"`
+	// CAFile is a PEM bundle of CA certificates trusted for this
+	// destination's https endpoint, in addition to the system roots (and
+	// $AWS_CA_BUNDLE). Absolute: a relative ca_file is resolved against
+	// the configuration file's directory at load. Certificates are always
+	// verified and TLS is 1.2 or newer.
+	CAFile string `json:"ca_file,omitempty"`
+	// InsecureHTTP allows an http:// endpoint: credentials and backups
+	// then travel unencrypted. For local test servers only; it does not
+	// turn certificate checks off.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
 
 	// ObjectLock, when set, makes every upload carry an Object Lock
 	// retention date (backup time + the job's keep_within). The bucket

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -122,7 +126,7 @@ func (p *parser) notUsed(path, kind, t string, keys ...string) {
 
 // s3Keys are the destination keys only s3 destinations use.
 var s3Keys = []string{"object_lock", "endpoint", "region", "bucket", "prefix", "path_style", "access_key_id",
-	"secret_access_key", "secret_access_key_file", "session_token", "session_token_file"}
+	"secret_access_key", "secret_access_key_file", "session_token", "session_token_file", "ca_file", "insecure_http"}
 
 // checkDestination checks one destination.
 func (p *parser) checkDestination(d *Destination) {
@@ -145,12 +149,7 @@ func (p *parser) checkDestination(d *Destination) {
 				p.errorf(path+".prefix", "empty, . and .. segments are not allowed")
 			}
 		}
-		if d.Endpoint != "" {
-			u, err := url.Parse(d.Endpoint)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-				p.errorf(path+".endpoint", "want a URL such as https://s3.example.com, got %q", d.Endpoint)
-			}
-		}
+		p.checkTransport(path, d)
 		hasKey, hasSecret := d.AccessKeyID != "", !d.SecretAccessKey.IsZero()
 		switch {
 		case hasKey && !hasSecret && !p.isBad(path+".secret_access_key") && !p.isBad(path+".secret_access_key_file"):
@@ -177,6 +176,83 @@ func (p *parser) checkDestination(d *Destination) {
 	default:
 		p.errorf(path+".type", "unknown destination type %q (want s3, local)", d.Type)
 	}
+}
+
+// checkTransport checks an s3 destination's endpoint, ca_file and
+// insecure_http: TLS unless plain HTTP is asked for by name.
+func (p *parser) checkTransport(path string, d *Destination) {
+	plain := false
+	if d.Endpoint != "" {
+		u, err := url.Parse(d.Endpoint)
+		switch {
+		case err == nil && u.User != nil: // checked first: the message must not show them
+			p.errorf(path+".endpoint", "must not hold credentials; use access_key_id and secret_access_key")
+			return
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			p.errorf(path+".endpoint", "want a URL such as https://s3.example.com, got %q", d.Endpoint)
+			return
+		}
+		plain = u.Scheme == "http"
+	}
+	switch {
+	case p.isBad(path + ".insecure_http"):
+	case plain && !d.InsecureHTTP:
+		p.errorf(path+".endpoint", "http:// sends credentials and backups unencrypted; use https://, or set insecure_http: true if this is a local test server")
+	case !plain && d.InsecureHTTP:
+		p.errorf(path+".insecure_http", "only allows an http:// endpoint and this one uses TLS; remove it (certificates are always checked: for a private CA, set ca_file)")
+	}
+	if d.CAFile == "" || p.isBad(path+".ca_file") {
+		return
+	}
+	if plain {
+		p.errorf(path+".ca_file", "not used with an http:// endpoint")
+		return
+	}
+	if err := checkCAFile(d.CAFile); err != nil {
+		p.errorf(path+".ca_file", "%v", err)
+	}
+}
+
+// maxCAFile bounds the CA bundle a configuration may name.
+const maxCAFile = 4 << 20
+
+// checkCAFile checks that name is a PEM file holding CA certificates and
+// nothing else. Messages name the file, never its contents.
+func checkCAFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("cannot read CA bundle: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot read CA bundle %s: %v", name, err)
+	case len(data) > maxCAFile:
+		return fmt.Errorf("CA bundle %s is larger than %d MiB", name, maxCAFile>>20)
+	}
+	n := 0
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			if strings.Contains(block.Type, "PRIVATE KEY") {
+				return fmt.Errorf("%s holds a private key; ca_file wants CA certificates only (remove the key from the file)", name)
+			}
+			return fmt.Errorf("%s holds a PEM %q block; ca_file wants CERTIFICATE blocks only", name, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("%s: certificate %d does not parse: %v", name, n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%s holds no PEM certificate (want -----BEGIN CERTIFICATE----- blocks)", name)
+	}
+	return nil
 }
 
 // checkOverlaps refuses two destinations that are the same place, or one

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -926,7 +928,9 @@ func TestTestdataBad(t *testing.T) {
 }
 
 // FuzzParse checks that no input makes Parse panic, and that it returns a
-// config or FieldErrors, never both or neither.
+// config or FieldErrors, never both or neither. Each problem names the file
+// and a line that exists (or the one after the last, for a syntax error at
+// the end), and the same input always gets the same answer.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
 	for _, file := range files {
@@ -946,6 +950,15 @@ func FuzzParse(f *testing.F) {
 		}
 		if err != nil && len(FieldErrors(err)) == 0 {
 			t.Fatalf("error without FieldErrors: %v", err)
+		}
+		lines := bytes.Count(data, []byte("\n")) + 1
+		for _, fe := range FieldErrors(err) {
+			if fe.File != "fuzz.yaml" || fe.Msg == "" || fe.Line < 0 || fe.Line > lines+1 {
+				t.Fatalf("malformed FieldError %+v (input has %d lines)", fe, lines)
+			}
+		}
+		if _, again := Parse("fuzz.yaml", data); fmt.Sprint(again) != fmt.Sprint(err) {
+			t.Fatalf("Parse is not deterministic:\n%v\n%v", err, again)
 		}
 	})
 }

@@ -42,8 +42,8 @@ if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: keeping $work and buckets bench-$
 cat > "$work/coffer.yaml" <<YAML
 recipients: [$recipient]
 destinations:
-  primary: {type: s3, endpoint: $COFFER_TEST_S3_PRIMARY, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
-  offsite: {type: s3, endpoint: $COFFER_TEST_S3_OFFSITE, bucket: bench-$suffix, path_style: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
+  primary: {type: s3, endpoint: $COFFER_TEST_S3_PRIMARY, bucket: bench-$suffix, path_style: true, insecure_http: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
+  offsite: {type: s3, endpoint: $COFFER_TEST_S3_OFFSITE, bucket: bench-$suffix, path_style: true, insecure_http: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}
 jobs:
   bench:
     source: {type: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: $db}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/storage/open"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -42,6 +43,7 @@ copies are kept), 1 failed, 2 usage or config error.`,
 			}
 			log := g.logger()
 			defer log.Sync()
+			open.WarnPlainHTTP(log, cfg, jobs...)
 			return runBackups(cmd, cfg, jobs, asJSON, allowShrink, log)
 		},
 	}

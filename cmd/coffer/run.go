@@ -67,6 +67,7 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 	}
 	defer auditLog.Close()
 
+	open.WarnPlainHTTP(log, cfg)
 	if cfg.Daemon.HA {
 		if err := probeHA(ctx, cfg); err != nil {
 			return usageErr(err)
@@ -139,6 +140,7 @@ func reload(g *globals, sched *daemon.Scheduler, runner *cycle.Runner, m *metric
 		ev.Outcome, ev.Detail = "failed", err.Error()
 	} else {
 		runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
+		open.WarnPlainHTTP(log, cfg)
 		for _, name := range cfg.JobOrder {
 			m.Job(name)
 		}

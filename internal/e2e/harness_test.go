@@ -90,6 +90,7 @@ func (b *bucket) yaml(name string) string {
     region: %s
     bucket: %s
     path_style: true
+    insecure_http: true
     access_key_id: %s
     secret_access_key: ${COFFER_E2E_S3_SECRET}
 `, name, b.server.Endpoint, b.server.Region, b.name, b.server.AccessKey)

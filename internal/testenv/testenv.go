@@ -9,7 +9,15 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -69,6 +77,9 @@ type S3Server struct {
 	AccessKey string
 	SecretKey string
 	Region    string
+	// CAFile is the PEM file of the CA that signed an https server's
+	// certificate (StartMinIOTLS); empty for http servers.
+	CAFile string
 }
 
 // S3 returns the shared test MinIO server named "primary" or "offsite".
@@ -115,6 +126,94 @@ func Tool(t testing.TB, name string) string {
 // returned stop function kills it (it is also killed at test cleanup).
 func StartMinIO(t testing.TB) (S3Server, func()) {
 	t.Helper()
+	return startMinIO(t, "", "")
+}
+
+// StartMinIOTLS is StartMinIO serving https on 127.0.0.1 with a
+// certificate signed by a CA made for this test alone (not in any system
+// trust store); the server's CAFile names that CA's PEM file.
+func StartMinIOTLS(t testing.TB) (S3Server, func()) {
+	t.Helper()
+	certsDir := t.TempDir()
+	caPEM, certPEM, keyPEM, err := NewCertificates("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	for name, data := range map[string][]byte{
+		filepath.Join(certsDir, "public.crt"):  certPEM,
+		filepath.Join(certsDir, "private.key"): keyPEM,
+		caFile:                                 caPEM,
+	} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return startMinIO(t, certsDir, caFile)
+}
+
+// NewCertificates makes a fresh CA and a server certificate it signs for
+// host (an IP address or a DNS name), valid for a day. It returns the
+// CA's certificate, the server's certificate and the server's private key,
+// PEM-encoded.
+func NewCertificates(host string) (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Coffer test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca, err = x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		leaf.IPAddresses = []net.IP{ip}
+	} else {
+		leaf.DNSNames = []string{host}
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// startMinIO starts a private MinIO server, serving https with the
+// certificate in certsDir, signed by the CA in caFile, when certsDir is not
+// empty.
+func startMinIO(t testing.TB, certsDir, caFile string) (S3Server, func()) {
+	t.Helper()
 	bin := lookup(t, EnvMinIOBinary)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,8 +229,22 @@ func StartMinIO(t testing.TB) (S3Server, func()) {
 	l2.Close()
 
 	s := S3Server{Endpoint: "http://" + addr, AccessKey: "coffertest", SecretKey: "coffertest-secret-key", Region: "us-east-1"}
+	args := []string{"server", "--quiet", "--address", addr, "--console-address", consoleAddr}
+	client := http.DefaultClient
+	if certsDir != "" {
+		s.Endpoint = "https://" + addr
+		s.CAFile = caFile
+		args = append(args, "--certs-dir", certsDir)
+		caPEM, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(caPEM)
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "server", "--quiet", "--address", addr, "--console-address", consoleAddr, t.TempDir())
+	cmd := exec.CommandContext(ctx, bin, append(args, t.TempDir())...)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey, "MINIO_BROWSER=off")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -146,7 +259,7 @@ func StartMinIO(t testing.TB) (S3Server, func()) {
 		<-done
 	}
 	t.Cleanup(stop)
-	if err := pollHTTP(s.Endpoint+"/minio/health/live", 30*time.Second); err != nil {
+	if err := pollHTTP(client, s.Endpoint+"/minio/health/live", 30*time.Second); err != nil {
 		stop()
 		t.Fatalf("minio on %s did not come up: %v\n%s", addr, err, out.String())
 	}
@@ -155,16 +268,16 @@ func StartMinIO(t testing.TB) (S3Server, func()) {
 
 func waitHTTP(t testing.TB, url string, d time.Duration) {
 	t.Helper()
-	if err := pollHTTP(url, d); err != nil {
+	if err := pollHTTP(http.DefaultClient, url, d); err != nil {
 		Missing(t, "S3 server "+strings.TrimSuffix(url, "/minio/health/live")+" ("+err.Error()+")")
 	}
 }
 
-func pollHTTP(url string, d time.Duration) error {
+func pollHTTP(client *http.Client, url string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	var last error
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/storage"
@@ -45,6 +48,7 @@ func store(ctx context.Context, d *config.Destination, lockFor time.Duration) (s
 			AccessKeyID:     d.AccessKeyID,
 			SecretAccessKey: d.SecretAccessKey.Reveal(),
 			SessionToken:    d.SessionToken.Reveal(),
+			CAFile:          d.CAFile,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: %w", d.Name, err)
@@ -82,4 +86,34 @@ func JobDestinations(ctx context.Context, cfg *config.Config, job *config.Job, f
 		out = append(out, storage.Destination{Name: n, Store: s})
 	}
 	return out, nil
+}
+
+// WarnPlainHTTP logs a warning for each destination of jobs (of every
+// destination in cfg when no job is given) whose endpoint is plain http://,
+// as insecure_http allows. Commands call it as a backup or the daemon
+// starts, so the choice stays visible in the logs.
+func WarnPlainHTTP(log *zap.Logger, cfg *config.Config, jobs ...*config.Job) {
+	names := cfg.DestinationOrder
+	if len(jobs) > 0 {
+		names = nil
+		for _, j := range jobs {
+			for _, n := range j.Destinations {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if d := cfg.Destinations[n]; d != nil && plainHTTP(d) {
+			log.Warn("destination "+n+" uses plain HTTP: credentials and data travel unencrypted",
+				zap.String("destination", n), zap.String("endpoint", d.Endpoint))
+		}
+	}
+}
+
+// plainHTTP reports whether d is an s3 destination whose endpoint is
+// http://, not https://.
+func plainHTTP(d *config.Destination) bool {
+	return d.Type == "s3" && strings.HasPrefix(strings.ToLower(d.Endpoint), "http://")
 }

@@ -32,6 +32,8 @@
 //     when an operation requires it, so S3-compatible servers accept uploads.
 //   - Keys are stored under Prefix+"/"; ObjectInfo.Key never includes it.
 //   - String never contains credentials.
+//   - TLS is always verified, minimum TLS 1.2; Options.CAFile and
+//     AWS_CA_BUNDLE add certificates to the system roots.
 //
 // The AWS SDK's configuration chain is used (environment, shared config
 // files, AWS_CA_BUNDLE, ...), with static credentials taking precedence when
