@@ -135,7 +135,7 @@ func TestDaemonKilledMidUpload(t *testing.T) {
 	}
 
 	jobs, want := pgJob(t, "app", 1_000, "")
-	cfg = e.daemonConfig("good.yaml", jobs, daemonYAML+"  leftover_grace: 1s\n")
+	cfg = e.daemonConfig("good.yaml", jobs, daemonYAML+"  leftover_grace: 1s\n  repair_interval: 2s\n") // maintenance sweeps again when an upload was younger than the grace at the first sweep
 	d = e.startDaemon("b", cfg)
 	waitFor(t, 60*time.Second, "a good backup and no unfinished uploads", func() bool {
 		return len(e.list(cfg)) == 1 && len(e.uploads(e.primary)) == 0 && len(e.uploads(e.offsite)) == 0
