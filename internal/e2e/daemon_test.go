@@ -334,7 +334,9 @@ func TestOffsiteOutageRepaired(t *testing.T) {
 		code, body := d.get("/readyz")
 		return code == 503 && strings.Contains(body, "offsite")
 	})
-	waitFor(t, 40*time.Second, "four partial backups", func() bool { return len(primaryIDs()) >= 4 })
+	// Each cycle waits out the SDK retries against the refused offsite (about
+	// 10 s here), so three partial runs take up to 40 s on a loaded machine.
+	waitFor(t, 75*time.Second, "three partial backups", func() bool { return len(primaryIDs()) >= 3 })
 	outage := primaryIDs()
 	if n := len(e.offsite.keys(t)); n != 0 {
 		t.Fatalf("offsite holds %d objects while down", n)
