@@ -211,7 +211,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	}
 	before := map[storage.Store][]string{primary: keys(t, primary), offsite: keys(t, offsite)}
 
-	floor := backup.ShrinkFloor(context.Background(), "app", dests, 50)
+	floor := backup.ShrinkFloor(context.Background(), "app", dests, 50, time.Minute)
 	if floor != 500000 {
 		t.Fatalf("ShrinkFloor = %d, want 500000 (half of the previous 1 MB)", floor)
 	}
@@ -232,7 +232,61 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	if _, err := run("head -c 600000 /dev/urandom", floor); err != nil {
 		t.Errorf("a dump above the floor failed: %v", err)
 	}
-	if backup.ShrinkFloor(context.Background(), "app", dests, 100) != 0 {
+	if backup.ShrinkFloor(context.Background(), "app", dests, 100, time.Minute) != 0 {
 		t.Error("max_shrink_percent 100 must turn the check off")
+	}
+}
+
+// blackHole is a destination whose upload stops taking data after limit
+// bytes and never returns until cancelled, like a connection to a server
+// that went silent mid-upload (mid-transfer when limit is small, at
+// completion when limit exceeds the payload).
+type blackHole struct {
+	storage.Store
+	limit int64
+}
+
+func (b blackHole) Put(ctx context.Context, key string, r io.Reader) (storage.ObjectInfo, error) {
+	if _, err := io.CopyN(io.Discard, r, b.limit); err != nil && err != io.EOF {
+		return storage.ObjectInfo{}, err
+	}
+	<-ctx.Done()
+	return storage.ObjectInfo{}, ctx.Err()
+}
+
+// TestStalledDestinationIsDropped: a destination that stops taking data,
+// mid-transfer or at completion, is dropped after the stall timeout; the
+// other destination commits the backup (partial) and nothing hangs.
+func TestStalledDestinationIsDropped(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	for _, tc := range []struct {
+		name  string
+		limit int64
+	}{{"mid-transfer", 100 << 10}, {"at completion", 1 << 40}} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary := newStore(t)
+			hole := blackHole{Store: newStore(t), limit: tc.limit}
+			job := backup.Job{
+				Name: "app", Source: execSource(t, "head -c 8000000 /dev/urandom"),
+				Recipients: []string{rcpt}, Level: 3, Threads: 2, StallTimeout: 500 * time.Millisecond,
+				Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: hole}},
+			}
+			start := time.Now()
+			res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+			if err != nil || res.Outcome != backup.Partial {
+				t.Fatalf("Run = %+v, %v; want partial", res, err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %s with a 500ms stall timeout", d)
+			}
+			for _, d := range res.Destinations {
+				if d.Name == "offsite" && (d.Err == nil || !strings.Contains(d.Err.Error(), "stalled")) {
+					t.Errorf("offsite error %v, want a stall", d.Err)
+				}
+			}
+			if k := keys(t, primary); len(k) != 2 {
+				t.Errorf("primary holds %v, want payload and manifest", k)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -16,12 +17,18 @@ import (
 // shared by all destinations, so the fan-out holds about 1 MiB in all.
 const queueDepth = 16
 
+// DefaultStallTimeout is how long a destination may accept no data before
+// it is dropped from a backup (its upload aborted, the others go on).
+const DefaultStallTimeout = 5 * time.Minute
+
 // fanout copies one stream to several uploads, each fed by its own goroutine
-// and bounded queue, so that a failed upload does not stop the others.
+// and bounded queue, so that a failed upload does not stop the others, and
+// a stalled one (a black-holed connection) is dropped after stall.
 type fanout struct {
 	sinks  []*sink
 	free   chan *chunk // fixed set of buffers shared by all sinks
 	closed bool        // set by finish; later writes fail
+	stall  time.Duration
 }
 
 // chunk is one write, shared read-only by every sink; the last sink done
@@ -50,19 +57,26 @@ type sink struct {
 	err     error
 	started time.Time
 	elapsed time.Duration
+	cancel  context.CancelFunc // stops this upload alone
+	stalled atomic.Pointer[error]
 }
 
 // newFanout starts one upload per destination, storing key.
-func newFanout(ctx context.Context, dests []storage.Destination, key string) *fanout {
+func newFanout(ctx context.Context, dests []storage.Destination, key string, stall time.Duration) *fanout {
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
 	// A slow sink holds at most queueDepth queued chunks plus the one it is
 	// writing; two more let the writer fill the next one meanwhile.
-	f := &fanout{free: make(chan *chunk, queueDepth+2)}
+	f := &fanout{free: make(chan *chunk, queueDepth+2), stall: stall}
 	for range queueDepth + 2 {
 		f.free <- &chunk{data: make([]byte, 0, 64<<10+16)}
 	}
 	for _, d := range dests {
 		pr, pw := io.Pipe()
+		sctx, cancel := context.WithCancel(ctx)
 		s := &sink{
+			cancel:  cancel,
 			dest:    d,
 			queue:   make(chan *chunk, queueDepth),
 			pw:      pw,
@@ -72,8 +86,11 @@ func newFanout(ctx context.Context, dests []storage.Destination, key string) *fa
 		}
 		go func() {
 			defer close(s.done)
-			s.info, s.err = d.Store.Put(ctx, key, pr)
+			s.info, s.err = d.Store.Put(sctx, key, pr)
 			s.elapsed = time.Since(s.started)
+			if e := s.stalled.Load(); e != nil {
+				s.err = *e
+			}
 			if s.err != nil {
 				s.markFailed()
 			}
@@ -138,9 +155,23 @@ func (f *fanout) Write(p []byte) (int, error) {
 		select {
 		case s.queue <- c:
 			live++
+			continue
+		default: // queue full: wait, but not forever
+		}
+		t := time.NewTimer(f.stall)
+		select {
+		case s.queue <- c:
+			live++
 		case <-s.failed:
 			c.refs.Add(-1)
+		case <-t.C:
+			c.refs.Add(-1)
+			err := fmt.Errorf("%s: no progress for %s: upload stalled; dropped from this backup", s.dest.Name, f.stall)
+			s.stalled.Store(&err)
+			s.markFailed()
+			s.cancel()
 		}
+		t.Stop()
 	}
 	f.release(c)
 	if live == 0 {
@@ -158,7 +189,23 @@ func (f *fanout) finish(abort error) {
 		s.abort = abort
 		close(s.queue)
 	}
+	// An upload that does not finish within the stall timeout after its
+	// last byte (a completion request into a black hole) is cancelled.
+	deadline := time.NewTimer(f.stall)
+	defer deadline.Stop()
 	for _, s := range f.sinks {
+		select {
+		case <-s.done:
+			continue
+		case <-deadline.C:
+			deadline.Reset(0) // the rest are past the deadline too
+		}
+		if abort == nil {
+			err := fmt.Errorf("%s: upload did not complete within %s of its last byte: stalled", s.dest.Name, f.stall)
+			s.stalled.Store(&err)
+		}
+		s.markFailed()
+		s.cancel()
 		<-s.done
 	}
 }

@@ -31,6 +31,9 @@ type Job struct {
 	// MinPlainBytes fails a dump smaller than this (see ShrinkFloor); an
 	// empty dump always fails.
 	MinPlainBytes int64
+	// StallTimeout drops a destination that accepts no data for this long
+	// (default DefaultStallTimeout).
+	StallTimeout time.Duration
 }
 
 // Outcome is how a run ended.
@@ -88,7 +91,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 
 	uploadCtx, cancelUploads := context.WithCancel(ctx)
 	defer cancelUploads()
-	fan := newFanout(uploadCtx, job.Destinations, key)
+	fan := newFanout(uploadCtx, job.Destinations, key, job.StallTimeout)
 
 	enc, err := newEncoder(fan, recipients, job.Level, job.Threads)
 	if err == nil {
@@ -295,20 +298,32 @@ func checkSize(n, min int64) error {
 // newest complete backup's plain size (on the first destination that has
 // one) less maxShrinkPercent. It returns 0 (no floor) with no previous
 // backup, when the check is off (100), or when no manifest can be read.
-func ShrinkFloor(ctx context.Context, job string, dests []storage.Destination, maxShrinkPercent int) int64 {
+// A destination that does not answer within wait is skipped.
+func ShrinkFloor(ctx context.Context, job string, dests []storage.Destination, maxShrinkPercent int, wait time.Duration) int64 {
 	if maxShrinkPercent >= 100 {
 		return 0
 	}
+	if wait <= 0 {
+		wait = DefaultStallTimeout
+	}
 	for _, d := range dests {
-		ids, err := manifest.IDs(ctx, d.Store, job)
-		if err != nil || len(ids) == 0 {
-			continue
+		if floor, ok := shrinkFloorOn(ctx, job, d, maxShrinkPercent, wait); ok {
+			return floor
 		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, job, ids[len(ids)-1])
-		if err != nil {
-			continue
-		}
-		return m.Plain.Bytes * int64(100-maxShrinkPercent) / 100
 	}
 	return 0
+}
+
+func shrinkFloorOn(ctx context.Context, job string, d storage.Destination, maxShrinkPercent int, wait time.Duration) (int64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ids, err := manifest.IDs(ctx, d.Store, job)
+	if err != nil || len(ids) == 0 {
+		return 0, false
+	}
+	m, err := manifest.Read(ctx, d.Store, d.Name, job, ids[len(ids)-1])
+	if err != nil {
+		return 0, false
+	}
+	return m.Plain.Bytes * int64(100-maxShrinkPercent) / 100, true
 }

@@ -577,6 +577,7 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 		}},
 		{"rto", p.duration(&j.RTO)},
 		{"max_shrink_percent", p.integer(&j.MaxShrinkPercent)},
+		{"stall_timeout", p.duration(&j.StallTimeout)},
 		{"ping_url", keep(&pingURL)},
 		{"ping_url_file", keep(&pingURLFile)},
 	})

@@ -25,6 +25,7 @@ const (
 	DefaultLeftoverGrace    = Duration(24 * time.Hour)
 	DefaultRepairInterval   = Duration(time.Hour)
 	DefaultMaxShrinkPercent = 50
+	DefaultStallTimeout     = Duration(5 * time.Minute)
 )
 
 // newDaemon returns the daemon settings' defaults.
@@ -55,6 +56,7 @@ func newJob(name string) *Job {
 		RTO:         DefaultRTO,
 
 		MaxShrinkPercent: DefaultMaxShrinkPercent,
+		StallTimeout:     DefaultStallTimeout,
 	}
 }
 

@@ -60,6 +60,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 				RTO:          Duration(8 * time.Hour),
 
 				MaxShrinkPercent: 50,
+				StallTimeout:     Duration(5 * time.Minute),
 			},
 		},
 		JobOrder: []string{"app"},
@@ -143,6 +144,7 @@ func TestLoadFull(t *testing.T) {
 		PingURL:      app.PingURL,
 
 		MaxShrinkPercent: 80,
+		StallTimeout:     Duration(5 * time.Minute),
 	}
 	if app.PingURL.Reveal() != "https://hc.example/ping/uuid-secret" {
 		t.Errorf("app.ping_url = %q", app.PingURL.Reveal())

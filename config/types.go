@@ -129,6 +129,10 @@ type Job struct {
 	// not pass as a good backup); 100 turns the check off. An empty dump
 	// always fails. Default 50.
 	MaxShrinkPercent int `json:"max_shrink_percent"`
+	// StallTimeout drops a destination that accepts no data for this long
+	// during a backup (a black-holed connection); the other destinations
+	// go on. Default 5m.
+	StallTimeout Duration `json:"stall_timeout"`
 	// PingURL is a healthchecks-style check URL: the daemon requests
 	// URL/start before a run, URL after a success and URL/fail after a
 	// failure or partial run.

@@ -407,6 +407,9 @@ func (p *parser) checkJob(c *Config, j *Job) {
 	if j.MaxShrinkPercent < 1 || j.MaxShrinkPercent > 100 {
 		p.errorf(path+".max_shrink_percent", "%d is out of range (want 1 to 100; 100 turns the check off)", j.MaxShrinkPercent)
 	}
+	if j.StallTimeout.D() < time.Second {
+		p.errorf(path+".stall_timeout", "%s is too short (want at least 1s)", j.StallTimeout)
+	}
 	if !j.PingURL.IsZero() {
 		p.checkURL(path+".ping_url", j.PingURL)
 	}

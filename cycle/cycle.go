@@ -203,7 +203,8 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	res, err := backup.Run(ctx, backup.Job{
 		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
-		MinPlainBytes: backup.ShrinkFloor(ctx, job.Name, dests, job.MaxShrinkPercent),
+		MinPlainBytes: backup.ShrinkFloor(ctx, job.Name, dests, job.MaxShrinkPercent, job.StallTimeout.D()),
+		StallTimeout:  job.StallTimeout.D(),
 	}, log)
 	finished := r.now()
 

@@ -114,9 +114,10 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Level:        j.Compression.Level,
 		Threads:      j.Compression.Threads,
 		Destinations: stores,
+		StallTimeout: j.StallTimeout.D(),
 	}
 	if !allowShrink {
-		bj.MinPlainBytes = backup.ShrinkFloor(cmd.Context(), j.Name, stores, j.MaxShrinkPercent)
+		bj.MinPlainBytes = backup.ShrinkFloor(cmd.Context(), j.Name, stores, j.MaxShrinkPercent, j.StallTimeout.D())
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -221,7 +222,15 @@ type tcpProxy struct {
 	mu     sync.Mutex
 	l      net.Listener
 	conns  map[net.Conn]bool
+	held   atomic.Bool // black hole: connections stay open, nothing is forwarded
 }
+
+// hold makes the proxy a black hole: it accepts connections and keeps them
+// open but forwards nothing, in either direction.
+func (p *tcpProxy) hold() { p.held.Store(true) }
+
+// release ends the black hole.
+func (p *tcpProxy) release() { p.held.Store(false) }
 
 // newProxy starts a proxy to target (host:port), up.
 func newProxy(t *testing.T, target string) *tcpProxy {
@@ -288,7 +297,29 @@ func (p *tcpProxy) serve(c net.Conn) {
 	}
 	p.conns[c], p.conns[u] = true, true
 	p.mu.Unlock()
-	go func() { io.Copy(u, c); u.Close() }()
-	io.Copy(c, u)
+	go func() { p.copy(u, c); u.Close() }()
+	p.copy(c, u)
 	c.Close()
+}
+
+// copy forwards src to dst until either fails, pausing while held.
+func (p *tcpProxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		for p.held.Load() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		n, err := src.Read(buf)
+		for p.held.Load() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -321,3 +321,35 @@ func (e *env) sqliteJob(job string, rows int) (string, map[string]string) {
 	e.writeConfig(job, sourceYAML(config.Source{Type: "sqlite", Path: path}))
 	return path, dbtest.SQLiteTableHashes(e.t, path)
 }
+
+// TestBlackHoledOffsite: the offsite accepts connections but never answers
+// (a black-holed network path). The backup drops it after the job's
+// stall_timeout and ends partial with the primary copy, instead of hanging.
+func TestBlackHoledOffsite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	proxy := newProxy(t, strings.TrimPrefix(e.offsite.server.Endpoint, "http://"))
+	e.offsite.server.Endpoint = proxy.url()
+	db := dbtest.CreatePostgresDB(t)
+	src := dbtest.PostgresSource(t, db)
+	dbtest.SeedPostgres(t, src, 2_000)
+	e.writeConfig("app", sourceYAML(src)+"    stall_timeout: 2s\n")
+	proxy.hold()
+	start := time.Now()
+	_, stderr, code := e.run("backup", "--job", "app")
+	took := time.Since(start)
+	if code != 3 {
+		t.Fatalf("backup with a black-holed offsite: exit %d, want 3 (partial)", code)
+	}
+	if !strings.Contains(stderr, "stalled") || !strings.Contains(stderr, "offsite") {
+		t.Errorf("stderr does not say the offsite stalled: %s", stderr)
+	}
+	if took > 30*time.Second {
+		t.Errorf("backup took %s with a 2s stall timeout", took)
+	}
+	t.Logf("partial after %s", took)
+	proxy.release()
+	if b := listJSON(t, e); len(b) != 1 || strings.Join(b[0].Destinations, ",") != "primary" {
+		t.Errorf("list = %+v, want one backup on primary", b)
+	}
+}

@@ -42,6 +42,9 @@ const (
 	// abortTimeout bounds the clean-up after a failed upload; it runs on a
 	// context detached from the caller's, which may be cancelled already.
 	abortTimeout = time.Minute
+	// responseHeaderTimeout bounds the wait for a response once a request
+	// has been sent.
+	responseHeaderTimeout = 2 * time.Minute
 )
 
 // Options configure a Store.
@@ -585,6 +588,10 @@ func newHTTPClient(caFile string) (*awshttp.BuildableClient, error) {
 	}
 	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.TLSClientConfig = tlsConfig
+		// A server that takes the request and never answers (a black-holed
+		// path) must not hang a command forever. The clock starts after
+		// the request body is sent, so large parts are not affected.
+		tr.ResponseHeaderTimeout = responseHeaderTimeout
 	}), nil
 }
 
