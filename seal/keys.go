@@ -1,13 +1,16 @@
 package seal
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 )
 
 // GenerateIdentity creates a new X25519 age identity. It returns the
@@ -61,15 +64,53 @@ func CheckPrivate(path string) error {
 // LoadIdentities reads age identities from a key file (age-keygen format,
 // comments allowed). The file must not be accessible to group or others.
 func LoadIdentities(path string) ([]age.Identity, error) {
+	return LoadIdentitiesWith(path, nil)
+}
+
+// PassphraseFunc returns the passphrase of a passphrase-protected identity
+// file; it is called only for such files.
+type PassphraseFunc func() ([]byte, error)
+
+// maxIdentityFile bounds how much of an identity file is read.
+const maxIdentityFile = 1 << 20
+
+// LoadIdentitiesWith is LoadIdentities for files that may be protected
+// by a passphrase (an identity file encrypted with `age -p`, binary or
+// armored): passphrase is asked for it. A nil passphrase refuses such a
+// file with an error saying how to give one.
+func LoadIdentitiesWith(path string, passphrase PassphraseFunc) ([]age.Identity, error) {
 	if err := CheckPrivate(path); err != nil {
 		return nil, fmt.Errorf("identity file: %w", err)
 	}
-	f, err := os.Open(path)
+	data, err := readLimited(path, maxIdentityFile)
 	if err != nil {
 		return nil, fmt.Errorf("identity file: %w", err)
 	}
-	defer f.Close()
-	ids, err := age.ParseIdentities(f)
+	if encrypted, armored := isAgeFile(data); encrypted {
+		if passphrase == nil {
+			return nil, fmt.Errorf("identity file %s is protected by a passphrase: give --passphrase-file FILE (mode 0600) or run on a terminal", path)
+		}
+		pass, err := passphrase()
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: passphrase: %w", path, err)
+		}
+		scrypt, err := age.NewScryptIdentity(string(pass))
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: passphrase: %w", path, err)
+		}
+		var src io.Reader = bytes.NewReader(data)
+		if armored {
+			src = armor.NewReader(src)
+		}
+		r, err := age.Decrypt(src, scrypt)
+		if err != nil {
+			return nil, fmt.Errorf("identity file %s: wrong passphrase, or the file is damaged", path)
+		}
+		if data, err = io.ReadAll(io.LimitReader(r, maxIdentityFile)); err != nil {
+			return nil, fmt.Errorf("identity file %s: damaged: %w", path, err)
+		}
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
 	if err != nil {
 		// age's parse errors may quote the offending line: do not pass
 		// them on, the line may be a secret key.
@@ -91,4 +132,33 @@ func Recipients(ids []age.Identity) []string {
 		}
 	}
 	return out
+}
+
+// isAgeFile reports whether data is an age-encrypted file, and whether it
+// is ASCII-armored.
+func isAgeFile(data []byte) (encrypted, armored bool) {
+	switch {
+	case bytes.HasPrefix(data, []byte("age-encryption.org/v1\n")):
+		return true, false
+	case bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(armor.Header)):
+		return true, true
+	}
+	return false, false
+}
+
+// readLimited reads at most max bytes of path, refusing larger files.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not an identity file", path, max)
+	}
+	return data, nil
 }

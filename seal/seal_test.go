@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 )
 
 func newKey(t *testing.T) (*age.X25519Identity, string) {
@@ -149,5 +150,54 @@ func TestIdentityFiles(t *testing.T) {
 	os.Chmod(path, 0o644)
 	if _, err := LoadIdentities(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable identity: err = %v, want a refusal with the chmod fix", err)
+	}
+}
+
+// TestPassphraseProtectedIdentity: an identity file encrypted with a
+// passphrase (as `age -p` makes it, binary or armored) opens with the
+// right passphrase and is refused, without a secret in the message,
+// otherwise.
+func TestPassphraseProtectedIdentity(t *testing.T) {
+	file, recipient, err := GenerateIdentity(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, armored := range []bool{false, true} {
+		sr, err := age.NewScryptRecipient("correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr.SetWorkFactor(10) // fast for the test
+		var buf bytes.Buffer
+		var dst io.Writer = &buf
+		var aw io.WriteCloser
+		if armored {
+			aw = armor.NewWriter(&buf)
+			dst = aw
+		}
+		w, err := age.Encrypt(dst, sr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(file)
+		w.Close()
+		if aw != nil {
+			aw.Close()
+		}
+		path := filepath.Join(t.TempDir(), "identity.age")
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := LoadIdentitiesWith(path, func() ([]byte, error) { return []byte("correct horse"), nil })
+		if err != nil || len(Recipients(ids)) != 1 || Recipients(ids)[0] != recipient {
+			t.Fatalf("armored %v: %v, %v; want the identity of %s", armored, Recipients(ids), err, recipient)
+		}
+		_, err = LoadIdentitiesWith(path, func() ([]byte, error) { return []byte("battery staple"), nil })
+		if err == nil || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "battery") {
+			t.Errorf("armored %v, wrong passphrase: %v", armored, err)
+		}
+		if _, err := LoadIdentities(path); err == nil || !strings.Contains(err.Error(), "--passphrase-file") {
+			t.Errorf("armored %v, no passphrase source: %v", armored, err)
+		}
 	}
 }

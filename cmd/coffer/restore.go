@@ -15,8 +15,8 @@ import (
 )
 
 type restoreFlags struct {
-	job, id, from, identity, target, output string
-	latest, force, asJSON                   bool
+	job, id, from, identity, passFile, target, output string
+	latest, force, asJSON                             bool
 }
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -47,6 +47,7 @@ Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
 	fl.BoolVar(&f.latest, "latest", false, "the newest complete backup (the default when --id is not given)")
 	fl.StringVar(&f.from, "from", "", "destination to try first (default: the job's order)")
 	fl.StringVarP(&f.identity, "identity", "i", "", "age identity file (env COFFER_IDENTITY)")
+	fl.StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
 	fl.StringVarP(&f.target, "target", "t", "", "database (or SQLite file) to restore into")
 	fl.StringVarP(&f.output, "output", "o", "", `write the plain dump to FILE, or "-" for stdout`)
 	fl.BoolVar(&f.force, "force", false, "restore into a target that is not empty")
@@ -71,7 +72,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	if err != nil {
 		return err
 	}
-	ids, err := loadIdentities(f.identity, true)
+	ids, err := loadIdentities(f.identity, f.passFile, true)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/seal"
@@ -85,7 +87,9 @@ func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from s
 }
 
 // loadIdentities reads an identity file named by flag or $COFFER_IDENTITY.
-func loadIdentities(path string, required bool) ([]age.Identity, error) {
+// A passphrase-protected file takes its passphrase from passFile (or
+// $COFFER_PASSPHRASE_FILE), else from the terminal; never from argv.
+func loadIdentities(path, passFile string, required bool) ([]age.Identity, error) {
 	if path == "" {
 		path = os.Getenv("COFFER_IDENTITY")
 	}
@@ -95,9 +99,36 @@ func loadIdentities(path string, required bool) ([]age.Identity, error) {
 		}
 		return nil, nil
 	}
-	ids, err := seal.LoadIdentities(path)
+	if passFile == "" {
+		passFile = os.Getenv("COFFER_PASSPHRASE_FILE")
+	}
+	ids, err := seal.LoadIdentitiesWith(path, func() ([]byte, error) { return readPassphrase(passFile) })
 	if err != nil {
 		return nil, usageErr(err)
 	}
 	return ids, nil
+}
+
+// readPassphrase reads the passphrase from file (which must be private),
+// or asks on the controlling terminal when file is empty.
+func readPassphrase(file string) ([]byte, error) {
+	if file != "" {
+		if err := seal.CheckPrivate(file); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(data, "\r\n"), nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, errors.New("no terminal to ask on: give --passphrase-file FILE")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, "Passphrase for the identity file: ")
+	pass, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	return pass, err
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
-	var job, id, identity string
+	var job, id, identity, passFile string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "verify --job NAME [--id ID] [--identity FILE]",
@@ -32,7 +32,7 @@ Exit 1 when any destination fails its check.`,
 			if err != nil {
 				return err
 			}
-			ids, err := loadIdentities(identity, false)
+			ids, err := loadIdentities(identity, passFile, false)
 			if err != nil {
 				return err
 			}
@@ -77,6 +77,7 @@ Exit 1 when any destination fails its check.`,
 	cmd.Flags().StringVarP(&job, "job", "j", "", "job whose backup to verify (required)")
 	cmd.Flags().StringVar(&id, "id", "", "backup id (default: the newest)")
 	cmd.Flags().StringVarP(&identity, "identity", "i", "", "age identity file for a full check (env COFFER_IDENTITY)")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
