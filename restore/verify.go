@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"filippo.io/age"
@@ -26,6 +27,10 @@ type Check struct {
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"`
+	// OpenedBy lists the public keys of the given identities that the
+	// backup is encrypted to (full checks): after a key rotation it says
+	// which identity still opens each backup.
+	OpenedBy []string `json:"opened_by,omitempty"`
 }
 
 // Verify reads backup id of job ("" for the newest) at every destination
@@ -69,6 +74,11 @@ func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Ide
 		c.Bytes = n
 		if err != nil {
 			return fail(err)
+		}
+		for _, k := range seal.Recipients(ids) {
+			if slices.Contains(m.Encryption.Recipients, k) {
+				c.OpenedBy = append(c.OpenedBy, k)
+			}
 		}
 	} else if err := checkCiphertext(ctx, d, m); err != nil {
 		return fail(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -61,6 +62,9 @@ Exit 1 when any destination fails its check.`,
 				fmt.Fprintln(w, "JOB\tBACKUP\tDESTINATION\tRESULT\tCHECKED\tDETAIL")
 				for _, c := range checks {
 					res, detail := "ok", humanBytes(c.Bytes)+" in "+c.Duration.Round(1e6).String()
+					if len(c.OpenedBy) > 0 {
+						detail += "; opened by " + strings.Join(c.OpenedBy, ", ")
+					}
 					if !c.OK {
 						res, detail = "FAILED", c.Error
 					}

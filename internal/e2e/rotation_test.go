@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,6 +56,29 @@ func TestKeyRotation(t *testing.T) {
 		e.backup("app")
 		b := listJSON(t, e)
 		ids[ph.name] = b[len(b)-1].ID
+	}
+
+	// verify names which identity opens each backup.
+	both := filepath.Join(e.dir, "both-identities.txt")
+	oldData, _ := os.ReadFile(oldID)
+	newData, _ := os.ReadFile(newID)
+	if err := os.WriteFile(both, append(append(oldData, '\n'), newData...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for phase, wantKeys := range map[string][]string{"before": {oldKey}, "during": {oldKey, newKey}, "after": {newKey}} {
+		out, _, code := e.run("verify", "--job", "app", "--id", ids[phase], "--identity", both, "--json")
+		var checks []struct {
+			OK       bool     `json:"ok"`
+			OpenedBy []string `json:"opened_by"`
+		}
+		if err := json.Unmarshal([]byte(out), &checks); err != nil || code != 0 || len(checks) != 2 {
+			t.Fatalf("verify %s: exit %d, %v: %s", phase, code, err, out)
+		}
+		for _, c := range checks {
+			if !c.OK || !slices.Equal(c.OpenedBy, wantKeys) {
+				t.Errorf("verify %s: ok %v, opened by %v; want %v", phase, c.OK, c.OpenedBy, wantKeys)
+			}
+		}
 	}
 
 	opens := map[string]map[string]bool{ // phase -> identity -> opens
