@@ -118,7 +118,7 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 		}
 		defer release()
 		// Another daemon may have served this slot before we got the lease.
-		if newest, ok := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
+		if newest, ok, _ := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
 			log.Info("slot already backed up by another daemon", zap.Time("slot", t.Slot), zap.Time("newest", newest))
 			r.Metrics.BackupSkipped(job.Name, "already_done")
 			return
@@ -281,8 +281,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	if err == nil {
 		var res *prune.Result
 		res, err = prune.Run(ctx, job.Name, policy, dests, r.now(), false, log, func(it prune.Item) {
-			r.record(audit.Event{Action: audit.ActionPrune, Job: job.Name, BackupID: it.ID, Destination: it.Destination,
-				Outcome: it.Outcome, Rule: string(it.Rule), Detail: it.Reason + errSuffix(it.Error)})
+			r.record(it.AuditEvent(job.Name))
 		})
 		if res != nil {
 			for _, d := range dests {
@@ -322,13 +321,6 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	}
 }
 
-func errSuffix(e string) string {
-	if e == "" {
-		return ""
-	}
-	return ": " + e
-}
-
 // ship uploads the audit events not yet in the bucket.
 func (r *Runner) ship(ctx context.Context, log *zap.Logger, d storage.Destination) {
 	if r.Audit == nil {
@@ -359,7 +351,13 @@ func Newest(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	entries, unreachable := restore.Catalog(ctx, job.Name, dests)
+	return newestBackup(ctx, job.Name, dests)
+}
+
+// newestBackup is Newest on already open destinations. It fails only when
+// no destination could be listed.
+func newestBackup(ctx context.Context, job string, dests []storage.Destination) (time.Time, bool, error) {
+	entries, unreachable := restore.Catalog(ctx, job, dests)
 	if len(unreachable) == len(dests) {
 		for _, err := range unreachable {
 			return time.Time{}, false, err
@@ -370,16 +368,6 @@ func Newest(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time
 	}
 	t, err := manifest.IDTime(entries[len(entries)-1].ID)
 	return t, err == nil, err
-}
-
-// newestBackup is Newest on already open destinations.
-func newestBackup(ctx context.Context, job string, dests []storage.Destination) (time.Time, bool) {
-	entries, _ := restore.Catalog(ctx, job, dests)
-	if len(entries) == 0 {
-		return time.Time{}, false
-	}
-	t, err := manifest.IDTime(entries[len(entries)-1].ID)
-	return t, err == nil
 }
 
 // BackupEvents are the audit events of one backup run: one per

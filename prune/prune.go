@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
@@ -40,6 +41,16 @@ type Item struct {
 	// locked.
 	Removed int    `json:"removed,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// AuditEvent is the audit trail's record of a deletion attempt on it.
+func (it Item) AuditEvent(job string) audit.Event {
+	detail := it.Reason
+	if it.Error != "" {
+		detail += ": " + it.Error
+	}
+	return audit.Event{Action: audit.ActionPrune, Job: job, BackupID: it.ID, Destination: it.Destination,
+		Outcome: it.Outcome, Rule: string(it.Rule), Detail: detail}
 }
 
 // Result is a prune of one job.

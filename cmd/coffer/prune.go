@@ -76,8 +76,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 			return err
 		}
 		res, err := prune.Run(ctx, j.Name, policy, dests, time.Now(), dryRun, log, func(it prune.Item) {
-			recordAudit(auditLog, log, audit.Event{Action: audit.ActionPrune, Job: j.Name, BackupID: it.ID, Destination: it.Destination,
-				Outcome: it.Outcome, Rule: string(it.Rule), Detail: it.Reason + errSuffix(it.Error)})
+			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
 		if err != nil {
 			return err
@@ -141,11 +140,4 @@ func ageOf(t time.Time) string {
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
 	}
 	return d.Round(time.Minute).String()
-}
-
-func errSuffix(e string) string {
-	if e == "" {
-		return ""
-	}
-	return ": " + e
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -189,27 +190,55 @@ func startMonitor(cfg *config.Config, m *metrics.Metrics, sched *daemon.Schedule
 		Token:    cfg.Daemon.Token,
 		Allow:    allow,
 		Gatherer: m.Registry(),
-		Ready:    func(ctx context.Context) error { return ready(ctx, sched.Config()) },
+		Ready:    (&readiness{sched: sched}).check,
 		Log:      log,
 	})
 }
 
-// ready checks that every destination answers.
-func ready(ctx context.Context, cfg *config.Config) error {
+// readiness answers /readyz: every destination of the running
+// configuration answers. Stores are opened once per configuration, not
+// per probe (opening one loads the AWS SDK configuration).
+type readiness struct {
+	sched *daemon.Scheduler
+
+	mu     sync.Mutex
+	cfg    *config.Config // the configuration stores were opened for
+	stores []storage.Destination
+}
+
+func (r *readiness) check(ctx context.Context) error {
+	stores, err := r.open(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, name := range cfg.DestinationOrder {
-		s, err := open.Store(ctx, cfg.Destinations[name])
-		if err == nil {
-			_, err = s.Stat(ctx, "_coffer/readyz")
-			if errors.Is(err, storage.ErrNotExist) {
-				err = nil
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("destination %s: %w", name, err))
+	for _, d := range stores {
+		_, err := d.Store.Stat(ctx, "_coffer/readyz")
+		if err != nil && !errors.Is(err, storage.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("destination %s: %w", d.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// open returns the stores of the running configuration.
+func (r *readiness) open(ctx context.Context) ([]storage.Destination, error) {
+	cfg := r.sched.Config()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg == cfg {
+		return r.stores, nil
+	}
+	var stores []storage.Destination
+	for _, name := range cfg.DestinationOrder {
+		s, err := open.Store(ctx, cfg.Destinations[name])
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", name, err)
+		}
+		stores = append(stores, storage.Destination{Name: name, Store: s})
+	}
+	r.cfg, r.stores = cfg, stores
+	return stores, nil
 }
 
 // probeHA checks that each job's lease destination honours conditional
@@ -241,12 +270,10 @@ func probeHA(ctx context.Context, cfg *config.Config) error {
 // the first job (the primary).
 func shipAudit(ctx context.Context, cfg *config.Config, auditLog *audit.Log, log *zap.Logger) {
 	job := cfg.Jobs[cfg.JobOrder[0]]
-	d := cfg.Destinations[job.Destinations[0]]
-	s, err := open.Store(ctx, d)
-	if err == nil {
-		_, err = auditLog.Ship(ctx, s)
-	}
+	s, err := open.Store(ctx, cfg.Destinations[job.Destinations[0]])
 	if err != nil {
 		log.Warn("audit trail not shipped at shutdown; it is kept locally and shipped next time", zap.Error(err))
+		return
 	}
+	shipAuditTo(ctx, auditLog, s, log)
 }

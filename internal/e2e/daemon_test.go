@@ -78,16 +78,7 @@ func TestDaemonRunsCycles(t *testing.T) {
 	}
 
 	// The newest backup restores to the same rows.
-	target := dbtest.CreatePostgresDB(t)
-	dbtest.DropPostgresDB(t, target)
-	_, _, code := runCmd(t, e.extraEnv, nil, cofferBin, "restore", "--config", cfg, "--job", "app", "--identity", e.identity,
-		"--target", "postgres://postgres@127.0.0.1:5432/"+target)
-	if code != 0 {
-		t.Fatalf("restore exit %d", code)
-	}
-	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
-		t.Error("restored tables differ from the source")
-	}
+	e.restorePostgres(cfg, "app", want)
 }
 
 // TestDaemonMetrics checks the metrics of a running daemon after a cycle.
@@ -145,14 +136,21 @@ func TestDaemonKilledMidUpload(t *testing.T) {
 	}
 	d.signal(syscall.SIGTERM)
 	d.wait(15 * time.Second)
-	target := dbtest.CreatePostgresDB(t)
-	dbtest.DropPostgresDB(t, target)
-	if _, _, code := runCmd(t, e.extraEnv, nil, cofferBin, "restore", "--config", cfg, "--job", "app", "--identity", e.identity,
+	e.restorePostgres(cfg, "app", want)
+}
+
+// restorePostgres restores job's newest backup with config into a new
+// PostgreSQL database and checks its tables against want.
+func (e *env) restorePostgres(config, job string, want map[string]string) {
+	e.t.Helper()
+	target := dbtest.CreatePostgresDB(e.t)
+	dbtest.DropPostgresDB(e.t, target) // restore creates it
+	if _, _, code := runCmd(e.t, e.extraEnv, nil, cofferBin, "restore", "--config", config, "--job", job, "--identity", e.identity,
 		"--target", "postgres://postgres@127.0.0.1:5432/"+target); code != 0 {
-		t.Fatalf("restore exit %d", code)
+		e.t.Fatalf("restore exit %d", code)
 	}
-	if got := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); !maps.Equal(got, want) {
-		t.Error("restored tables differ")
+	if got := dbtest.PostgresTableHashes(e.t, dbtest.PostgresSource(e.t, target)); !maps.Equal(got, want) {
+		e.t.Error("restored tables differ from the source")
 	}
 }
 
