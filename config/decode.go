@@ -580,9 +580,52 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 		{"stall_timeout", p.duration(&j.StallTimeout)},
 		{"ping_url", keep(&pingURL)},
 		{"ping_url_file", keep(&pingURLFile)},
+		{"drill", func(n *yaml.Node, path string) { p.drill(&j.Drill, n, path) }},
 	})
 	j.PingURL = p.secret(path, "ping_url", pingURL, pingURLFile)
 	return j
+}
+
+// drill decodes a job's drill settings.
+func (p *parser) drill(d *Drill, n *yaml.Node, path string) {
+	p.object(n, path, "a mapping of drill settings", []field{
+		{"enabled", p.boolean(&d.Enabled)},
+		{"schedule", p.str(&d.Schedule)},
+		{"from", p.str(&d.From)},
+		{"target", func(n *yaml.Node, path string) {
+			var password, passwordFile *yaml.Node
+			t := &d.Target
+			p.object(n, path, "a mapping with host, port, user, password or dir", []field{
+				{"host", p.str(&t.Host)},
+				{"port", p.integer(&t.Port)},
+				{"user", p.str(&t.User)},
+				{"password", keep(&password)},
+				{"password_file", keep(&passwordFile)},
+				{"dir", p.fileName(&t.Dir)},
+			})
+			t.Password = p.secret(path, "password", password, passwordFile)
+		}},
+		{"checks", func(n *yaml.Node, path string) {
+			n = resolve(n)
+			if n.Kind != yaml.SequenceNode {
+				p.badf(path, "want a list of checks (name, query, expect), got %s", describe(n))
+				return
+			}
+			for i, item := range n.Content {
+				ip := fmt.Sprintf("%s[%d]", path, i)
+				p.pos[ip] = item.Line
+				var c DrillCheck
+				p.object(item, ip, "a mapping with name, query and expect", []field{
+					{"name", p.str(&c.Name)},
+					{"query", p.str(&c.Query)},
+					{"expect", p.str(&c.Expect)},
+				})
+				d.Checks = append(d.Checks, c)
+			}
+		}},
+		{"warn_percent", p.integer(&d.WarnPercent)},
+		{"max_age", p.duration(&d.MaxAge)},
+	})
 }
 
 // source decodes a job's source.

@@ -26,6 +26,9 @@ const (
 	DefaultRepairInterval   = Duration(time.Hour)
 	DefaultMaxShrinkPercent = 50
 	DefaultStallTimeout     = Duration(5 * time.Minute)
+	DefaultDrillSchedule    = "0 4 1 * *" // monthly, the 1st at 04:00
+	DefaultDrillWarnPercent = 50
+	DefaultDrillMaxAge      = Duration(35 * Day)
 )
 
 // newDaemon returns the daemon settings' defaults.
@@ -57,6 +60,11 @@ func newJob(name string) *Job {
 
 		MaxShrinkPercent: DefaultMaxShrinkPercent,
 		StallTimeout:     DefaultStallTimeout,
+		Drill: Drill{
+			Schedule:    DefaultDrillSchedule,
+			WarnPercent: DefaultDrillWarnPercent,
+			MaxAge:      DefaultDrillMaxAge,
+		},
 	}
 }
 
@@ -97,5 +105,31 @@ func applyDefaults(c *Config, has func(path string) bool) {
 				s.Extension = DefaultExecExtension
 			}
 		}
+		applyDrillDefaults(j, p, has)
+	}
+}
+
+// applyDrillDefaults fills in a job's drill settings that depend on its
+// source and destinations; p is the job's path.
+func applyDrillDefaults(j *Job, p string, has func(path string) bool) {
+	d := &j.Drill
+	if !has(p + ".drill.enabled") {
+		d.Enabled = j.Source.Type != "exec"
+	}
+	if d.From == "" && !has(p+".drill.from") && len(j.Destinations) > 0 {
+		d.From = j.Destinations[len(j.Destinations)-1]
+	}
+	t, s := &d.Target, j.Source
+	if !has(p + ".drill.target.host") {
+		t.Host = s.Host
+	}
+	if !has(p+".drill.target.port") && t.Host == s.Host {
+		t.Port = s.Port
+	}
+	if !has(p + ".drill.target.user") {
+		t.User = s.User
+	}
+	if t.Password.IsZero() && !has(p+".drill.target.password") && !has(p+".drill.target.password_file") {
+		t.Password = s.Password
 	}
 }

@@ -61,6 +61,8 @@ func TestLoadMinimalDefaults(t *testing.T) {
 
 				MaxShrinkPercent: 50,
 				StallTimeout:     Duration(5 * time.Minute),
+				Drill: Drill{Enabled: true, Schedule: "0 4 1 * *", From: "offsite",
+					Target: DrillTarget{Host: "db.internal", Port: 5432}, WarnPercent: 50, MaxAge: Duration(35 * Day)},
 			},
 		},
 		JobOrder: []string{"app"},
@@ -85,6 +87,7 @@ func fullEnv(t *testing.T) string {
 	t.Setenv("COFFER_TEST_S3_SECRET", "s3-secret-key")
 	t.Setenv("COFFER_TEST_OFFSITE_KEY_ID", "OFFSITEKEYID")
 	t.Setenv("COFFER_TEST_MYSQL_PASSWORD", "mysql-password")
+	t.Setenv("COFFER_TEST_DRILL_PASSWORD", "drill-password")
 	t.Setenv("COFFER_TEST_LEGACY_TOKEN", "legacy-token")
 	t.Setenv("COFFER_TEST_WEBHOOK_URL", "https://hooks.example/coffer")
 	t.Setenv("COFFER_TEST_PING_URL", "https://hc.example/ping/uuid-secret")
@@ -145,6 +148,10 @@ func TestLoadFull(t *testing.T) {
 
 		MaxShrinkPercent: 80,
 		StallTimeout:     Duration(5 * time.Minute),
+		Drill: Drill{Enabled: true, Schedule: "30 3 * * 6", From: "offsite",
+			Target:      DrillTarget{Host: "drill.internal", Port: 5433, User: "drill", Password: NewSecret("drill-password")},
+			WarnPercent: 25, MaxAge: Duration(14 * Day),
+			Checks: []DrillCheck{{Name: "pupils with a lesson", Query: "SELECT count(*) FROM lessons", Expect: "> 0"}}},
 	}
 	if app.PingURL.Reveal() != "https://hc.example/ping/uuid-secret" {
 		t.Errorf("app.ping_url = %q", app.PingURL.Reveal())

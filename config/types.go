@@ -137,6 +137,54 @@ type Job struct {
 	// URL/start before a run, URL after a success and URL/fail after a
 	// failure or partial run.
 	PingURL Secret `json:"ping_url,omitzero"`
+	// Drill configures the job's timed test restores.
+	Drill Drill `json:"drill"`
+}
+
+// Drill configures a job's restore drills: the newest backup restored
+// into a scratch database, checked, timed against the RTO and dropped.
+type Drill struct {
+	// Enabled runs drills on Schedule in the daemon; default true, except
+	// for exec sources (which have no loader).
+	Enabled bool `json:"enabled"`
+	// Schedule is a cron spec in the job's timezone; default "0 4 1 * *"
+	// (monthly, the 1st at 04:00).
+	Schedule string `json:"schedule"`
+	// From is the destination drilled from; default the job's last
+	// destination, the offsite copy a disaster leaves.
+	From string `json:"from"`
+	// Target is the server scratch databases are created on (postgres,
+	// mysql) or the directory scratch files go in (sqlite). Unset fields
+	// default to the job's source server.
+	Target DrillTarget `json:"target"`
+	// Checks are extra SQL queries run against the restored data.
+	Checks []DrillCheck `json:"checks,omitempty"`
+	// WarnPercent of the RTO above which a passing drill still alerts;
+	// default 50.
+	WarnPercent int `json:"warn_percent"`
+	// MaxAge is how old the last passing drill may be before the
+	// compliance report fails its drill control; default 35d.
+	MaxAge Duration `json:"max_age"`
+}
+
+// DrillTarget is where a drill restores to.
+type DrillTarget struct {
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	User     string `json:"user,omitempty"`
+	Password Secret `json:"password,omitzero"`
+	// Dir holds scratch SQLite files; default the system temp directory.
+	Dir string `json:"dir,omitempty"`
+}
+
+// DrillCheck is one user check: Query's first column of its first row,
+// as text, must satisfy Expect.
+type DrillCheck struct {
+	Name  string `json:"name"`
+	Query string `json:"query"`
+	// Expect is "> 0", ">= 10", "< 5", "<= 5", "= 42", "!= 0" (numeric
+	// comparisons) or any other text, which must equal the result.
+	Expect string `json:"expect"`
 }
 
 // Source says how to dump a job's database. Type is "postgres", "mysql"

@@ -415,6 +415,47 @@ func (p *parser) checkJob(c *Config, j *Job) {
 	}
 
 	p.checkSource(path+".source", &j.Source)
+	p.checkDrill(path+".drill", j)
+}
+
+// checkDrill checks a job's drill settings.
+func (p *parser) checkDrill(path string, j *Job) {
+	d := &j.Drill
+	if d.Enabled && j.Source.Type == "exec" {
+		p.errorf(path+".enabled", "exec sources cannot be drilled (Coffer cannot load their dumps); set enabled: false")
+	}
+	p.checkSchedule(path+".schedule", d.Schedule)
+	if d.From != "" && !slices.Contains(j.Destinations, d.From) {
+		p.errorf(path+".from", "destination %q is not one of the job's destinations (%s)", d.From, strings.Join(j.Destinations, ", "))
+	}
+	if d.Target.Port < 0 || d.Target.Port > 65535 {
+		p.errorf(path+".target.port", "%d is out of range (want 1 to 65535)", d.Target.Port)
+	}
+	if d.WarnPercent < 1 || d.WarnPercent > 100 {
+		p.errorf(path+".warn_percent", "%d is out of range (want 1 to 100)", d.WarnPercent)
+	}
+	if d.MaxAge <= 0 {
+		p.errorf(path+".max_age", "must be positive, such as 35d")
+	}
+	names := map[string]bool{}
+	for i, c := range d.Checks {
+		cp := fmt.Sprintf("%s.checks[%d]", path, i)
+		switch {
+		case strings.TrimSpace(c.Name) == "":
+			p.errorf(cp+".name", "is required")
+		case names[c.Name]:
+			p.errorf(cp+".name", "%q is used by another check", c.Name)
+		}
+		names[c.Name] = true
+		if strings.TrimSpace(c.Query) == "" {
+			p.errorf(cp+".query", "is required (an SQL query whose first column of the first row is compared)")
+		}
+		if strings.TrimSpace(c.Expect) == "" {
+			p.errorf(cp+".expect", "is required, such as \"> 0\" or \"= 42\"")
+		} else if _, err := ParseExpectation(c.Expect); err != nil {
+			p.errorf(cp+".expect", "%v", err)
+		}
+	}
 }
 
 // checkSchedule checks a cron schedule.

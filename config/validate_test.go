@@ -766,6 +766,65 @@ jobs:
 		want: []string{"coffer.yaml: destinations: at least one destination is required"},
 	},
 	{
+		name: "drill from unknown destination",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    drill: {from: offsite}
+`,
+		want: []string{`coffer.yaml:7: jobs.app.drill.from: destination "offsite" is not one of the job's destinations (d)`},
+	},
+	{
+		name: "drill check bad expect",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    drill:
+      checks:
+        - {name: pupils, query: SELECT 1, expect: "> lots"}
+        - {name: pupils, query: "", expect: "= 1"}
+`,
+		want: []string{
+			`coffer.yaml:9: jobs.app.drill.checks[0].expect: "> lots": after ">" want a number, got "lots"`,
+			`coffer.yaml:10: jobs.app.drill.checks[1].name: "pupils" is used by another check`,
+			`coffer.yaml:10: jobs.app.drill.checks[1].query: is required`,
+		},
+	},
+	{
+		name: "drill on exec source",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: exec, command: [cat, x]}
+    drill: {enabled: true, warn_percent: 0, schedule: "61 * * * *"}
+`,
+		want: []string{
+			"coffer.yaml:7: jobs.app.drill.enabled: exec sources cannot be drilled",
+			"coffer.yaml:7: jobs.app.drill.warn_percent: 0 is out of range (want 1 to 100)",
+			"coffer.yaml:7: jobs.app.drill.schedule:",
+		},
+	},
+	{
+		name: "drill unknown key",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    drill: {shedule: "@monthly"}
+`,
+		want: []string{`coffer.yaml:7: jobs.app.drill.shedule: unknown key`},
+	},
+	{
 		name: "rto 0",
 		src: `recipients: [@R@]
 destinations:

@@ -1,0 +1,212 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// ReportFormatVersion is the drill report format this code writes and the
+// newest it reads.
+const ReportFormatVersion = 1
+
+// Result values of a drill.
+const (
+	Passed = "passed"
+	Failed = "failed"
+)
+
+// Phase names, in the order a drill runs them.
+const (
+	PhaseLocate   = "locate"   // list the source, fetch and check the manifest
+	PhaseLoad     = "load"     // transfer, decrypt, decompress and load
+	PhaseValidate = "validate" // row counts and user checks
+	PhaseCleanup  = "cleanup"  // drop the scratch database
+)
+
+// Report is a drill's evidence, stored as JSON under
+// _coffer/drills/<job>/<drill-id>.json in the drill's source destination.
+type Report struct {
+	FormatVersion int    `json:"format_version"`
+	ID            string `json:"id"` // same shape as a backup id
+	Job           string `json:"job"`
+	Backup        string `json:"backup,omitempty"` // the backup id restored
+	From          string `json:"from"`             // source destination
+	Target        string `json:"target,omitempty"` // scratch database, without secrets
+	Host          string `json:"host,omitempty"`
+	CofferVersion string `json:"coffer_version"`
+
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Phases   []Phase   `json:"phases"`
+	// TotalSeconds is the whole drill, the figure compared with the RTO.
+	TotalSeconds float64 `json:"total_seconds"`
+	RTOSeconds   float64 `json:"rto_seconds"`
+	// RTORatio is TotalSeconds / RTOSeconds.
+	RTORatio float64 `json:"rto_ratio"`
+	// WarnRatio is the fraction of the RTO above which the drill warns.
+	WarnRatio float64 `json:"warn_ratio"`
+
+	PayloadBytes int64 `json:"payload_bytes"`
+	PlainBytes   int64 `json:"plain_bytes"`
+	// Throughput is plaintext bytes per second in the load phase.
+	Throughput float64 `json:"throughput_bytes_per_second"`
+	// HeadroomBytes is how large the dump could grow, at the measured
+	// throughput, before a recovery would take longer than the RTO.
+	HeadroomBytes int64 `json:"headroom_bytes"`
+
+	Tables      []TableCheck `json:"tables,omitempty"`
+	CountsExact bool         `json:"counts_exact"`
+	Checks      []CheckRun   `json:"checks,omitempty"`
+
+	Result string `json:"result"` // passed or failed
+	// Warning is set when a passed drill took longer than WarnRatio of
+	// the RTO.
+	Warning string `json:"warning,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Kept is true when the scratch database was left for debugging.
+	Kept bool `json:"kept,omitempty"`
+}
+
+// Phase is one timed step of a drill.
+type Phase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// TableCheck compares one table's restored row count with the count
+// recorded at backup time.
+type TableCheck struct {
+	Name string `json:"name"`
+	Want int64  `json:"want"`
+	// Got is -1 when the table is missing from the restored database.
+	Got int64 `json:"got"`
+	OK  bool  `json:"ok"`
+}
+
+// CheckRun is one user check and its outcome.
+type CheckRun struct {
+	Name   string `json:"name"`
+	Query  string `json:"query"`
+	Expect string `json:"expect"`
+	Got    string `json:"got"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Passed reports whether the drill passed.
+func (r *Report) Passed() bool { return r.Result == Passed }
+
+// Total is the drill's duration.
+func (r *Report) Total() time.Duration { return seconds(r.TotalSeconds) }
+
+// Phase returns the named phase's duration (zero when it did not run).
+func (r *Report) Phase(name string) time.Duration {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return seconds(p.Seconds)
+		}
+	}
+	return 0
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// reportsPrefix is where a job's drill reports live in a destination.
+func reportsPrefix(job string) string { return "_coffer/drills/" + job + "/" }
+
+// ReportKey is a drill report's key.
+func ReportKey(job, id string) string { return reportsPrefix(job) + id + ".json" }
+
+// maxReportSize bounds how much of a report object is read.
+const maxReportSize = 4 << 20
+
+// Encode returns the report as indented JSON.
+func (r *Report) Encode() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }
+
+// DecodeReport parses a drill report, refusing unknown format versions
+// and reports that do not name a job, an id and a result.
+func DecodeReport(data []byte) (*Report, error) {
+	if len(data) > maxReportSize {
+		return nil, fmt.Errorf("drill report is %d bytes, more than the %d allowed", len(data), maxReportSize)
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("drill report is not valid JSON: %w", err)
+	}
+	switch {
+	case r.FormatVersion < 1 || r.FormatVersion > ReportFormatVersion:
+		return nil, fmt.Errorf("drill report format_version %d is not supported (this Coffer reads 1..%d)", r.FormatVersion, ReportFormatVersion)
+	case !manifest.ValidID(r.ID):
+		return nil, fmt.Errorf("drill report id %q is not a drill id", r.ID)
+	case r.Job == "":
+		return nil, fmt.Errorf("drill report %s names no job", r.ID)
+	case r.Result != Passed && r.Result != Failed:
+		return nil, fmt.Errorf("drill report %s: result %q is neither passed nor failed", r.ID, r.Result)
+	}
+	return &r, nil
+}
+
+// WriteReport stores r in s, create-only.
+func WriteReport(ctx context.Context, s storage.Store, r *Report) error {
+	data, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	key := ReportKey(r.Job, r.ID)
+	if _, err := storage.Create(ctx, s, key, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("write drill report %s to %s: %w", key, s, err)
+	}
+	return nil
+}
+
+// ReadReports returns job's drill reports on s, oldest first. A report
+// that cannot be read or decoded is returned as an error in bad (keyed by
+// object key) and left out; an unreachable store is an error.
+func ReadReports(ctx context.Context, s storage.Store, job string) (reports []*Report, bad map[string]error, err error) {
+	bad = map[string]error{}
+	var keys []string
+	for obj, lerr := range s.List(ctx, reportsPrefix(job)) {
+		if lerr != nil {
+			return nil, nil, fmt.Errorf("list drill reports of %s on %s: %w", job, s, lerr)
+		}
+		if strings.HasSuffix(obj.Key, ".json") {
+			keys = append(keys, obj.Key)
+		}
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		r, err := readReport(ctx, s, key)
+		if err == nil && (r.Job != job || ReportKey(r.Job, r.ID) != key) {
+			err = fmt.Errorf("describes drill %s/%s, not the one its key names", r.Job, r.ID)
+		}
+		if err != nil {
+			bad[key] = err
+			continue
+		}
+		reports = append(reports, r)
+	}
+	return reports, bad, nil
+}
+
+func readReport(ctx context.Context, s storage.Store, key string) (*Report, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxReportSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return DecodeReport(data)
+}
