@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
@@ -59,6 +62,21 @@ func execSource(t *testing.T, script string) snapshot.Source {
 	return src
 }
 
+// testSigner signs the manifests of these tests; testTrust trusts it.
+var testSigner = func() *sign.Signer {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	s, err := sign.NewSigner(priv)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+var testTrust = manifest.Trust{Verifier: sign.NewVerifier(testSigner.Public())}
+
 func newIdentity(t *testing.T) (*age.X25519Identity, string) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -91,7 +109,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 	os.WriteFile(dataFile, data, 0o600)
 
 	job := backup.Job{
-		Name: "app", Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
@@ -106,7 +124,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 		t.Errorf("payload %d bytes for %d repetitive bytes: not compressed?", res.Manifest.Payload.Bytes, len(data))
 	}
 	out := filepath.Join(t.TempDir(), "restored")
-	req := restore.Request{Job: "app", Identities: []age.Identity{id},
+	req := restore.Request{Job: "app", Identities: []age.Identity{id}, Trust: testTrust,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}}
 	rep, err := restore.Run(context.Background(), req, func(snapshot.Info) (snapshot.Loader, error) {
 		return restore.FileLoader(out, false), nil
@@ -124,7 +142,7 @@ func TestFailedDumpLeavesNothing(t *testing.T) {
 	primary, offsite := newStore(t), newStore(t)
 	// 8 MB of output, then exit 1: bytes were streamed, the run must fail.
 	job := backup.Job{
-		Name: "app", Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
+		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
 		Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
@@ -147,7 +165,7 @@ func TestCancelledBackupLeavesNothing(t *testing.T) {
 	primary := newStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	job := backup.Job{
-		Name: "app", Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
+		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
 		Recipients: []string{rcpt}, Level: 1, Threads: 1,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}},
 	}
@@ -174,7 +192,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	primary := newStore(t)
 	broken := &failingStore{Store: newStore(t), n: 1 << 20}
 	job := backup.Job{
-		Name: "app", Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: broken}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
@@ -187,7 +205,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	if k := keys(t, broken.Store); len(k) != 0 {
 		t.Fatalf("the failed destination holds %v", k)
 	}
-	checks, err := restore.Verify(context.Background(), "app", "", []storage.Destination{{Name: "primary", Store: primary}}, []age.Identity{id})
+	checks, err := restore.Verify(context.Background(), "app", "", []storage.Destination{{Name: "primary", Store: primary}}, []age.Identity{id}, testTrust)
 	if err != nil || len(checks) != 1 || !checks[0].OK {
 		t.Fatalf("verify of the committed copy: %+v, %v", checks, err)
 	}
@@ -202,7 +220,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}
 	run := func(script string, min int64) (*backup.Result, error) {
 		return backup.Run(context.Background(), backup.Job{
-			Name: "app", Source: execSource(t, script), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+			Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, script), Recipients: []string{rcpt}, Level: 3, Threads: 2,
 			Destinations: dests, MinPlainBytes: min,
 		}, zaptest.NewLogger(t))
 	}
@@ -211,7 +229,8 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	}
 	before := map[storage.Store][]string{primary: keys(t, primary), offsite: keys(t, offsite)}
 
-	floor := backup.ShrinkFloor(context.Background(), "app", dests, 50, time.Minute)
+	prior := backup.ReadPrior(context.Background(), "app", dests, testTrust, time.Minute, zaptest.NewLogger(t))
+	floor := prior.ShrinkFloor(50)
 	if floor != 500000 {
 		t.Fatalf("ShrinkFloor = %d, want 500000 (half of the previous 1 MB)", floor)
 	}
@@ -232,7 +251,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	if _, err := run("head -c 600000 /dev/urandom", floor); err != nil {
 		t.Errorf("a dump above the floor failed: %v", err)
 	}
-	if backup.ShrinkFloor(context.Background(), "app", dests, 100, time.Minute) != 0 {
+	if prior.ShrinkFloor(100) != 0 {
 		t.Error("max_shrink_percent 100 must turn the check off")
 	}
 }
@@ -267,7 +286,7 @@ func TestStalledDestinationIsDropped(t *testing.T) {
 			primary := newStore(t)
 			hole := blackHole{Store: newStore(t), limit: tc.limit}
 			job := backup.Job{
-				Name: "app", Source: execSource(t, "head -c 8000000 /dev/urandom"),
+				Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 8000000 /dev/urandom"),
 				Recipients: []string{rcpt}, Level: 3, Threads: 2, StallTimeout: 500 * time.Millisecond,
 				Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: hole}},
 			}

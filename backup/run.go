@@ -16,6 +16,7 @@ import (
 
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -28,12 +29,17 @@ type Job struct {
 	Recipients   []string // age public keys
 	Level        int      // zstd level, 1..22
 	Threads      int      // zstd encoder goroutines
-	// MinPlainBytes fails a dump smaller than this (see ShrinkFloor); an
+	// MinPlainBytes fails a dump smaller than this (see Prior.ShrinkFloor); an
 	// empty dump always fails.
 	MinPlainBytes int64
 	// StallTimeout drops a destination that accepts no data for this long
 	// (default DefaultStallTimeout).
 	StallTimeout time.Duration
+	// Signer signs the manifests; required.
+	Signer *sign.Signer
+	// Sequence is recorded in the manifest: Prior.NextSequence of the
+	// job's earlier backups. Required (1 or more).
+	Sequence int64
 }
 
 // Outcome is how a run ended.
@@ -72,8 +78,13 @@ var Version = "dev"
 // committed the backup (Outcome Failed); a partial run returns a Result
 // with Outcome Partial and the per-destination errors.
 func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
-	if len(job.Destinations) == 0 {
+	switch {
+	case len(job.Destinations) == 0:
 		return nil, fmt.Errorf("job %s: no destinations", job.Name)
+	case job.Signer == nil:
+		return nil, fmt.Errorf("job %s: no signing key: manifests must be signed (set signing.key_file)", job.Name)
+	case job.Sequence < 1:
+		return nil, fmt.Errorf("job %s: sequence %d: want 1 or more (see ReadPrior)", job.Name, job.Sequence)
 	}
 	recipients, err := seal.ParseRecipients(job.Recipients)
 	if err != nil {
@@ -93,9 +104,10 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	defer cancelUploads()
 	fan := newFanout(uploadCtx, job.Destinations, key, job.StallTimeout)
 
+	var tables *snapshot.Tables
 	enc, err := newEncoder(fan, recipients, job.Level, job.Threads)
 	if err == nil {
-		err = job.Source.Dump(ctx, enc)
+		tables, err = job.Source.Dump(ctx, enc)
 		if err != nil {
 			err = fmt.Errorf("dump %s: %w", info.Database, err)
 		}
@@ -128,6 +140,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		ID:            id,
 		Job:           job.Name,
 		Source:        info,
+		Tables:        tables,
 		Started:       started,
 		Finished:      time.Now().UTC(),
 		Plain:         enc.plain.digest(),
@@ -135,6 +148,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},
 		Encryption:    manifest.Encryption{Algorithm: "age", Recipients: job.Recipients},
 		CofferVersion: Version,
+		Sequence:      job.Sequence,
 	}
 	m.Host, _ = os.Hostname()
 	stored := storedCopies(fan, m)
@@ -142,7 +156,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		m.Copies = append(m.Copies, manifest.Copy{Destination: s.dest.Name, Key: key, Bytes: s.info.Size, SHA256: m.Payload.SHA256})
 	}
 	for _, s := range stored {
-		if err := manifest.Write(ctx, s.dest.Store, m); err != nil {
+		if err := manifest.Write(ctx, s.dest.Store, m, job.Signer); err != nil {
 			s.err = err
 			// Without its manifest the payload is not a backup; remove it
 			// (best effort; the sweep of a later issue catches leftovers).
@@ -292,38 +306,4 @@ func checkSize(n, min int64) error {
 			"the source may be broken or emptied; if the shrink is expected, raise max_shrink_percent or run coffer backup --allow-shrink", n, min)
 	}
 	return nil
-}
-
-// ShrinkFloor returns the smallest acceptable dump size for job: the
-// newest complete backup's plain size (on the first destination that has
-// one) less maxShrinkPercent. It returns 0 (no floor) with no previous
-// backup, when the check is off (100), or when no manifest can be read.
-// A destination that does not answer within wait is skipped.
-func ShrinkFloor(ctx context.Context, job string, dests []storage.Destination, maxShrinkPercent int, wait time.Duration) int64 {
-	if maxShrinkPercent >= 100 {
-		return 0
-	}
-	if wait <= 0 {
-		wait = DefaultStallTimeout
-	}
-	for _, d := range dests {
-		if floor, ok := shrinkFloorOn(ctx, job, d, maxShrinkPercent, wait); ok {
-			return floor
-		}
-	}
-	return 0
-}
-
-func shrinkFloorOn(ctx context.Context, job string, d storage.Destination, maxShrinkPercent int, wait time.Duration) (int64, bool) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	ids, err := manifest.IDs(ctx, d.Store, job)
-	if err != nil || len(ids) == 0 {
-		return 0, false
-	}
-	m, err := manifest.Read(ctx, d.Store, d.Name, job, ids[len(ids)-1])
-	if err != nil {
-		return 0, false
-	}
-	return m.Plain.Bytes * int64(100-maxShrinkPercent) / 100, true
 }

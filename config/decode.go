@@ -468,6 +468,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		}},
 		{"daemon", func(n *yaml.Node, path string) { p.daemon(&c.Daemon, n, path) }},
 		{"notify", func(n *yaml.Node, path string) { p.notify(&c.Notify, n, path) }},
+		{"signing", func(n *yaml.Node, path string) { p.signing(&c.Signing, n, path) }},
 	})
 	return c
 }
@@ -592,6 +593,8 @@ func (p *parser) drill(d *Drill, n *yaml.Node, path string) {
 		{"enabled", p.boolean(&d.Enabled)},
 		{"schedule", p.str(&d.Schedule)},
 		{"from", p.str(&d.From)},
+		{"identity_file", p.fileName(&d.IdentityFile)},
+		{"passphrase_file", p.fileName(&d.PassphraseFile)},
 		{"target", func(n *yaml.Node, path string) {
 			var password, passwordFile *yaml.Node
 			t := &d.Target

@@ -18,6 +18,8 @@ const (
 	testRecipient  = "age18amwfsmeuppmnlyt0zs9jwlclknurzzch0969wrd3pkc67q0mglqe2mfcj"
 	testRecipient2 = "age150uqw9dw5lqnqe9djvzfkwz32eugclhn8shn9nrse7hzksp4jggsuh49qx"
 	testPrivateKey = "AGE-SECRET-KEY-16GZURKAZY7EKYDSWPJAPRACH4YCE5PL5T6589C50FSTLDTSK7AZQRV5SNZ"
+	// testSigningKey is a manifest signing public key.
+	testSigningKey = "coffer-sign1:iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
 )
 
 // writeFile writes a file with the given mode (chmod after writing, so the
@@ -311,12 +313,16 @@ func TestExampleConfig(t *testing.T) {
 	src := strings.NewReplacer(
 		"age1replace-with-the-ops-team-public-key", testRecipient,
 		"age1replace-with-the-offline-break-glass-public-key", testRecipient2,
+		"coffer-sign1:replace-with-the-signing-public-key", testSigningKey,
 	).Replace(string(data))
 	c, err := Parse("coffer.example.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	app := c.Jobs["app"]
+	if len(c.Signing.PublicKeys) != 1 || c.Signing.PublicKeys[0].String() != testSigningKey {
+		t.Errorf("example's signing keys: %v", c.Signing.PublicKeys)
+	}
 	if app.Source.Password.Reveal() != "value-of-COFFER_APP_DB_PASSWORD" || len(app.Recipients) != 2 ||
 		c.Destinations["offsite"].Endpoint == "" || app.Timezone != "Europe/Berlin" {
 		t.Errorf("example loaded as %+v", app)

@@ -20,6 +20,9 @@ type Config struct {
 	Daemon Daemon `json:"daemon"`
 	// Notify says where failures (and optionally successes) are reported.
 	Notify Notify `json:"notify"`
+	// Signing names the key backups sign manifests with and the keys
+	// readers trust (see signing.go).
+	Signing Signing `json:"signing"`
 }
 
 // Daemon configures the scheduler, its HTTP endpoint and local state.
@@ -157,6 +160,13 @@ type Drill struct {
 	// mysql) or the directory scratch files go in (sqlite). Unset fields
 	// default to the job's source server.
 	Target DrillTarget `json:"target"`
+	// IdentityFile is the age identity scheduled drills decrypt with (a
+	// private key: keep it on restore and drill hosts, not on hosts that
+	// only back up). `coffer drill --identity` overrides it.
+	IdentityFile string `json:"identity_file,omitempty"`
+	// PassphraseFile holds the passphrase of a passphrase-protected
+	// IdentityFile.
+	PassphraseFile string `json:"passphrase_file,omitempty"`
 	// Checks are extra SQL queries run against the restored data.
 	Checks []DrillCheck `json:"checks,omitempty"`
 	// WarnPercent of the RTO above which a passing drill still alerts;

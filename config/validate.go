@@ -52,6 +52,7 @@ func (p *parser) validate(c *Config) {
 		p.checkJob(c, c.Jobs[name])
 	}
 	p.checkDaemon(&c.Daemon)
+	p.checkSigning(&c.Signing)
 	for i, u := range c.Notify.Webhooks {
 		p.checkURL(fmt.Sprintf("notify.webhooks[%d]", i), u)
 	}

@@ -748,6 +748,123 @@ jobs:
 		want: []string{"coffer.yaml:6: jobs.app.source.password_file: secret file @DIR@/empty.txt is empty"},
 	},
 	{
+		name: "private key as signing public key",
+		src: `recipients: [@R@]
+signing:
+  public_keys:
+    - "-----BEGIN PRIVATE KEY-----"
+    - ` + testPrivateKey + `
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			"coffer.yaml:4: signing.public_keys[0]: this is a private key; put its public key (coffer-sign1:..., printed by coffer keygen --signing-key) here",
+			"coffer.yaml:5: signing.public_keys[1]: this is a private key",
+		},
+	},
+	{
+		name: "bad signing public keys",
+		src: `recipients: [@R@]
+signing:
+  public_keys: [coffer-sign1:AAAA, @R@, ssh-ed25519 AAAA, @P@, @P@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			"coffer.yaml:3: signing.public_keys[0]: malformed signing public key: want coffer-sign1: and the base64 of 32 bytes",
+			"coffer.yaml:3: signing.public_keys[1]: this is an age recipient (an encryption key); a signing public key looks like coffer-sign1:<base64>",
+			"coffer.yaml:3: signing.public_keys[2]: not a Coffer signing public key",
+			"coffer.yaml:3: signing.public_keys[4]: key @PID@ is listed twice",
+		},
+	},
+	{
+		name: "world-readable signing key",
+		src: `recipients: [@R@]
+signing:
+  key_file: @DIR@/signing-open.key
+  public_keys: [@S@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: signing.key_file: signing key: @DIR@/signing-open.key has mode 0644 and is accessible to other users; fix with: chmod 600 @DIR@/signing-open.key"},
+	},
+	{
+		name: "signing key not trusted",
+		src: `recipients: [@R@]
+signing:
+  key_file: @DIR@/signing.key
+  public_keys: [@P@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:3: signing.key_file: its public key @S@ (id @SID@) is not among signing.public_keys: the backups it signs would be refused; add it"},
+	},
+	{
+		name: "missing signing key, nothing trusted",
+		src: `recipients: [@R@]
+signing: {key_file: @DIR@/missing.key}
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:2: signing.key_file: @DIR@/missing.key does not exist; create it with `coffer keygen --signing-key @DIR@/missing.key`"},
+	},
+	{
+		name: "signing key file is not a key",
+		src: `recipients: [@R@]
+signing: {key_file: @DIR@/closed.txt}
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:2: signing.key_file: signing key @DIR@/closed.txt: not a signing key file: no PEM block"},
+	},
+	{
+		name: "signing section misspelt",
+		src: `recipients: [@R@]
+signing:
+  keyfile: /etc/coffer/signing.key
+  public_key: [@P@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{
+			"coffer.yaml:3: signing.keyfile: unknown key; did you mean key_file?",
+			"coffer.yaml:4: signing.public_key: unknown key; did you mean public_keys?",
+		},
+	},
+	{
+		name: "signing is a list",
+		src: `recipients: [@R@]
+signing: [@P@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`,
+		want: []string{"coffer.yaml:2: signing: want a mapping with key_file and public_keys, got a list"},
+	},
+	{
 		name: "no jobs",
 		src: `recipients: [@R@]
 destinations:
@@ -898,8 +1015,11 @@ func TestBadConfigs(t *testing.T) {
 	writeFile(t, dir, "open.txt", "s3cr3t\n", 0o644)
 	writeFile(t, dir, "closed.txt", "s3cr3t\n", 0o600)
 	writeFile(t, dir, "empty.txt", "\n", 0o600)
+	key, other := signingKey(t, dir, "signing.key", 0o600), signingKey(t, dir, "other.key", 0o600)
+	signingKey(t, dir, "signing-open.key", 0o644)
 	fill := func(s string) string {
-		return strings.NewReplacer("@R@", testRecipient, "@DIR@", dir).Replace(s)
+		return strings.NewReplacer("@R@", testRecipient, "@DIR@", dir,
+			"@SID@", key.ID(), "@S@", key.String(), "@PID@", other.ID(), "@P@", other.String()).Replace(s)
 	}
 	for _, tc := range badConfigs {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,6 +45,9 @@ type Runner struct {
 	Holder string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DrillDir keeps a local copy of every drill report; empty means
+	// none.
+	DrillDir string
 
 	notifier atomic.Pointer[notify.Notifier] // replaced on reload
 	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job
@@ -106,7 +109,7 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 	if cfg.Daemon.HA {
 		var release func()
 		var err error
-		ctx, release, err = r.takeLease(ctx, cfg, job, dests[0], log)
+		ctx, release, err = r.takeLease(ctx, cfg, job, lease.Key(job.Name), dests[0], log)
 		if errors.Is(err, lease.ErrHeld) {
 			log.Info("another daemon holds the job's lease: slot skipped", zap.Error(err))
 			r.Metrics.BackupSkipped(job.Name, "lease_held")
@@ -146,7 +149,7 @@ func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.J
 	}
 	if cfg.Daemon.HA {
 		var release func()
-		ctx, release, err = r.takeLease(ctx, cfg, job, dests[0], log)
+		ctx, release, err = r.takeLease(ctx, cfg, job, lease.Key(job.Name), dests[0], log)
 		if err != nil {
 			log.Debug("maintenance skipped: no lease", zap.Error(err))
 			return
@@ -157,11 +160,11 @@ func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.J
 	r.ship(ctx, log, dests[0])
 }
 
-// takeLease takes job's HA lease in d and keeps it renewed. The returned
+// takeLease takes job's HA lease (key) in d and keeps it renewed. The returned
 // context is cancelled if the lease is lost; release gives the lease up.
 // An error wrapping lease.ErrHeld means another daemon has it.
-func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.Job, d storage.Destination, log *zap.Logger) (context.Context, func(), error) {
-	l, err := lease.Acquire(ctx, d.Store, lease.Key(job.Name), r.Holder, cfg.Daemon.LeaseTTL.D())
+func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.Job, key string, d storage.Destination, log *zap.Logger) (context.Context, func(), error) {
+	l, err := lease.Acquire(ctx, d.Store, key, r.Holder, cfg.Daemon.LeaseTTL.D())
 	if errors.Is(err, lease.ErrHeld) {
 		return ctx, nil, err
 	}
@@ -199,12 +202,19 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		r.failed(ctx, log, job, "", err)
 		return
 	}
+	signer, err := cfg.Signing.Signer()
+	if err != nil {
+		r.failed(ctx, log, job, "", err)
+		return
+	}
+	prior := backup.ReadPrior(ctx, job.Name, dests, trust(cfg), job.StallTimeout.D(), log)
 	started := r.now()
 	res, err := backup.Run(ctx, backup.Job{
 		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
-		MinPlainBytes: backup.ShrinkFloor(ctx, job.Name, dests, job.MaxShrinkPercent, job.StallTimeout.D()),
+		MinPlainBytes: prior.ShrinkFloor(job.MaxShrinkPercent),
 		StallTimeout:  job.StallTimeout.D(),
+		Signer:        signer, Sequence: prior.NextSequence(),
 	}, log)
 	finished := r.now()
 
@@ -252,7 +262,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		return
 	}
 	if len(dests) > 1 {
-		rep, err := repair.Run(ctx, job.Name, dests, repair.Options{}, log)
+		rep, err := repair.Run(ctx, job.Name, dests, trust(cfg), repair.Options{}, log)
 		if err != nil {
 			log.Error("repair failed", zap.Error(err))
 		}
@@ -280,7 +290,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	policy, err := prune.Policy(job)
 	if err == nil {
 		var res *prune.Result
-		res, err = prune.Run(ctx, job.Name, policy, dests, r.now(), false, log, func(it prune.Item) {
+		res, err = prune.Run(ctx, job.Name, policy, dests, trust(cfg), r.now(), false, log, func(it prune.Item) {
 			r.record(it.AuditEvent(job.Name))
 		})
 		if res != nil {

@@ -39,6 +39,17 @@ type Hooks struct {
 	Forget func(job string)
 }
 
+// Plan says which schedule a Scheduler follows for a job: a cron spec,
+// and whether the job is scheduled at all.
+type Plan func(job *config.Job) (spec string, on bool)
+
+// BackupPlan schedules each job's backups (Job.Schedule): the default.
+func BackupPlan(job *config.Job) (string, bool) { return job.Schedule, true }
+
+// DrillPlan schedules each job's restore drills (Job.Drill.Schedule), for
+// jobs whose drills are enabled.
+func DrillPlan(job *config.Job) (string, bool) { return job.Drill.Schedule, job.Drill.Enabled }
+
 // Scheduler runs each job of a configuration on its cron schedule: one run
 // of a job at a time (an overlapping trigger is skipped), at most
 // Daemon.MaxConcurrent different jobs at once (the others wait), and a
@@ -46,6 +57,7 @@ type Hooks struct {
 // schedule period.
 type Scheduler struct {
 	run    RunFunc
+	plan   Plan
 	newest NewestFunc
 	hooks  Hooks
 	log    *zap.Logger
@@ -65,11 +77,18 @@ type Scheduler struct {
 // enables catch-up runs.
 func New(cfg *config.Config, run RunFunc, newest NewestFunc, hooks Hooks, log *zap.Logger) *Scheduler {
 	return &Scheduler{
-		run: run, newest: newest, hooks: hooks, log: log, now: time.Now,
+		run: run, plan: BackupPlan, newest: newest, hooks: hooks, log: log, now: time.Now,
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.Daemon.MaxConcurrent),
 		running: map[string]bool{},
 	}
+}
+
+// WithPlan makes the scheduler follow p instead of BackupPlan; call it
+// before Run.
+func (s *Scheduler) WithPlan(p Plan) *Scheduler {
+	s.plan = p
+	return s
 }
 
 // Config returns the configuration the scheduler runs now.
@@ -145,7 +164,11 @@ func (s *Scheduler) start(ctx context.Context, cfg *config.Config, catchUp bool)
 	s.stopJobs = cancel
 	for _, name := range cfg.JobOrder {
 		job := cfg.Jobs[name]
-		sched, loc, err := Schedule(job)
+		spec, on := s.plan(job)
+		if !on {
+			continue
+		}
+		sched, loc, err := ScheduleOf(job, spec)
 		if err != nil { // config validation makes this unreachable
 			s.log.Error("job not scheduled", zap.String("job", name), zap.Error(err))
 			continue
@@ -246,13 +269,18 @@ func (s *Scheduler) trigger(ctx context.Context, cfg *config.Config, job *config
 	}()
 }
 
-// Schedule parses job's cron schedule and time zone.
+// Schedule parses job's backup schedule and time zone.
 func Schedule(job *config.Job) (cron.Schedule, *time.Location, error) {
+	return ScheduleOf(job, job.Schedule)
+}
+
+// ScheduleOf parses spec, one of job's cron schedules, and job's time zone.
+func ScheduleOf(job *config.Job, spec string) (cron.Schedule, *time.Location, error) {
 	loc, err := time.LoadLocation(job.Timezone)
 	if err != nil {
 		return nil, nil, fmt.Errorf("job %s: timezone: %w", job.Name, err)
 	}
-	sched, err := config.CronParser.Parse(job.Schedule)
+	sched, err := config.CronParser.Parse(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("job %s: schedule: %w", job.Name, err)
 	}

@@ -274,3 +274,25 @@ func TestScheduleUsesJobTimezone(t *testing.T) {
 		t.Errorf("next = %s, want %s", next.UTC(), want)
 	}
 }
+
+// TestDrillPlan: a scheduler on DrillPlan follows each job's
+// drill.schedule, not its backup schedule, and leaves out jobs whose
+// drills are disabled.
+func TestDrillPlan(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", "0 2 * * 0", "0 2 * * 0")
+	cfg.Jobs["a"].Drill.Schedule = "* * * * * *"
+	cfg.Jobs["b"].Drill.Schedule = "* * * * * *"
+	cfg.Jobs["b"].Drill.Enabled = false
+	r := newRecorder(0)
+	s := New(cfg, r.run, nil, r.hooks(), zap.NewNop()).WithPlan(DrillPlan)
+	if err := runFor(t, s, 2500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count("a"); n < 2 {
+		t.Errorf("job a drilled %d times in 2.5s on a 1s drill schedule, want at least 2", n)
+	}
+	if n := r.count("b"); n != 0 {
+		t.Errorf("job b (drills disabled) drilled %d times", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -156,11 +158,29 @@ func DecodeReport(data []byte) (*Report, error) {
 	return &r, nil
 }
 
-// WriteReport stores r in s, create-only.
-func WriteReport(ctx context.Context, s storage.Store, r *Report) error {
+// envelope is a signed drill report as stored: the signature covers the
+// exact bytes of DrillReport.
+type envelope struct {
+	DrillReport json.RawMessage `json:"drill_report"`
+	Signature   sign.Signature  `json:"signature"`
+}
+
+// WriteReport stores r in s, create-only, signed by signer (nil stores it
+// unsigned, which readers refuse unless told to skip signatures).
+func WriteReport(ctx context.Context, s storage.Store, r *Report, signer *sign.Signer) error {
 	data, err := r.Encode()
 	if err != nil {
 		return err
+	}
+	if signer != nil {
+		// Compact bytes are signed: they are stored exactly so (an
+		// indenting encoder would re-indent them).
+		if data, err = json.Marshal(r); err != nil {
+			return err
+		}
+		if data, err = json.Marshal(envelope{DrillReport: data, Signature: signer.Sign(data)}); err != nil {
+			return err
+		}
 	}
 	key := ReportKey(r.Job, r.ID)
 	if _, err := storage.Create(ctx, s, key, bytes.NewReader(data)); err != nil {
@@ -169,10 +189,37 @@ func WriteReport(ctx context.Context, s storage.Store, r *Report) error {
 	return nil
 }
 
-// ReadReports returns job's drill reports on s, oldest first. A report
-// that cannot be read or decoded is returned as an error in bad (keyed by
-// object key) and left out; an unreachable store is an error.
-func ReadReports(ctx context.Context, s storage.Store, job string) (reports []*Report, bad map[string]error, err error) {
+// openReport checks a stored report's signature under trust and decodes
+// it; object names it for messages.
+func openReport(data []byte, trust manifest.Trust, object string) (*Report, error) {
+	var env envelope
+	signed := json.Unmarshal(data, &env) == nil && len(env.DrillReport) > 0
+	var sigErr error
+	switch {
+	case signed:
+		if err := trust.Verifier.Verify(env.DrillReport, env.Signature); err != nil {
+			sigErr = fmt.Errorf("signature: %w", err)
+		}
+		data = env.DrillReport
+	default:
+		sigErr = errors.New("not signed")
+	}
+	if sigErr != nil {
+		if !trust.SkipSignature {
+			return nil, sigErr
+		}
+		if trust.Warn != nil {
+			trust.Warn(object, sigErr)
+		}
+	}
+	return DecodeReport(data)
+}
+
+// ReadReports returns job's drill reports on s, oldest first, each checked
+// against trust's signing keys. A report that cannot be read, decoded or
+// verified is returned as an error in bad (keyed by object key) and left
+// out; an unreachable store is an error.
+func ReadReports(ctx context.Context, s storage.Store, job string, trust manifest.Trust) (reports []*Report, bad map[string]error, err error) {
 	bad = map[string]error{}
 	var keys []string
 	for obj, lerr := range s.List(ctx, reportsPrefix(job)) {
@@ -185,7 +232,7 @@ func ReadReports(ctx context.Context, s storage.Store, job string) (reports []*R
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		r, err := readReport(ctx, s, key)
+		r, err := readReport(ctx, s, key, trust)
 		if err == nil && (r.Job != job || ReportKey(r.Job, r.ID) != key) {
 			err = fmt.Errorf("describes drill %s/%s, not the one its key names", r.Job, r.ID)
 		}
@@ -198,7 +245,7 @@ func ReadReports(ctx context.Context, s storage.Store, job string) (reports []*R
 	return reports, bad, nil
 }
 
-func readReport(ctx context.Context, s storage.Store, key string) (*Report, error) {
+func readReport(ctx context.Context, s storage.Store, key string, trust manifest.Trust) (*Report, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -208,5 +255,9 @@ func readReport(ctx context.Context, s storage.Store, key string) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
-	return DecodeReport(data)
+	return openReport(data, trust, key+" on "+s.String())
+}
+
+func sortChecks(cs []TableCheck) {
+	slices.SortFunc(cs, func(a, b TableCheck) int { return strings.Compare(a.Name, b.Name) })
 }

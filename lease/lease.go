@@ -71,12 +71,17 @@ func (r Record) free(now time.Time) bool {
 // Key returns the key of job's lease object: "_coffer/leases/<job>.json".
 func Key(job string) string { return keyPrefix + job + keySuffix }
 
+// DrillKey returns the key of the lease a job's scheduled drills take in
+// HA mode: "_coffer/leases/drills/<job>.json", apart from the backup lease
+// so that a drill never holds up a backup.
+func DrillKey(job string) string { return keyPrefix + "drills/" + job + keySuffix }
+
 // jobOf returns the job a lease key names, or the key itself when it is not
 // of Key's form.
 func jobOf(key string) string {
 	if j, ok := strings.CutPrefix(key, keyPrefix); ok {
 		if j, ok := strings.CutSuffix(j, keySuffix); ok && j != "" {
-			return j
+			return strings.TrimPrefix(j, "drills/")
 		}
 	}
 	return key

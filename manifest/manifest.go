@@ -9,7 +9,6 @@
 package manifest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,8 +21,10 @@ import (
 )
 
 // FormatVersion is the manifest format this code writes and the newest it
-// reads.
-const FormatVersion = 1
+// reads. Format 2 is signed (see Sign and Decode) and carries a sequence
+// number; format 1 manifests are unsigned and read only when the reader
+// skips signatures.
+const FormatVersion = 2
 
 // FileName is the manifest's object name inside a backup's folder.
 const FileName = "manifest.json"
@@ -41,6 +42,10 @@ type Manifest struct {
 	Finished      time.Time     `json:"finished"`
 	// Plain is the dump as the database tool wrote it.
 	Plain Digest `json:"plain"`
+	// Tables are the row counts of every table in the dump, taken from
+	// the dump's own snapshot; nil for exec sources and for backups
+	// written before Coffer recorded them.
+	Tables *snapshot.Tables `json:"tables,omitempty"`
 	// Payload is the stored object: age(zstd(dump)); identical bytes on
 	// every destination.
 	Payload     Payload     `json:"payload"`
@@ -50,6 +55,19 @@ type Manifest struct {
 	Copies        []Copy `json:"copies"`
 	CofferVersion string `json:"coffer_version"`
 	Host          string `json:"host,omitempty"`
+	// Sequence numbers the job's backups: 1 + the highest sequence the
+	// backup side could read on the job's destinations (format 2; 0 in
+	// format 1). A newest visible backup with a lower sequence than one
+	// already seen is a sign of rollback (see package rollback).
+	Sequence int64 `json:"sequence"`
+
+	// SignedBy is the id of the trusted key whose signature was verified
+	// when the manifest was decoded; empty when it was accepted unsigned
+	// or with a failing signature (Trust.SkipSignature). Not stored.
+	SignedBy string `json:"-"`
+	// stored is the object the manifest was decoded from, byte for byte,
+	// for WriteCopy.
+	stored []byte
 }
 
 // Digest is a byte count and a hex SHA-256.
@@ -148,38 +166,13 @@ func ParseKey(key string) (job, id string, ok bool) {
 	return parts[0], parts[1], true
 }
 
-// Encode returns the manifest as indented JSON.
+// Encode returns the manifest alone as indented JSON, unsigned: the
+// stored form of format 1. Format 2 is stored signed: see Sign.
 func (m *Manifest) Encode() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return json.MarshalIndent(m, "", "  ")
-}
-
-// Decode parses and validates a manifest. It refuses unknown format
-// versions and anything malformed; it trusts nothing.
-func Decode(data []byte) (*Manifest, error) {
-	if len(data) > maxSize {
-		return nil, fmt.Errorf("manifest is %d bytes, more than the %d allowed", len(data), maxSize)
-	}
-	var probe struct {
-		FormatVersion int `json:"format_version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("manifest is not valid JSON: %w", err)
-	}
-	if probe.FormatVersion < 1 || probe.FormatVersion > FormatVersion {
-		return nil, fmt.Errorf("manifest format_version %d is not supported (this Coffer reads 1..%d; upgrade Coffer)", probe.FormatVersion, FormatVersion)
-	}
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	return &m, nil
 }
 
 // Validate checks that every field a restore relies on is present and well
@@ -189,8 +182,12 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("manifest %s: %s: %s", m.ID, field, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case m.FormatVersion != FormatVersion:
-		return bad("format_version", "is %d, want %d", m.FormatVersion, FormatVersion)
+	case m.FormatVersion < 1 || m.FormatVersion > FormatVersion:
+		return bad("format_version", "is %d, want 1 to %d", m.FormatVersion, FormatVersion)
+	case m.FormatVersion >= 2 && m.Sequence < 1:
+		return bad("sequence", "is %d, want 1 or more", m.Sequence)
+	case m.FormatVersion == 1 && m.Sequence != 0:
+		return bad("sequence", "format 1 manifests have none")
 	case !ValidID(m.ID):
 		return bad("id", "%q is not a backup id", m.ID)
 	case !namePattern.MatchString(m.Job):
@@ -220,4 +217,13 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// CopyNames lists the destinations that committed this backup.
+func (m *Manifest) CopyNames() []string {
+	names := make([]string, len(m.Copies))
+	for i, c := range m.Copies {
+		names[i] = c.Destination
+	}
+	return names
 }

@@ -22,21 +22,25 @@ func sample() *Manifest {
 		Compression: Compression{Algorithm: "zstd", Level: 3},
 		Encryption:  Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
 		Copies:      []Copy{{Destination: "primary", Key: key, Bytes: 80, SHA256: sum}},
+		Sequence:    7,
 	}
 }
 
 func TestRoundTrip(t *testing.T) {
 	m := sample()
-	data, err := m.Encode()
+	data, err := m.Sign(testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode(data)
+	got, err := Decode(data, testTrust)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != m.ID || got.Payload != m.Payload || got.Duration() != 5*time.Minute {
+	if got.ID != m.ID || got.Payload != m.Payload || got.Duration() != 5*time.Minute || got.Sequence != 7 {
 		t.Fatalf("decoded %+v, want %+v", got, m)
+	}
+	if got.SignedBy != testSigner.Public().ID() {
+		t.Fatalf("SignedBy = %q, want %s", got.SignedBy, testSigner.Public().ID())
 	}
 	if _, ok := got.Copy("primary"); !ok {
 		t.Fatal("copy at primary lost")
@@ -57,6 +61,12 @@ func TestDecodeRefuses(t *testing.T) {
 	}{
 		"future format":       {raw: `{"format_version": 99}`, want: "format_version 99"},
 		"not json":            {raw: `{"format_version": 1`, want: "not valid JSON"},
+		"no format":           {raw: `{"manifest": {}}`, want: "format_version 0"},
+		"empty envelope":      {raw: `{"format_version": 2}`, want: "no manifest"},
+		"null manifest":       {raw: `{"format_version": 2, "manifest": null}`, want: "no manifest"},
+		"manifest a string":   {raw: `{"format_version": 2, "manifest": "x", "signature": null}`, want: "signature: missing"},
+		"no sequence":         {edit: func(m *Manifest) { m.Sequence = 0 }, want: "sequence"},
+		"inner format 1":      {edit: func(m *Manifest) { m.FormatVersion = 1 }, want: "format_version: is 1 inside a format 2"},
 		"bad id":              {edit: func(m *Manifest) { m.ID = "yesterday" }, want: "id"},
 		"payload of other":    {edit: func(m *Manifest) { m.Payload.Key = PayloadKey("other", m.ID, "pg-custom") }, want: "payload.key"},
 		"no copies":           {edit: func(m *Manifest) { m.Copies = nil }, want: "copies"},
@@ -72,12 +82,9 @@ func TestDecodeRefuses(t *testing.T) {
 			if c.edit != nil {
 				m := sample()
 				c.edit(m)
-				var err error
-				if data, err = jsonOf(m); err != nil {
-					t.Fatal(err)
-				}
+				data = signedOf(t, m)
 			}
-			_, err := Decode(data)
+			_, err := Decode(data, testTrust)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, c.want)
 			}

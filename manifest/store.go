@@ -3,31 +3,54 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 
+	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// Write stores m as the manifest of its backup on s, create-only: an
-// existing manifest is never replaced.
-func Write(ctx context.Context, s storage.Store, m *Manifest) error {
-	data, err := m.Encode()
+// Write stores m, signed by signer, as the manifest of its backup on s,
+// create-only: an existing manifest is never replaced.
+func Write(ctx context.Context, s storage.Store, m *Manifest, signer *sign.Signer) error {
+	data, err := m.Sign(signer)
 	if err != nil {
 		return err
 	}
-	key := Key(m.Job, m.ID)
+	return create(ctx, s, Key(m.Job, m.ID), data)
+}
+
+// WriteCopy stores the manifest object m was read from, byte for byte, on
+// s, create-only: a backup copied to another destination keeps the
+// signature of the backup side. m must come from Read or Decode.
+func WriteCopy(ctx context.Context, s storage.Store, m *Manifest) error {
+	if m.stored == nil {
+		return fmt.Errorf("manifest %s/%s: not read from a store; nothing to copy", m.Job, m.ID)
+	}
+	return create(ctx, s, Key(m.Job, m.ID), m.stored)
+}
+
+// create writes data to key on s unless key exists.
+func create(ctx context.Context, s storage.Store, key string, data []byte) error {
 	if _, err := storage.Create(ctx, s, key, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("write manifest %s to %s: %w", key, s, err)
 	}
 	return nil
 }
 
-// Read fetches and decodes the manifest of backup id of job from s, and
-// checks that it describes that backup and lists s's destination name
-// among its copies.
-func Read(ctx context.Context, s storage.Store, destination, job, id string) (*Manifest, error) {
+// Read fetches the manifest of backup id of job from s (destination names
+// s in messages), checks its signature as trust says, decodes it and
+// checks that it describes that backup. A signature that fails is a
+// *SignatureError naming the object and the destination, e.g.
+// "app/<id>/manifest.json on offsite: signature: bad signature by key
+// 3f9a1c2b: ...".
+//
+// A manifest's copies name the destinations that committed the backup
+// when it was taken; a repaired copy is the same object, so the
+// destination read from need not be among them.
+func Read(ctx context.Context, s storage.Store, destination, job, id string, trust Trust) (*Manifest, error) {
 	key := Key(job, id)
 	rc, err := s.Get(ctx, key)
 	if err != nil {
@@ -38,15 +61,17 @@ func Read(ctx context.Context, s storage.Store, destination, job, id string) (*M
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s from %s: %w", key, destination, err)
 	}
-	m, err := Decode(data)
+	object := key + " on " + destination
+	m, err := decode(data, trust, object)
+	var se *SignatureError
+	if errors.As(err, &se) {
+		return nil, err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", key, destination, err)
+		return nil, fmt.Errorf("%s: %w", object, err)
 	}
 	if m.Job != job || m.ID != id {
-		return nil, fmt.Errorf("%s on %s: describes backup %s/%s, not %s/%s", key, destination, m.Job, m.ID, job, id)
-	}
-	if _, ok := m.Copy(destination); !ok {
-		return nil, fmt.Errorf("%s on %s: does not list %s among its copies", key, destination, destination)
+		return nil, fmt.Errorf("%s: describes backup %s/%s, not %s/%s", object, m.Job, m.ID, job, id)
 	}
 	return m, nil
 }

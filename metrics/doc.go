@@ -32,10 +32,18 @@
 //	coffer_lease_held                                     gauge    job, holder                 LeaseHeld (1 held, 0 not; one series per job)
 //	coffer_config_reloads_total                           counter  result                      ConfigReloaded (result: ok, failed)
 //	coffer_config_last_reload_success_timestamp_seconds   gauge    -                           ConfigReloaded(true)
+//	coffer_drill_runs_total                               counter  job, result                 DrillFinished (result: passed, failed)
+//	coffer_drill_duration_seconds                         gauge    job                         DrillFinished (the last drill, all phases)
+//	coffer_drill_phase_duration_seconds                   gauge    job, phase                  DrillFinished (phase: locate, load, validate, cleanup)
+//	coffer_drill_rto_ratio                                gauge    job                         DrillFinished (duration / RTO; above 1 the RTO is missed)
+//	coffer_drill_last_run_timestamp_seconds               gauge    job                         DrillFinished (when the last drill finished)
+//	coffer_drill_last_success_timestamp_seconds           gauge    job                         DrillFinished, for a passed drill
 //
 // Suggested alerts: time() - coffer_backup_last_success_timestamp_seconds
 // above the schedule's interval plus slack (a destination has no fresh
-// backup); increase(coffer_backup_runs_total{outcome!="ok"}[1d]) > 0.
+// backup); increase(coffer_backup_runs_total{outcome!="ok"}[1d]) > 0;
+// coffer_drill_rto_ratio > 0.5; time() -
+// coffer_drill_last_success_timestamp_seconds > 35 days.
 // Call Job for every configured job at start-up and after each reload so
 // its counters exist at zero before the first failure, which an increase()
 // alert can then see.

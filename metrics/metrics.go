@@ -52,6 +52,12 @@ type Metrics struct {
 	leaseHeld    *prometheus.GaugeVec
 	reloads      *prometheus.CounterVec
 	lastReloadOK prometheus.Gauge
+	drills       *prometheus.CounterVec
+	drillTime    *prometheus.GaugeVec
+	drillPhase   *prometheus.GaugeVec
+	drillRatio   *prometheus.GaugeVec
+	drillLast    *prometheus.GaugeVec
+	drillPassed  *prometheus.GaugeVec
 	byJob        []*prometheus.MetricVec // every vector with a job label, for Forget
 
 	mu      sync.Mutex
@@ -106,9 +112,23 @@ func New() *Metrics {
 			Name: "coffer_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully.",
 		}),
+		drills: counter("coffer_drill_runs_total",
+			"Restore drills that finished, by result (passed, failed).", "job", "result"),
+		drillTime: gauge("coffer_drill_duration_seconds",
+			"How long the job's last restore drill took, all phases.", "job"),
+		drillPhase: gauge("coffer_drill_phase_duration_seconds",
+			"How long each phase of the job's last restore drill took (locate, load, validate, cleanup).", "job", "phase"),
+		drillRatio: gauge("coffer_drill_rto_ratio",
+			"The job's last restore drill duration divided by its RTO; above 1 the RTO would be missed.", "job"),
+		drillLast: gauge("coffer_drill_last_run_timestamp_seconds",
+			"When the job's last restore drill finished, whatever its result.", "job"),
+		drillPassed: gauge("coffer_drill_last_success_timestamp_seconds",
+			"When the job's last passing restore drill finished.", "job"),
 		holders: map[string]string{},
 	}
 	m.byJob = []*prometheus.MetricVec{
+		m.drills.MetricVec, m.drillTime.MetricVec, m.drillPhase.MetricVec,
+		m.drillRatio.MetricVec, m.drillLast.MetricVec, m.drillPassed.MetricVec,
 		m.runs.MetricVec, m.lastRun.MetricVec, m.lastDuration.MetricVec,
 		m.lastSuccess.MetricVec, m.lastBytes.MetricVec, m.skipped.MetricVec,
 		m.nextRun.MetricVec, m.running.MetricVec, m.pruned.MetricVec,
@@ -120,6 +140,7 @@ func New() *Metrics {
 		m.runs, m.lastRun, m.lastDuration, m.lastSuccess, m.lastBytes,
 		m.skipped, m.nextRun, m.running, m.pruned, m.locked, m.swept,
 		m.repairs, m.leaseHeld, m.reloads, m.lastReloadOK,
+		m.drills, m.drillTime, m.drillPhase, m.drillRatio, m.drillLast, m.drillPassed,
 	)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
@@ -142,6 +163,8 @@ func (m *Metrics) Job(job string) {
 	for _, r := range skips {
 		m.skipped.WithLabelValues(job, r)
 	}
+	m.drills.WithLabelValues(job, "passed")
+	m.drills.WithLabelValues(job, "failed")
 	m.running.WithLabelValues(job)
 }
 
@@ -163,6 +186,25 @@ func (m *Metrics) BackupFinished(job, outcome string, started, finished time.Tim
 		}
 		m.lastSuccess.WithLabelValues(job, dest).Set(seconds(finished))
 		m.lastBytes.WithLabelValues(job, dest).Set(float64(r.Bytes))
+	}
+}
+
+// DrillFinished records a restore drill of job: its result ("passed" or
+// "failed"), when it finished, its total and per-phase durations and its
+// ratio to the RTO.
+func (m *Metrics) DrillFinished(job, result string, finished time.Time, total float64, phases map[string]float64, rtoRatio float64) {
+	if m == nil {
+		return
+	}
+	m.drills.WithLabelValues(job, result).Inc()
+	m.drillLast.WithLabelValues(job).Set(seconds(finished))
+	m.drillTime.WithLabelValues(job).Set(total)
+	m.drillRatio.WithLabelValues(job).Set(rtoRatio)
+	for phase, s := range phases {
+		m.drillPhase.WithLabelValues(job, phase).Set(s)
+	}
+	if result == "passed" {
+		m.drillPassed.WithLabelValues(job).Set(seconds(finished))
 	}
 }
 

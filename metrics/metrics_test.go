@@ -127,6 +127,8 @@ func TestJobStartsCountersAtZero(t *testing.T) {
 	for _, r := range []string{"overlap", "lease_held", "already_done"} {
 		exp[`coffer_backup_skipped_total{job="db",reason="`+r+`"}`] = 0
 	}
+	exp[`coffer_drill_runs_total{job="db",result="passed"}`] = 0
+	exp[`coffer_drill_runs_total{job="db",result="failed"}`] = 0
 	want(t, series(t, m.Registry()), exp)
 }
 
@@ -224,6 +226,7 @@ func populate(m *metrics.Metrics, job string) {
 	m.LeaseHeld(job, "host-a", true)
 	m.Swept("primary", 1)
 	m.ConfigReloaded(true)
+	m.DrillFinished(job, "passed", now, 60, map[string]float64{"load": 50}, 60.0/28800)
 }
 
 func TestForgetRemovesOnlyThatJob(t *testing.T) {
@@ -285,8 +288,8 @@ func TestEveryMetricIsDocumentedAndFollowsConventions(t *testing.T) {
 			}
 		}
 	}
-	if len(names) != 15 {
-		t.Errorf("%d coffer metrics exposed, want 15: %v", len(names), names)
+	if len(names) != 21 {
+		t.Errorf("%d coffer metrics exposed, want 21: %v", len(names), names)
 	}
 	for _, n := range []string{"go_goroutines", "process_start_time_seconds"} {
 		if !seen[n] {
@@ -325,4 +328,24 @@ func TestNilMetricsDiscards(t *testing.T) {
 	m.LeaseHeld("db", "h", true)
 	m.ConfigReloaded(true)
 	m.Forget("db")
+}
+
+func TestDrillFinishedKeepsLastSuccessOnFailure(t *testing.T) {
+	m := metrics.New()
+	t0 := time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC)
+	m.DrillFinished("db", "passed", t0, 1800, map[string]float64{"load": 1500, "validate": 200}, 1800.0/28800)
+	t1 := t0.Add(30 * 24 * time.Hour)
+	m.DrillFinished("db", "failed", t1, 40000, map[string]float64{"load": 39000}, 40000.0/28800)
+	want(t, series(t, m.Registry()), map[string]float64{
+		`coffer_drill_runs_total{job="db",result="passed"}`:              1,
+		`coffer_drill_runs_total{job="db",result="failed"}`:              1,
+		`coffer_drill_duration_seconds{job="db"}`:                        40000,
+		`coffer_drill_rto_ratio{job="db"}`:                               40000.0 / 28800,
+		`coffer_drill_phase_duration_seconds{job="db",phase="load"}`:     39000,
+		`coffer_drill_phase_duration_seconds{job="db",phase="validate"}`: 200,
+		`coffer_drill_last_run_timestamp_seconds{job="db"}`:              unix(t1),
+		`coffer_drill_last_success_timestamp_seconds{job="db"}`:          unix(t0),
+	})
+	m.Forget("db")
+	want(t, series(t, m.Registry()), nil, `coffer_drill_duration_seconds{job="db"}`, `coffer_drill_rto_ratio{job="db"}`)
 }

@@ -44,7 +44,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	before := keys(t, st)
 	// Alone, every backup is the only copy and is kept whatever its age.
 	dests := []storage.Destination{{Name: "primary", Store: st}}
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, real, false, zap.NewNop(), nil)
+	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, real, false, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	// Listed twice, each backup has two copies: the expired ones reach
 	// the delete, which the lock refuses.
 	dests = append(dests, storage.Destination{Name: "mirror", Store: st})
-	res, err = prune.Run(t.Context(), "app", defaultPolicy, dests, real, false, zap.NewNop(), nil)
+	res, err = prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, real, false, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	if got := keys(t, st); !slices.Equal(got, before) {
 		t.Errorf("objects changed:\n got %v\nwant %v", got, before)
 	}
-	if _, err := manifest.Read(t.Context(), st, "primary", "app", ids[0]); err != nil {
+	if _, err := manifest.Read(t.Context(), st, "primary", "app", ids[0], testTrust); err != nil {
 		t.Errorf("locked backup no longer readable: %v", err)
 	}
 	if ru, err := st.RetainUntil(t.Context(), manifest.Key("app", ids[0])); err != nil || ru.Before(real.Add(50*time.Minute)) {
@@ -114,7 +114,7 @@ func TestPurgeRemovesHiddenVersions(t *testing.T) {
 	if left := versions(t, client, bucket, "web/"); len(left) != 2 {
 		t.Errorf("the other job's versions: %v, want its manifest and payload", left)
 	}
-	if _, err := manifest.Read(t.Context(), st, "primary", "web", other); err != nil {
+	if _, err := manifest.Read(t.Context(), st, "primary", "web", other, testTrust); err != nil {
 		t.Errorf("other job's backup damaged: %v", err)
 	}
 }

@@ -35,7 +35,9 @@ type Item struct {
 	Rule        retention.Rule `json:"rule"`
 	Reason      string         `json:"reason"`
 	// Outcome after a real run: "kept", "deleted", "locked", "failed";
-	// "would delete" or "kept" in a dry run.
+	// "would delete" or "kept" in a dry run; "unverified" (in both) for a
+	// backup whose manifest does not read or fails its signature there:
+	// it is neither counted as a copy nor deleted.
 	Outcome string `json:"outcome"`
 	// Objects removed (versions included); Error when it failed or is
 	// locked.
@@ -97,12 +99,18 @@ func Policy(job *config.Job) (retention.Policy, error) {
 // holding nothing, which only ever keeps more. onDelete, if not nil, is
 // called after every attempted deletion, whatever its outcome (deleted,
 // locked or failed); never in a dry run.
-func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+//
+// Every manifest is read and its signature checked as trust says: only a
+// copy whose manifest verifies counts, and only such a copy is planned
+// (and maybe deleted). Others are reported as "unverified" items.
+func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
 	entries, unreachable := restore.Catalog(ctx, job, dests)
 	for name, err := range unreachable {
 		res.Refused[name] = "cannot list: " + err.Error()
 	}
+	entries, rejected := verifyCopies(ctx, job, entries, dests, trust, log)
+	res.Items = append(res.Items, rejected...)
 	copies := map[string]int{}
 	for _, e := range entries {
 		copies[e.ID] = len(e.Destinations)
@@ -147,6 +155,35 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 		res.Refused = nil
 	}
 	return res, ctx.Err()
+}
+
+// verifyCopies reads every manifest the catalog lists and keeps in each
+// entry only the destinations whose manifest reads and verifies. The
+// others become "unverified" items.
+func verifyCopies(ctx context.Context, job string, entries []restore.Entry, dests []storage.Destination, trust manifest.Trust, log *zap.Logger) ([]restore.Entry, []Item) {
+	var good []restore.Entry
+	var bad []Item
+	for _, e := range entries {
+		ok := restore.Entry{Job: e.Job, ID: e.ID}
+		for _, d := range dests {
+			if !slices.Contains(e.Destinations, d.Name) {
+				continue
+			}
+			if _, err := manifest.Read(ctx, d.Store, d.Name, job, e.ID, trust); err != nil {
+				t, _ := manifest.IDTime(e.ID)
+				bad = append(bad, Item{Destination: d.Name, ID: e.ID, Time: t, Keep: true, Outcome: "unverified",
+					Reason: "manifest unusable: not counted as a copy, not deleted", Error: err.Error()})
+				log.Error("prune: manifest unusable; the copy is neither counted nor deleted",
+					zap.String("job", job), zap.String("destination", d.Name), zap.String("id", e.ID), zap.Error(err))
+				continue
+			}
+			ok.Destinations = append(ok.Destinations, d.Name)
+		}
+		if len(ok.Destinations) > 0 {
+			good = append(good, ok)
+		}
+	}
+	return good, bad
 }
 
 // deleteBackup disposes of one backup's objects on d, manifest first.

@@ -61,6 +61,7 @@ func putBackup(t *testing.T, dests map[string]storage.Store, job string, at time
 		Payload:     manifest.Payload{Key: key, Digest: manifest.Digest{Bytes: int64(len(payload)), SHA256: sum(payload)}, HeaderSHA256: sum([]byte("header " + id))},
 		Compression: manifest.Compression{Algorithm: "zstd", Level: 3},
 		Encryption:  manifest.Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
+		Sequence:    1,
 	}
 	for _, d := range on {
 		m.Copies = append(m.Copies, manifest.Copy{Destination: d, Key: key, Bytes: m.Payload.Bytes, SHA256: m.Payload.SHA256})
@@ -69,7 +70,7 @@ func putBackup(t *testing.T, dests map[string]storage.Store, job string, at time
 		if _, err := dests[d].Put(ctx, key, bytes.NewReader(payload)); err != nil {
 			t.Fatal(err)
 		}
-		if err := manifest.Write(ctx, dests[d], m); err != nil {
+		if err := manifest.Write(ctx, dests[d], m, testSigner); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +172,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 			var called []prune.Item
 			onDelete := func(it prune.Item) { called = append(called, it) }
 
-			dry, err := prune.Run(ctx, "app", defaultPolicy, dests, now, true, zaptest.NewLogger(t), onDelete)
+			dry, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, true, zaptest.NewLogger(t), onDelete)
 			if err != nil || len(dry.Refused) > 0 {
 				t.Fatalf("dry run: err %v, refused %v", err, dry.Refused)
 			}
@@ -185,7 +186,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 			}
 			checkPlan(t, dry, want, "would delete")
 
-			res, err := prune.Run(ctx, "app", defaultPolicy, dests, now, false, zaptest.NewLogger(t), onDelete)
+			res, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), onDelete)
 			if err != nil || len(res.Refused) > 0 {
 				t.Fatalf("prune: err %v, refused %v", err, res.Refused)
 			}
@@ -282,7 +283,7 @@ func TestRunRefusesFutureClock(t *testing.T) {
 	}
 	before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
 	deletions := 0
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, now, false, zaptest.NewLogger(t), func(prune.Item) { deletions++ })
+	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), func(prune.Item) { deletions++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +352,7 @@ func TestRunDisposesEveryVersion(t *testing.T) {
 		t.Fatalf("setup: versions %v, want 3 (manifest, payload twice)", vs)
 	}
 
-	res, err := prune.Run(ctx, "app", defaultPolicy, dests, now, false, zaptest.NewLogger(t), nil)
+	res, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
 	if err != nil || len(res.Refused) > 0 {
 		t.Fatalf("prune: err %v, refused %v", err, res.Refused)
 	}
@@ -479,7 +480,7 @@ func TestRunInterruptedDeleteLeavesNoDanglingManifest(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: stores["offsite"]}}
 
 	var reported []string
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, now, false, zaptest.NewLogger(t), func(it prune.Item) {
+	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), func(it prune.Item) {
 		reported = append(reported, it.Destination+" "+it.ID+" "+it.Outcome)
 	})
 	if err != nil {
@@ -515,7 +516,7 @@ func TestRunUnreachableDestinationKeepsMore(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary", Store: stores["primary"]}, {Name: "offsite", Store: offsite}}
 	before := keys(t, stores["primary"])
 
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, now, false, zaptest.NewLogger(t), nil)
+	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,12 @@ type Failure struct {
 // are reported in Report.Unreachable and skipped; copies that fail after
 // every attempt are reported in Report.Failed. Run returns an error only
 // for invalid arguments or when ctx ends (with the report so far).
-func Run(ctx context.Context, job string, dests []storage.Destination, opts Options, log *zap.Logger) (Report, error) {
+//
+// A copy is made only from a source whose manifest verifies as trust
+// says, and the manifest is copied byte for byte, so its signature stays
+// valid at the target. A source whose manifest fails its signature is
+// treated as corrupt.
+func Run(ctx context.Context, job string, dests []storage.Destination, trust manifest.Trust, opts Options, log *zap.Logger) (Report, error) {
 	rep := Report{Copied: []Copy{}, Failed: []Failure{}, Unreachable: map[string]string{}}
 	if len(dests) == 0 {
 		return rep, fmt.Errorf("repair %s: no destinations", job)
@@ -102,7 +107,7 @@ func Run(ctx context.Context, job string, dests []storage.Destination, opts Opti
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("repair %s: %w", job, err)
 		}
-		c := copier{job: job, id: t.id, target: t.target, opts: opts,
+		c := copier{job: job, id: t.id, target: t.target, trust: trust, opts: opts,
 			log: log.With(zap.String("backup", t.id), zap.String("to", t.target.Name))}
 		done, err := c.run(ctx, t.sources)
 		if err != nil {
@@ -157,6 +162,7 @@ func plan(entries []restore.Entry, reachable []storage.Destination, limit int) [
 type copier struct {
 	job, id string
 	target  storage.Destination
+	trust   manifest.Trust
 	opts    Options
 	log     *zap.Logger
 }
@@ -226,9 +232,10 @@ func (c *copier) attempt(ctx context.Context, sources []storage.Destination, cor
 // copyFrom copies the backup from src: payload, then manifest. It returns
 // the payload's size.
 func (c *copier) copyFrom(ctx context.Context, src storage.Destination) (int64, error) {
-	m, err := manifest.Read(ctx, src.Store, src.Name, c.job, c.id)
+	m, err := manifest.Read(ctx, src.Store, src.Name, c.job, c.id, c.trust)
 	if err != nil {
-		return 0, &sourceError{err: err}
+		var bad *manifest.SignatureError
+		return 0, &sourceError{err: err, corrupt: errors.As(err, &bad)}
 	}
 	info, err := c.putPayload(ctx, src, m)
 	if err != nil {
@@ -332,18 +339,20 @@ func (c *copier) checkTarget(ctx context.Context, m *manifest.Manifest) (bad, er
 	return nil, nil
 }
 
-// writeManifest commits the backup on the target: m with the target added
-// to its copies, written create-only.
+// writeManifest commits the backup on the target: the source's manifest
+// object, byte for byte (its signature covers its bytes), written
+// create-only. Its copies keep naming the destinations that committed the
+// backup when it was taken.
 func (c *copier) writeManifest(ctx context.Context, m *manifest.Manifest, info storage.ObjectInfo) error {
-	tm := *m
-	tm.Copies = slices.DeleteFunc(slices.Clone(m.Copies), func(cp manifest.Copy) bool { return cp.Destination == c.target.Name })
-	tm.Copies = append(tm.Copies, manifest.Copy{Destination: c.target.Name, Key: m.Payload.Key, Bytes: info.Size, SHA256: m.Payload.SHA256})
-	err := manifest.Write(ctx, c.target.Store, &tm)
+	if info.Size != m.Payload.Bytes {
+		return fmt.Errorf("write payload to %s: stored %d bytes, want %d", c.target.Name, info.Size, m.Payload.Bytes)
+	}
+	err := manifest.WriteCopy(ctx, c.target.Store, m)
 	if !errors.Is(err, storage.ErrExist) {
 		return err
 	}
 	// Someone else committed it meanwhile: fine if it is the same backup.
-	got, rerr := manifest.Read(ctx, c.target.Store, c.target.Name, c.job, c.id)
+	got, rerr := manifest.Read(ctx, c.target.Store, c.target.Name, c.job, c.id, c.trust)
 	if rerr != nil {
 		return fmt.Errorf("%w; reading it: %v", err, rerr)
 	}

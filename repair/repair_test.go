@@ -3,6 +3,7 @@ package repair_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/repair"
 	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/s3"
@@ -36,9 +38,10 @@ const job = "app"
 var fast = repair.Options{Attempts: 3, Backoff: time.Millisecond}
 
 type env struct {
-	t   *testing.T
-	id  *age.X25519Identity
-	ctx context.Context
+	t      *testing.T
+	id     *age.X25519Identity
+	signer *sign.Signer
+	ctx    context.Context
 }
 
 func newEnv(t *testing.T) *env {
@@ -47,7 +50,25 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, id: id, ctx: context.Background()}
+	return &env{t: t, id: id, signer: newSigner(t), ctx: context.Background()}
+}
+
+func newSigner(t *testing.T) *sign.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// trusted is how the tests read manifests: trusting the env's key.
+func (e *env) trusted() manifest.Trust {
+	return manifest.Trust{Verifier: sign.NewVerifier(e.signer.Public())}
 }
 
 func dest(name string, s storage.Store) storage.Destination {
@@ -62,7 +83,9 @@ func (e *env) backup(size string, dests ...storage.Destination) *manifest.Manife
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	j := backup.Job{Name: job, Source: src, Destinations: dests, Recipients: []string{e.id.Recipient().String()}, Level: 1, Threads: 1}
+	prior := backup.ReadPrior(e.ctx, job, dests, e.trusted(), time.Minute, zaptest.NewLogger(e.t))
+	j := backup.Job{Name: job, Source: src, Destinations: dests, Recipients: []string{e.id.Recipient().String()}, Level: 1, Threads: 1,
+		Signer: e.signer, Sequence: prior.NextSequence()}
 	res, err := backup.Run(e.ctx, j, zaptest.NewLogger(e.t))
 	if err != nil || res.Outcome != backup.OK {
 		e.t.Fatalf("backup.Run = %+v, %v", res, err)
@@ -73,7 +96,7 @@ func (e *env) backup(size string, dests ...storage.Destination) *manifest.Manife
 
 func (e *env) repair(opts repair.Options, dests ...storage.Destination) repair.Report {
 	e.t.Helper()
-	rep, err := repair.Run(e.ctx, job, dests, opts, zaptest.NewLogger(e.t))
+	rep, err := repair.Run(e.ctx, job, dests, e.trusted(), opts, zaptest.NewLogger(e.t))
 	if err != nil {
 		e.t.Fatalf("repair.Run: %v", err)
 	}
@@ -106,29 +129,26 @@ func (e *env) keys(s storage.Store) []string {
 	return out
 }
 
-// requireRepaired checks that d holds backup m as a complete, verified copy.
-func (e *env) requireRepaired(d storage.Destination, m *manifest.Manifest, wantCopies ...string) {
+// requireRepaired checks that d holds backup m as a complete, verified
+// copy, its manifest the object from holds, byte for byte (so the backup
+// side's signature verifies).
+func (e *env) requireRepaired(d storage.Destination, m *manifest.Manifest, from storage.Destination) {
 	e.t.Helper()
 	sum := sha256.Sum256(e.get(d.Store, m.Payload.Key))
 	if got := hex.EncodeToString(sum[:]); got != m.Payload.SHA256 {
 		e.t.Fatalf("%s: payload of %s hashes to %s, the backup's is %s", d.Name, m.ID, got, m.Payload.SHA256)
 	}
-	got, err := manifest.Read(e.ctx, d.Store, d.Name, job, m.ID)
+	got, err := manifest.Read(e.ctx, d.Store, d.Name, job, m.ID, e.trusted())
 	if err != nil {
 		e.t.Fatalf("%s: manifest of %s: %v", d.Name, m.ID, err)
 	}
-	if got.Payload != m.Payload || got.Plain != m.Plain {
-		e.t.Fatalf("%s: manifest of %s describes payload %+v, want %+v", d.Name, m.ID, got.Payload, m.Payload)
+	if got.Payload != m.Payload || got.Plain != m.Plain || got.SignedBy != e.signer.Public().ID() {
+		e.t.Fatalf("%s: manifest of %s describes payload %+v signed by %q, want %+v signed by %s", d.Name, m.ID, got.Payload, got.SignedBy, m.Payload, e.signer.Public().ID())
 	}
-	for _, name := range wantCopies {
-		if _, ok := got.Copy(name); !ok {
-			e.t.Errorf("%s: manifest of %s copies = %+v, missing %s", d.Name, m.ID, got.Copies, name)
-		}
+	if key := manifest.Key(job, m.ID); !bytes.Equal(e.get(d.Store, key), e.get(from.Store, key)) {
+		e.t.Errorf("%s: manifest of %s is not the one %s holds, byte for byte", d.Name, m.ID, from.Name)
 	}
-	if len(got.Copies) != len(wantCopies) {
-		e.t.Errorf("%s: manifest of %s copies = %+v, want %v", d.Name, m.ID, got.Copies, wantCopies)
-	}
-	checks, err := restore.Verify(e.ctx, job, m.ID, []storage.Destination{d}, []age.Identity{e.id})
+	checks, err := restore.Verify(e.ctx, job, m.ID, []storage.Destination{d}, []age.Identity{e.id}, e.trusted())
 	if err != nil || len(checks) != 1 || !checks[0].OK || checks[0].Level != "full" {
 		e.t.Fatalf("%s: restore.Verify of %s = %+v, %v", d.Name, m.ID, checks, err)
 	}
@@ -157,13 +177,13 @@ func TestRepairCopiesMissingBackupsNewestFirst(t *testing.T) {
 	if c := rep.Copied[0]; c.ID != newest.ID || c.From != "primary" || c.To != "offsite" || c.Bytes != newest.Payload.Bytes {
 		t.Fatalf("bounded run copied %+v, want the newest backup %s (%d bytes) primary -> offsite", c, newest.ID, newest.Payload.Bytes)
 	}
-	e.requireRepaired(offsite, newest, "primary", "offsite")
+	e.requireRepaired(offsite, newest, primary)
 
 	rep = e.repair(repair.Options{}, primary, offsite)
 	if got := copiedIDs(rep); len(got) != 1 || got[0] != oldest.ID || len(rep.Failed) != 0 {
 		t.Fatalf("second run: %+v, want only %s copied (%s was on both)", rep, oldest.ID, both.ID)
 	}
-	e.requireRepaired(offsite, oldest, "primary", "offsite")
+	e.requireRepaired(offsite, oldest, primary)
 
 	rep = e.repair(repair.Options{}, primary, offsite)
 	if len(rep.Copied) != 0 || len(rep.Failed) != 0 {
@@ -234,7 +254,7 @@ func TestCorruptSourceFallsBackToAnotherCopy(t *testing.T) {
 	if c := rep.Copied[0]; c.From != "offsite" || c.To != "tape" {
 		t.Fatalf("copied %+v, want offsite -> tape (primary is corrupt)", c)
 	}
-	e.requireRepaired(tape, m, "primary", "offsite", "tape")
+	e.requireRepaired(tape, m, offsite)
 }
 
 // countingStore is a real store that counts Create calls for payloads and
@@ -285,8 +305,8 @@ func TestLeftoverPayloadKeptWhenIntactReplacedWhenNot(t *testing.T) {
 	if n := offsiteStore.creates.Load(); n != 1 {
 		t.Errorf("%d payload uploads, want 1 (the torn leftover re-copied, the intact one kept)", n)
 	}
-	e.requireRepaired(offsite, intact, "primary", "offsite")
-	e.requireRepaired(offsite, torn, "primary", "offsite")
+	e.requireRepaired(offsite, intact, primary)
+	e.requireRepaired(offsite, torn, primary)
 }
 
 func TestFailedUploadIsRetriedAndNeverHalfVisible(t *testing.T) {
@@ -316,7 +336,7 @@ func TestFailedUploadIsRetriedAndNeverHalfVisible(t *testing.T) {
 	if n := offsiteStore.creates.Load(); n != 2 {
 		t.Errorf("%d upload attempts, want 2", n)
 	}
-	e.requireRepaired(offsite, m, "primary", "offsite")
+	e.requireRepaired(offsite, m, primary)
 }
 
 func TestUnreachableDestinationIsSkipped(t *testing.T) {
@@ -330,7 +350,7 @@ func TestUnreachableDestinationIsSkipped(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	rep, err := repair.Run(ctx, job, []storage.Destination{primary, dead, offsite}, fast, zaptest.NewLogger(t))
+	rep, err := repair.Run(ctx, job, []storage.Destination{primary, dead, offsite}, e.trusted(), fast, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,5 +360,57 @@ func TestUnreachableDestinationIsSkipped(t *testing.T) {
 	if len(rep.Copied) != 1 || rep.Copied[0].To != "offsite" || len(rep.Failed) != 0 {
 		t.Fatalf("report %+v, want the copy to offsite made and nothing tried on dead", rep)
 	}
-	e.requireRepaired(offsite, m, "primary", "offsite")
+	e.requireRepaired(offsite, m, primary)
+}
+
+// forge replaces m's manifest on d with the same manifest signed by
+// another key, as someone with write access to d but not the signing key
+// could.
+func (e *env) forge(d storage.Destination, m *manifest.Manifest) {
+	e.t.Helper()
+	data, err := m.Sign(newSigner(e.t))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := d.Store.Put(e.ctx, manifest.Key(job, m.ID), bytes.NewReader(data)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestForgedManifestIsNotCopied: a source whose manifest is signed by an
+// unknown key is not copied from (and not retried); another source with
+// the genuine manifest is used instead.
+func TestForgedManifestIsNotCopied(t *testing.T) {
+	e := newEnv(t)
+	primary := dest("primary", s3test.NewBucket(t, "primary"))
+	offsite := dest("offsite", s3test.NewBucket(t, "offsite"))
+	tape := dest("tape", s3test.NewBucket(t, "offsite"))
+	only := e.backup("500000", primary)
+	e.forge(primary, only)
+
+	rep := e.repair(repair.Options{Attempts: 3, Backoff: time.Second}, primary, offsite)
+	if len(rep.Copied) != 0 || len(rep.Failed) != 1 {
+		t.Fatalf("report %+v, want the copy from a forged manifest failed", rep)
+	}
+	want := manifest.Key(job, only.ID) + " on primary: signature: signed by an unknown key"
+	if !strings.Contains(rep.Failed[0].Err, want) {
+		t.Errorf("failure %q does not name the object and its signature problem (%q)", rep.Failed[0].Err, want)
+	}
+	if k := e.keys(offsite.Store); len(k) != 0 {
+		t.Fatalf("offsite holds %v copied from a forged manifest", k)
+	}
+
+	both := e.backup("500000", offsite, tape)
+	e.forge(offsite, both)
+	rep = e.repair(fast, offsite, tape, primary)
+	var got []string
+	for _, c := range rep.Copied {
+		if c.ID == both.ID {
+			got = append(got, c.From+"->"+c.To)
+		}
+	}
+	if len(got) != 1 || got[0] != "tape->primary" {
+		t.Fatalf("copies of %s: %v (report %+v), want tape->primary only (offsite's manifest is forged)", both.ID, got, rep)
+	}
+	e.requireRepaired(primary, both, tape)
 }

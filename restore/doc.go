@@ -4,8 +4,10 @@
 // backup when one is unreachable or its copy is bad.
 //
 // Guarantees:
-//   - Nothing from a bucket is trusted unchecked: the manifest must decode
-//     and describe the requested backup; the payload's size, age header
+//   - Nothing from a bucket is trusted unchecked: the manifest's signature
+//     must verify with a trusted key (unless the caller skips signatures,
+//     and then each such manifest is reported), it must decode and
+//     describe the requested backup; the payload's size, age header
 //     hash, every age chunk, the zstd framing, and the plaintext and
 //     ciphertext SHA-256 are checked against it.
 //   - A loader never sees a clean end of stream for a payload that fails a

@@ -43,6 +43,9 @@ type Request struct {
 	// Destinations in the order to try them.
 	Destinations []storage.Destination
 	Identities   []age.Identity
+	// Trust decides about manifest signatures; a manifest it refuses is a
+	// bad copy, and the next destination is tried.
+	Trust manifest.Trust
 }
 
 // Run restores the requested backup. It tries the destinations holding
@@ -60,11 +63,12 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 	rep := &Report{Job: req.Job, ID: entry.ID}
 	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID))
 	var loader snapshot.Loader
+	var errs []error
 	for _, d := range req.Destinations {
 		if !slices.Contains(entry.Destinations, d.Name) {
 			continue
 		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID)
+		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID, req.Trust)
 		if err == nil && loader == nil {
 			if loader, err = prepare(ctx, m.Source, newLoader); err != nil {
 				return rep, err
@@ -82,6 +86,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 			return rep, nil
 		}
 		rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name, Error: err.Error()})
+		errs = append(errs, err)
 		var wrong *seal.WrongIdentityError
 		if errors.As(err, &wrong) {
 			return rep, fmt.Errorf("backup %s/%s: %w", req.Job, entry.ID, err)
@@ -96,8 +101,22 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 			return rep, ctx.Err()
 		}
 	}
-	return rep, fmt.Errorf("backup %s/%s could not be restored from any destination: %s", req.Job, entry.ID, attemptsSummary(rep.Attempts))
+	return rep, &allFailedError{
+		msg:  fmt.Sprintf("backup %s/%s could not be restored from any destination: %s", req.Job, entry.ID, attemptsSummary(rep.Attempts)),
+		errs: errs,
+	}
 }
+
+// allFailedError is a restore that no destination could serve. Its message
+// summarises every attempt; it unwraps to each attempt's error (for
+// errors.As, e.g. a *manifest.SignatureError).
+type allFailedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *allFailedError) Error() string   { return e.msg }
+func (e *allFailedError) Unwrap() []error { return e.errs }
 
 // prepare builds the loader for a backup of info and readies its target.
 func prepare(ctx context.Context, info snapshot.Info, newLoader func(snapshot.Info) (snapshot.Loader, error)) (snapshot.Loader, error) {

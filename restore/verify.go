@@ -31,26 +31,34 @@ type Check struct {
 	// backup is encrypted to (full checks): after a key rotation it says
 	// which identity still opens each backup.
 	OpenedBy []string `json:"opened_by,omitempty"`
+	// Sequence is the backup's sequence number (its manifest's).
+	Sequence int64 `json:"sequence,omitempty"`
+	// SignedBy is the id of the trusted key whose signature on the
+	// manifest verified; empty when signatures were skipped.
+	SignedBy string `json:"signed_by,omitempty"`
+	// Warnings say what is wrong without failing the check: a signature
+	// that was not verified, a possible rollback (added by the caller).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Verify reads backup id of job ("" for the newest) at every destination
-// and checks it without loading it anywhere. With identities it runs the
-// whole restore read path; without, it checks the ciphertext against the
-// manifest. A destination that should hold the backup but does not is a
-// failed check.
-func Verify(ctx context.Context, job, id string, dests []storage.Destination, ids []age.Identity) ([]Check, error) {
+// and checks it without loading it anywhere. The manifest's signature is
+// checked as trust says. With identities it runs the whole restore read
+// path; without, it checks the ciphertext against the manifest. A
+// destination that should hold the backup but does not is a failed check.
+func Verify(ctx context.Context, job, id string, dests []storage.Destination, ids []age.Identity, trust manifest.Trust) ([]Check, error) {
 	entry, err := Locate(ctx, job, id, dests)
 	if err != nil {
 		return nil, err
 	}
 	var checks []Check
 	for _, d := range dests {
-		checks = append(checks, verifyAt(ctx, d, entry, ids))
+		checks = append(checks, verifyAt(ctx, d, entry, ids, trust))
 	}
 	return checks, nil
 }
 
-func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Identity) Check {
+func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Identity, trust manifest.Trust) Check {
 	start := time.Now()
 	c := Check{Job: e.Job, ID: e.ID, Destination: d.Name, Level: "ciphertext"}
 	if len(ids) > 0 {
@@ -60,9 +68,13 @@ func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Ide
 		c.Error, c.Duration = err.Error(), time.Since(start)
 		return c
 	}
-	m, err := manifest.Read(ctx, d.Store, d.Name, e.Job, e.ID)
+	m, err := manifest.Read(ctx, d.Store, d.Name, e.Job, e.ID, trust)
 	if err != nil {
 		return fail(err)
+	}
+	c.Sequence, c.SignedBy = m.Sequence, m.SignedBy
+	if m.SignedBy == "" {
+		c.Warnings = append(c.Warnings, "manifest signature not verified (signatures skipped)")
 	}
 	if len(ids) > 0 {
 		r, closeFn, err := openPayload(ctx, d, m, ids)

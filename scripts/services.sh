@@ -15,6 +15,7 @@
 #   MariaDB     127.0.0.1:3306, user root, empty password
 #   MinIO       "primary" 127.0.0.1:9100 and "offsite" 127.0.0.1:9200
 #   CLIs        zstd (Debian), age and age-keygen (go install, pinned)
+#   Chromium    headless, for the HTML compliance report's test (Debian)
 #
 # Tools built with go install live in ${COFFER_TOOLS:-$HOME/.cache/coffer-tools}/<name>-<version>/.
 set -euo pipefail
@@ -215,6 +216,21 @@ ensure_zstd() {
 	command -v zstd >/dev/null 2>&1 || die "zstd still missing after apt-get install"
 }
 
+# ---------------------------------------------------------------- Chromium
+
+# Headless Chromium renders the HTML compliance report in package report's
+# test (screenshot, DOM, PDF). DejaVu gives it a font without the
+# recommended packages.
+ensure_chromium() {
+	if command -v chromium >/dev/null 2>&1; then
+		say chromium "found $(command -v chromium)"
+		return
+	fi
+	say chromium "not installed: installing with apt-get"
+	apt_install chromium fonts-dejavu-core
+	command -v chromium >/dev/null 2>&1 || die "chromium still missing after apt-get install"
+}
+
 # ---------------------------------------------------------------- MinIO
 
 # minio_pid NAME: the pid from NAME's pid file if that process is a live minio.
@@ -297,6 +313,7 @@ ensure_go
 ensure_postgres
 ensure_mariadb
 ensure_zstd
+ensure_chromium
 AGE_DIR=$(go_tool age "$AGE_VERSION" filippo.io/age/cmd/... age age-keygen)
 MINIO_DIR=$(go_tool minio "$MINIO_VERSION" github.com/minio/minio minio)
 MINIO_BIN=$MINIO_DIR/minio

@@ -11,6 +11,17 @@
 // or psql, the mariadb or mysql client, or an SQLite file replaced
 // atomically.
 //
+// Row counts: Dump returns the rows of every table the dump holds, from the
+// dump's own snapshot. PostgreSQL counts in the transaction whose exported
+// snapshot pg_dump reads (pg_dump --snapshot); MySQL and MariaDB count the
+// INSERT tuples in the dump's SQL as it streams past (the dump tool's
+// snapshot cannot be shared); SQLite counts in the copy it streams. Exec
+// dumps have no counts.
+//
+// Scratch databases: NewScratch gives a drill a database (or SQLite file)
+// to restore into, which its Loader creates, counted by the same code as
+// the backup side, queried read-only, and dropped.
+//
 // Guarantees:
 //
 //   - A Source's Dump MUST return nil only when the dump tool exited 0 and
@@ -21,7 +32,15 @@
 //     reading the dump MUST be killed before it sees the end of its input,
 //     so a cut-off dump is never loaded as if it were whole. Load MUST fail
 //     when the tool exits non-zero.
-//   - Prepare MUST NOT load over a target holding data unless forced.
+//   - Prepare MUST NOT load over a target holding data unless forced. A
+//     scratch Loader's Prepare MUST fail on a database or file that exists,
+//     even empty, and leave it untouched.
+//   - Counts returned with Exact true MUST describe exactly the rows in the
+//     dump; a dump that fails returns no counts.
+//   - Scratch.Query MUST NOT change the scratch database: it runs in a
+//     read-only transaction (and, for MySQL, a read-only session, since DDL
+//     commits implicitly) that is rolled back, or on a read-only SQLite
+//     handle.
 //   - Passwords MUST NOT appear in a child's argv: they reach children
 //     through the environment (PGPASSWORD) or a 0600 defaults file that is
 //     removed afterwards. Error messages quote the last 2 KiB of a tool's

@@ -45,5 +45,8 @@ func (s *execSource) info() Info {
 // Describe returns the Info of an exec source; it runs nothing.
 func (s *execSource) Describe(ctx context.Context) (Info, error) { return s.info(), nil }
 
-// Dump runs the command and streams its standard output to w.
-func (s *execSource) Dump(ctx context.Context, w io.Writer) error { return s.child.dump(ctx, w) }
+// Dump runs the command and streams its standard output to w. An exec
+// dump is opaque: it returns no Tables.
+func (s *execSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
+	return nil, s.child.dump(ctx, w)
+}

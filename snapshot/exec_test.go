@@ -34,8 +34,12 @@ func TestExecDump(t *testing.T) {
 		t.Fatalf("Describe = %+v, %v", info, err)
 	}
 	var buf bytes.Buffer
-	if err := s.Dump(context.Background(), &buf); err != nil {
+	tables, err := s.Dump(context.Background(), &buf)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if tables != nil {
+		t.Errorf("an exec dump returned Tables %+v, want none", tables)
 	}
 	if buf.String() != "dump of shop" {
 		t.Fatalf("dump = %q", buf.String())
@@ -53,7 +57,7 @@ func TestExecNonZeroExit(t *testing.T) {
 		Env:     map[string]config.Secret{"TOKEN": config.NewSecret("tok-7f3a-secret")},
 	})
 	var buf bytes.Buffer
-	err := s.Dump(context.Background(), &buf)
+	_, err := s.Dump(context.Background(), &buf)
 	if err == nil {
 		t.Fatal("Dump succeeded after exit 1")
 	}
@@ -71,7 +75,7 @@ func TestExecNonZeroExit(t *testing.T) {
 
 func TestExecKilledBySignal(t *testing.T) {
 	s := execSource(t, config.Source{Command: []string{"sh", "-c", `printf x; kill -9 $$`}})
-	if err := s.Dump(context.Background(), io.Discard); err == nil || !strings.Contains(err.Error(), "killed") {
+	if _, err := s.Dump(context.Background(), io.Discard); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("Dump of a killed command: %v", err)
 	}
 }
@@ -84,7 +88,7 @@ func TestExecCancel(t *testing.T) {
 	defer cancel()
 	w := &signalWriter{first: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- s.Dump(ctx, w) }()
+	go func() { _, err := s.Dump(ctx, w); done <- err }()
 	<-w.first
 	start := time.Now()
 	cancel()
@@ -118,7 +122,7 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 func TestExecWriteError(t *testing.T) {
 	s := execSource(t, config.Source{Command: []string{"yes", "coffer"}})
 	done := make(chan error, 1)
-	go func() { done <- s.Dump(context.Background(), &failingWriter{left: 1 << 20}) }()
+	go func() { _, err := s.Dump(context.Background(), &failingWriter{left: 1 << 20}); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, errBoom) {

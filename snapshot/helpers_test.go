@@ -32,6 +32,14 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 // dump runs src.Dump into memory and fails the test on error.
 func dump(t *testing.T, src config.Source) (snapshot.Info, []byte) {
 	t.Helper()
+	info, data, _ := dumpCounted(t, src)
+	return info, data
+}
+
+// dumpCounted is dump that also returns the Tables Dump counted, which
+// must be there for every source but exec.
+func dumpCounted(t *testing.T, src config.Source) (snapshot.Info, []byte, *snapshot.Tables) {
+	t.Helper()
 	s, err := snapshot.NewSource(src)
 	if err != nil {
 		t.Fatal(err)
@@ -45,13 +53,17 @@ func dump(t *testing.T, src config.Source) (snapshot.Info, []byte) {
 		t.Fatalf("Describe returned an incomplete Info: %+v", info)
 	}
 	var buf bytes.Buffer
-	if err := s.Dump(ctx, &buf); err != nil {
+	tables, err := s.Dump(ctx, &buf)
+	if err != nil {
 		t.Fatalf("Dump: %v", err)
 	}
 	if buf.Len() == 0 {
 		t.Fatal("Dump wrote nothing")
 	}
-	return info, buf.Bytes()
+	if tables == nil && info.Kind != "exec" {
+		t.Fatal("Dump returned no Tables")
+	}
+	return info, buf.Bytes(), tables
 }
 
 // load prepares target and loads data into it, failing the test on error.
@@ -168,7 +180,7 @@ func blockedDump(t *testing.T, s snapshot.Source) (*io.PipeReader, <-chan error)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := s.Dump(context.Background(), pw)
+		_, err := s.Dump(context.Background(), pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()

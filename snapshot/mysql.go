@@ -152,9 +152,15 @@ func (s *mySource) Describe(ctx context.Context) (Info, error) {
 	return info, err
 }
 
-// Dump runs the dump tool in one transaction and streams its SQL to w.
-func (s *mySource) Dump(ctx context.Context, w io.Writer) error {
+// Dump runs the dump tool in one transaction and streams its SQL to w,
+// counting the rows of every table in the SQL as it passes (the tool's
+// snapshot cannot be shared, so the dump itself is counted).
+func (s *mySource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	args := []string{"--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
 		"--default-character-set=utf8mb4", "--", s.p.database}
-	return s.p.run(myDumpTools, args, func(c child) error { return c.dump(ctx, w) })
+	counter := newSQLCounter(w)
+	if err := s.p.run(myDumpTools, args, func(c child) error { return c.dump(ctx, counter) }); err != nil {
+		return nil, err
+	}
+	return counter.Tables(), nil
 }

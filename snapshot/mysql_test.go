@@ -141,7 +141,7 @@ func TestMySQLPasswordNotInArgv(t *testing.T) {
 	// A wrong password fails, and the error does not quote it.
 	src.Password = config.NewSecret("wrong-Password-123")
 	s, _ = snapshot.NewSource(src)
-	err = s.Dump(context.Background(), io.Discard)
+	_, err = s.Dump(context.Background(), io.Discard)
 	if err == nil {
 		t.Fatal("Dump with a wrong password succeeded")
 	}

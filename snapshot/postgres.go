@@ -145,8 +145,11 @@ func (s *pgSource) Describe(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
-// Dump runs pg_dump and streams its output to w.
-func (s *pgSource) Dump(ctx context.Context, w io.Writer) error {
+// Dump runs pg_dump and streams its output to w. pg_dump reads the
+// snapshot exported by a repeatable-read, read-only transaction of our own,
+// in which every table's rows are counted while pg_dump runs; that
+// transaction ends only after pg_dump has exited.
+func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	args := []string{"--no-password"}
 	if s.format == "pg-custom" {
 		args = append(args, "--format=custom", "--compress=0")
@@ -155,9 +158,49 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) error {
 	}
 	c, err := s.tool(args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.dump(ctx, w)
+	conn, err := s.p.connect(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("begin snapshot transaction on %s: %w", s.p, err)
+	}
+	var snapshotID string
+	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshotID); err != nil {
+		return nil, fmt.Errorf("export snapshot of %s: %w", s.p, err)
+	}
+	c.args = append(c.args, "--snapshot="+snapshotID)
+
+	countCtx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	type result struct {
+		counts []TableRows
+		err    error
+	}
+	counted := make(chan result, 1)
+	go func() {
+		counts, err := pgCountTables(countCtx, tx)
+		counted <- result{counts, err}
+	}()
+	dumpErr := c.dump(ctx, w)
+	if dumpErr != nil {
+		stopCount()
+	}
+	res := <-counted
+	// pg_dump has exited: the exported snapshot may go now. The
+	// transaction only read, so how it ends changes nothing.
+	_ = tx.Rollback(context.WithoutCancel(ctx))
+	if dumpErr != nil {
+		return nil, dumpErr
+	}
+	if res.err != nil {
+		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.p, res.err)
+	}
+	return newTables(MethodExportedSnapshot, res.counts), nil
 }
 
 // redactURLError drops the URL (which may hold a password) from a parse error.

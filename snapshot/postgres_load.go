@@ -104,21 +104,28 @@ func (l *pgLoader) create(ctx context.Context, conn *pgx.Conn) error {
 
 // recreate drops the target (disconnecting its sessions) and creates it.
 func (l *pgLoader) recreate(ctx context.Context, conn *pgx.Conn) error {
-	name := pgx.Identifier{l.p.database}.Sanitize()
+	if err := pgDropDatabase(ctx, conn, l.p.database); err != nil {
+		return fmt.Errorf("drop %s: %w", l, err)
+	}
+	return l.create(ctx, conn)
+}
+
+// pgDropDatabase drops database name if it exists, on the server of conn
+// (a connection to another database), terminating its sessions first.
+func pgDropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
 		return fmt.Errorf("server version: %w", err)
 	}
-	q := "DROP DATABASE IF EXISTS " + name
+	// Best effort: without the right to signal them, DROP says which
+	// sessions are in the way.
+	_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+	q := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize()
 	if version >= 130000 {
-		q += " WITH (FORCE)"
-	} else {
-		_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", l.p.database)
+		q += " WITH (FORCE)" // sessions that connected since are ended too
 	}
-	if _, err := conn.Exec(ctx, q); err != nil {
-		return fmt.Errorf("drop %s: %w", l, err)
-	}
-	return l.create(ctx, conn)
+	_, err := conn.Exec(ctx, q)
+	return err
 }
 
 // Reset drops and creates the target database again.

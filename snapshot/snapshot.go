@@ -19,7 +19,10 @@ type Source interface {
 	// Describe connects to the database and returns its Info without dumping.
 	Describe(ctx context.Context) (Info, error)
 	// Dump writes one consistent dump to w. See the package guarantees.
-	Dump(ctx context.Context, w io.Writer) error
+	// It returns the row count of every table the dump holds, taken from
+	// the dump's own snapshot (nil for exec sources, which are opaque);
+	// when it returns an error, the Tables are nil.
+	Dump(ctx context.Context, w io.Writer) (*Tables, error)
 }
 
 // Loader reads a dump back into a target database or file.

@@ -73,38 +73,60 @@ func (s *sqliteSource) Describe(ctx context.Context) (Info, error) {
 
 // Dump writes a consistent copy of the database to w: VACUUM INTO a file in
 // a private (0700) temporary directory, streamed to w and then removed.
-func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) error {
+// The rows of every table are counted in that copy while it streams.
+func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	if _, err := os.Stat(s.path); err != nil {
-		return fmt.Errorf("sqlite source: %w", err)
+		return nil, fmt.Errorf("sqlite source: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "coffer-sqlite-*") // 0700
 	if err != nil {
-		return fmt.Errorf("sqlite dump: %w", err)
+		return nil, fmt.Errorf("sqlite dump: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "snapshot.sqlite")
 
 	db, err := sql.Open("sqlite", sqliteDSN(s.path, true))
 	if err != nil {
-		return fmt.Errorf("open %s: %w", s.path, err)
+		return nil, fmt.Errorf("open %s: %w", s.path, err)
 	}
 	_, err = db.ExecContext(ctx, "VACUUM INTO "+sqliteQuote(tmp))
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite snapshot of %s: %w", s.path, err)
+		return nil, fmt.Errorf("sqlite snapshot of %s: %w", s.path, err)
 	}
 
 	f, err := os.Open(tmp)
 	if err != nil {
-		return fmt.Errorf("sqlite dump: %w", err)
+		return nil, fmt.Errorf("sqlite dump: %w", err)
 	}
 	defer f.Close()
-	if err := copyContext(ctx, w, f); err != nil {
-		return fmt.Errorf("sqlite dump of %s: %w", s.path, err)
+	countCtx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	type result struct {
+		counts []TableRows
+		err    error
 	}
-	return nil
+	counted := make(chan result, 1)
+	go func() {
+		// immutable: the reader writes nothing (no -wal, -shm or lock)
+		// beside the copy being streamed.
+		counts, err := sqliteCountTables(countCtx, sqliteDSN(tmp, true)+"&immutable=1")
+		counted <- result{counts, err}
+	}()
+	copyErr := copyContext(ctx, w, f)
+	if copyErr != nil {
+		stopCount()
+	}
+	res := <-counted
+	if copyErr != nil {
+		return nil, fmt.Errorf("sqlite dump of %s: %w", s.path, copyErr)
+	}
+	if res.err != nil {
+		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.path, res.err)
+	}
+	return newTables(MethodSnapshotCopy, res.counts), nil
 }
 
 // copyContext copies r to w, stopping when ctx is done. Read and write

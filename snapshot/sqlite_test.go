@@ -105,7 +105,7 @@ func TestSQLiteMissingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Dump(context.Background(), &bytes.Buffer{}); err == nil {
+	if _, err := s.Dump(context.Background(), &bytes.Buffer{}); err == nil {
 		t.Fatal("Dump of a missing file succeeded")
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {

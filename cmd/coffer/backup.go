@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 )
 
@@ -29,6 +30,9 @@ smaller than the previous backup's, fails: a broken or emptied source must
 not replace good backups silently. --allow-shrink accepts an expected
 shrink once (an empty dump still fails).
 
+Every manifest is signed with signing.key_file (required) and numbered:
+1 + the highest sequence among the newest backups the destinations hold.
+
 Exit codes: 0 every destination stored it, 3 partial (some did: the good
 copies are kept), 1 failed, 2 usage or config error.`,
 		Args: cobra.NoArgs,
@@ -39,6 +43,9 @@ copies are kept), 1 failed, 2 usage or config error.`,
 			}
 			jobs, err := selectJobs(cfg, job, all)
 			if err != nil {
+				return err
+			}
+			if _, err := loadSigner(cfg); err != nil {
 				return err
 			}
 			log := g.logger()
@@ -103,10 +110,15 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", j.Name, err)
 	}
+	signer, err := loadSigner(cfg)
+	if err != nil {
+		return nil, err
+	}
 	stores, err := openStores(cmd.Context(), cfg, j, "")
 	if err != nil {
 		return nil, err
 	}
+	prior := backup.ReadPrior(cmd.Context(), j.Name, stores, manifest.Trust{Verifier: cfg.Signing.Verifier()}, j.StallTimeout.D(), log)
 	bj := backup.Job{
 		Name:         j.Name,
 		Source:       src,
@@ -115,9 +127,11 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Threads:      j.Compression.Threads,
 		Destinations: stores,
 		StallTimeout: j.StallTimeout.D(),
+		Signer:       signer,
+		Sequence:     prior.NextSequence(),
 	}
 	if !allowShrink {
-		bj.MinPlainBytes = backup.ShrinkFloor(cmd.Context(), j.Name, stores, j.MaxShrinkPercent, j.StallTimeout.D())
+		bj.MinPlainBytes = prior.ShrinkFloor(j.MaxShrinkPercent)
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }

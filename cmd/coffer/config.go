@@ -82,6 +82,14 @@ func printConfig(cmd *cobra.Command, cfg *config.Config) {
 		}
 		fmt.Fprintf(w, "  %-10s %-5s %s\n", n, d.Type, where)
 	}
+	switch sg := cfg.Signing; {
+	case sg.KeyFile != "":
+		fmt.Fprintf(w, "signing: key %s, %d trusted public key(s)\n", sg.KeyFile, len(sg.PublicKeys))
+	case len(sg.PublicKeys) > 0:
+		fmt.Fprintf(w, "signing: no key_file (this host cannot back up), %d trusted public key(s)\n", len(sg.PublicKeys))
+	default:
+		fmt.Fprintln(w, "signing: none: backups and reads will be refused (see docs/config.md, signing)")
+	}
 	fmt.Fprintln(w, "jobs:")
 	for _, n := range cfg.JobOrder {
 		j := cfg.Jobs[n]

@@ -16,7 +16,8 @@ func newDemoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo [--dir DIR]",
 		Short: "Back up, list, verify and restore a sample SQLite database, with no service or network",
-		Long: `Create a sample SQLite database, an age identity and a configuration in DIR,
+		Long: `Create a sample SQLite database, an age identity, a manifest signing key and
+a configuration in DIR,
 with two local directories standing in for the primary and offsite buckets;
 then run the real commands: backup, list, verify and restore, and compare
 the restored database with the original table by table. Run it again to
@@ -82,6 +83,7 @@ func compareDemo(cmd *cobra.Command, p demo.Paths) error {
 Where everything is:
   configuration     %s
   age identity      %s   (private key, mode 0600)
+  signing key       %s   (private key, mode 0600)
   sample database   %s
   primary "bucket"  %s
   offsite "bucket"  %s
@@ -92,6 +94,6 @@ Try it yourself:
   go run ./cmd/coffer verify --config %s --job music-hub --identity %s
 Or restore without Coffer, with the stock tools:
   age -d -i %s %s/music-hub/<backup-id>/payload.sqlite.zst.age | zstd -d > restored.db
-`, p.Config, p.Identity, p.Database, p.Primary, p.Offsite, p.Restored, p.Config, p.Config, p.Identity, p.Identity, p.Primary)
+`, p.Config, p.Identity, p.SigningKey, p.Database, p.Primary, p.Offsite, p.Restored, p.Config, p.Config, p.Identity, p.Identity, p.Primary)
 	return nil
 }

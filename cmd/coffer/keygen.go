@@ -8,34 +8,62 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/sign"
 )
 
 func newKeygenCmd() *cobra.Command {
-	var out string
+	var out, signingKey string
 	cmd := &cobra.Command{
-		Use:   "keygen -o FILE",
-		Short: "Create an age identity (private key file, mode 0600) and print its public key",
-		Long: `Create a new age X25519 identity in FILE (mode 0600, never overwritten) and
-print its public key ("age1...") on stdout. Put the public key under
-recipients in coffer.yaml; keep FILE on restore hosts and offline. The file
-is a standard age identity: 'age -d -i FILE' reads it.`,
+		Use:   "keygen [-o IDENTITY] [--signing-key FILE]",
+		Short: "Create an age identity and/or a manifest signing key (files mode 0600) and print their public keys",
+		Long: `Create key files (mode 0600, never overwritten) and print their public keys
+on stdout, one per line, in the order below.
+
+  -o FILE             a new age X25519 identity: the private key backups are
+                      decrypted with. Its public key ("age1...") goes under
+                      recipients in coffer.yaml; keep FILE on restore hosts
+                      and offline. 'age -d -i FILE' reads it.
+  --signing-key FILE  a new Ed25519 signing key: backups sign every manifest
+                      with it. Set signing.key_file to FILE on the hosts that
+                      back up; its public key ("coffer-sign1:...") goes under
+                      signing.public_keys, on every host that reads backups.
+
+Give one or both.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usageErr(errors.New("-o FILE is required: the private key is never printed"))
+			if out == "" && signingKey == "" {
+				return usageErr(errors.New("give -o FILE (an age identity) and/or --signing-key FILE: private keys are never printed"))
 			}
-			data, recipient, err := seal.GenerateIdentity(time.Now())
-			if err != nil {
-				return err
+			if out != "" && out == signingKey {
+				return usageErr(errors.New("-o and --signing-key name the same file; give each key its own"))
 			}
-			if err := seal.WriteSecretFile(out, data); err != nil {
-				return err
+			now := time.Now()
+			if out != "" {
+				data, recipient, err := seal.GenerateIdentity(now)
+				if err != nil {
+					return err
+				}
+				if err := seal.WriteSecretFile(out, data); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), recipient)
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote identity to %s (mode 0600); its public key (age1...) goes under recipients\n", out)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), recipient)
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote identity to %s (mode 0600); public key above goes under recipients:\n", out)
+			if signingKey != "" {
+				data, pub, err := sign.GenerateKey(now)
+				if err != nil {
+					return err
+				}
+				if err := sign.WriteKeyFile(signingKey, data); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), pub)
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote signing key %s to %s (mode 0600): set signing.key_file on backup hosts; its public key (coffer-sign1:...) goes under signing.public_keys\n", pub.ID(), signingKey)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "identity file to create")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "age identity file to create")
+	cmd.Flags().StringVar(&signingKey, "signing-key", "", "manifest signing key file to create")
 	return cmd
 }

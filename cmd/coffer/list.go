@@ -26,7 +26,12 @@ type listEntry struct {
 	StoredBytes  int64     `json:"stored_bytes"`
 	Destinations []string  `json:"destinations"`
 	Missing      []string  `json:"missing_from"`
-	Error        string    `json:"error,omitempty"`
+	// Sequence is the backup's sequence number; SignedBy the id of the key
+	// whose signature on its manifest verified (empty when signatures were
+	// skipped).
+	Sequence int64  `json:"sequence,omitempty"`
+	SignedBy string `json:"signed_by,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // listOutput is `coffer list --json`.
@@ -37,13 +42,17 @@ type listOutput struct {
 
 func newListCmd(g *globals) *cobra.Command {
 	var job string
-	var asJSON bool
+	var asJSON, skipSignature bool
 	cmd := &cobra.Command{
 		Use:   "list [--job NAME]",
 		Short: "List complete backups and which destinations hold each",
 		Long: `List the backups that have a manifest (only those exist: a payload without
 a manifest is a failed or running upload) with their size and the
-destinations that hold them. Exit 1 when a destination cannot be listed.`,
+destinations that hold them. A backup whose manifest fails its signature
+check (against signing.public_keys) shows the error instead of its details;
+--insecure-skip-signature shows it anyway, with a warning. The newest
+backup's sequence number is compared with the highest seen before, as
+verify does. Exit 1 when a destination cannot be listed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -51,6 +60,12 @@ destinations that hold them. Exit 1 when a destination cannot be listed.`,
 				return err
 			}
 			jobs, err := selectJobs(cfg, job, job == "")
+			if err != nil {
+				return err
+			}
+			log := g.logger()
+			defer log.Sync()
+			trust, err := readTrust(cfg, skipSignature, log)
 			if err != nil {
 				return err
 			}
@@ -64,8 +79,16 @@ destinations that hold them. Exit 1 when a destination cannot be listed.`,
 				for n, err := range unreachable {
 					out.Unreachable[n] = err.Error()
 				}
+				var newest *manifest.Manifest
 				for _, e := range entries {
-					out.Backups = append(out.Backups, describeEntry(cmd, dests, j.Destinations, e))
+					le := describeEntry(cmd, dests, j.Destinations, e, trust)
+					out.Backups = append(out.Backups, le)
+					if le.SignedBy != "" {
+						newest = &manifest.Manifest{ID: le.ID, Sequence: le.Sequence, SignedBy: le.SignedBy}
+					}
+				}
+				if w := observeNewest(cfg, j, dests, newest, log); w != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 				}
 			}
 			if asJSON {
@@ -85,12 +108,13 @@ destinations that hold them. Exit 1 when a destination cannot be listed.`,
 	}
 	cmd.Flags().StringVarP(&job, "job", "j", "", "only this job (default: all jobs)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	skipSignatureFlag(cmd, &skipSignature)
 	return cmd
 }
 
 // describeEntry reads the backup's manifest from the first destination that
 // holds it.
-func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string, e restore.Entry) listEntry {
+func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string, e restore.Entry, trust manifest.Trust) listEntry {
 	le := listEntry{Job: e.Job, ID: e.ID, Destinations: e.Destinations, Missing: []string{}}
 	le.Started, _ = manifest.IDTime(e.ID)
 	for _, n := range all {
@@ -103,7 +127,7 @@ func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string
 		if !slices.Contains(e.Destinations, d.Name) {
 			continue
 		}
-		m, err := manifest.Read(cmd.Context(), d.Store, d.Name, e.Job, e.ID)
+		m, err := manifest.Read(cmd.Context(), d.Store, d.Name, e.Job, e.ID, trust)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -111,6 +135,7 @@ func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string
 		le.Started, le.Finished = m.Started, m.Finished
 		le.Source = m.Source.Kind + " " + m.Source.Database
 		le.PlainBytes, le.StoredBytes = m.Plain.Bytes, m.Payload.Bytes
+		le.Sequence, le.SignedBy = m.Sequence, m.SignedBy
 		return le
 	}
 	le.Error = strings.Join(errs, "; ")

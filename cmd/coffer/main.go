@@ -113,8 +113,11 @@ destinations failed).`,
 		newConfigCmd(g),
 		newRunCmd(g),
 		newAuditCmd(g),
+		newReportCmd(g),
 		newPruneCmd(g),
 		newPurgeCmd(g),
+		newDrillCmd(g),
+		newStatusCmd(g),
 		newDemoCmd(g),
 	)
 	return root

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/prune"
 )
 
@@ -27,7 +28,10 @@ securely delete (every object version) what it marks expired.
 Never deleted: anything inside keep_within, the newest complete backup,
 anything needed to keep min_keep backups, the only copy of a backup, and
 nothing at all when the newest backup is dated in the future (a wrong clock).
-Backups under S3 Object Lock are kept and reported as locked.
+Backups under S3 Object Lock are kept and reported as locked. Every manifest
+is read and its signature checked (signing.public_keys): a copy whose
+manifest fails is reported as unverified, is not counted as a copy and is
+not deleted.
 
 --dry-run prints the same plan without deleting. Every deletion is written to
 the audit trail with the rule that decided it.
@@ -43,6 +47,9 @@ or config error.`,
 			jobs, err := selectJobs(cfg, job, job == "")
 			if err != nil {
 				return err
+			}
+			if len(cfg.Signing.PublicKeys) == 0 {
+				return usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file); prune counts only copies whose manifest signature verifies", cfg.Path))
 			}
 			log := g.logger()
 			defer log.Sync()
@@ -75,7 +82,8 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		if err != nil {
 			return err
 		}
-		res, err := prune.Run(ctx, j.Name, policy, dests, time.Now(), dryRun, log, func(it prune.Item) {
+		trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+		res, err := prune.Run(ctx, j.Name, policy, dests, trust, time.Now(), dryRun, log, func(it prune.Item) {
 			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
 		if err != nil {
@@ -84,7 +92,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		results = append(results, res)
 		problems += len(res.Refused)
 		for _, it := range res.Items {
-			if it.Outcome == "failed" {
+			if it.Outcome == "failed" || it.Outcome == "unverified" {
 				problems++
 			}
 		}

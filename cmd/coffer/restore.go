@@ -16,7 +16,7 @@ import (
 
 type restoreFlags struct {
 	job, id, from, identity, passFile, target, output string
-	latest, force, asJSON                             bool
+	latest, force, asJSON, skipSignature              bool
 }
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -36,6 +36,13 @@ Where it goes:
   -o FILE         the plain dump, written to FILE (temp name, then renamed).
   -o -            the plain dump on stdout.
 
+Each manifest's signature is checked against signing.public_keys; a copy
+whose manifest fails is refused, named, and the next destination is tried.
+--insecure-skip-signature reads such manifests anyway, with a warning for
+each: for emergencies only (e.g. backups made before Coffer signed them).
+Restoring the newest backup also records its sequence number and warns
+when it is older than a backup seen before (a possible rollback).
+
 Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
 (see the README's restore runbook).`,
 		Args: cobra.NoArgs,
@@ -52,6 +59,7 @@ Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
 	fl.StringVarP(&f.output, "output", "o", "", `write the plain dump to FILE, or "-" for stdout`)
 	fl.BoolVar(&f.force, "force", false, "restore into a target that is not empty")
 	fl.BoolVar(&f.asJSON, "json", false, "print the restore report as JSON on stdout (not with -o -)")
+	skipSignatureFlag(cmd, &f.skipSignature)
 	return cmd
 }
 
@@ -82,7 +90,11 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	}
 	log := g.logger()
 	defer log.Sync()
-	req := restore.Request{Job: f.job, ID: f.id, Destinations: stores, Identities: ids}
+	trust, err := readTrust(cfg, f.skipSignature, log)
+	if err != nil {
+		return err
+	}
+	req := restore.Request{Job: f.job, ID: f.id, Destinations: stores, Identities: ids, Trust: trust}
 	rep, err := restore.Run(cmd.Context(), req, func(info snapshot.Info) (snapshot.Loader, error) {
 		return newLoader(f, jobs[0].Source, info)
 	}, log)
@@ -96,7 +108,12 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	}
 	auditBestEffort(cfg, log, ev)
 	if err != nil {
-		return err
+		return signatureHint(err)
+	}
+	if f.id == "" {
+		if w := observeNewest(cfg, jobs[0], stores, rep.Manifest, log); w != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+		}
 	}
 	if f.asJSON {
 		enc := json.NewEncoder(cmd.OutOrStdout())

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,9 @@ exits 0.
 			if err != nil {
 				return err
 			}
+			if _, err := loadSigner(cfg); err != nil { // every backup must be signed
+				return err
+			}
 			log := g.logger()
 			defer log.Sync()
 			return runDaemon(cmd.Context(), g, cfg, log)
@@ -79,7 +83,7 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 	for _, name := range cfg.JobOrder {
 		m.Job(name) // counters exist at zero, so the first failure shows as an increase
 	}
-	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder()}
+	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder(), DrillDir: filepath.Join(dir, "drills")}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
 	sched := daemon.New(cfg, runner.Run, cycle.Newest, daemon.Hooks{
 		Skipped: m.BackupSkipped,
@@ -87,6 +91,9 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 		Running: m.Running,
 		Forget:  m.Forget,
 	}, log)
+	// Restore drills follow each job's drill.schedule, apart from backups.
+	drills := daemon.New(cfg, runner.Drill, cycle.NewestDrill, daemon.Hooks{}, log.With(zap.String("schedule", "drill"))).WithPlan(daemon.DrillPlan)
+	logDrillSetup(cfg, log)
 
 	if cfg.Daemon.Listen != "off" {
 		srv, err := startMonitor(cfg, m, sched, log)
@@ -111,14 +118,16 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 				return
 			case <-hup:
 			}
-			reload(g, sched, runner, m, auditLog, log)
+			reload(g, []*daemon.Scheduler{sched, drills}, runner, m, auditLog, log)
 		}
 	}()
 	go maintenanceLoop(ctx, sched, runner)
 
 	log.Info("coffer daemon started", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder),
 		zap.Int("max_concurrent", cfg.Daemon.MaxConcurrent), zap.Bool("ha", cfg.Daemon.HA), zap.String("state_dir", dir))
-	err = sched.Run(ctx)
+	drillsDone := make(chan error, 1)
+	go func() { drillsDone <- drills.Run(ctx) }()
+	err = errors.Join(sched.Run(ctx), <-drillsDone)
 	shipCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shipAudit(shipCtx, sched.Config(), auditLog, log)
@@ -132,7 +141,7 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 
 // reload loads the configuration file again and switches to it, or keeps
 // the running one when the new file is invalid.
-func reload(g *globals, sched *daemon.Scheduler, runner *cycle.Runner, m *metrics.Metrics, auditLog *audit.Log, log *zap.Logger) {
+func reload(g *globals, scheds []*daemon.Scheduler, runner *cycle.Runner, m *metrics.Metrics, auditLog *audit.Log, log *zap.Logger) {
 	cfg, err := g.loadConfig()
 	ev := audit.Event{Action: audit.ActionConfigReload, Outcome: "ok", Detail: g.configPath}
 	if err != nil {
@@ -145,7 +154,10 @@ func reload(g *globals, sched *daemon.Scheduler, runner *cycle.Runner, m *metric
 		for _, name := range cfg.JobOrder {
 			m.Job(name)
 		}
-		sched.Reload(cfg)
+		for _, s := range scheds {
+			s.Reload(cfg)
+		}
+		logDrillSetup(cfg, log)
 		m.ConfigReloaded(true)
 		log.Info("configuration reloaded", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder))
 	}
@@ -276,4 +288,16 @@ func shipAudit(ctx context.Context, cfg *config.Config, auditLog *audit.Log, log
 		return
 	}
 	shipAuditTo(ctx, auditLog, s, log)
+}
+
+// logDrillSetup warns about jobs whose scheduled drills cannot decrypt:
+// they will fail, and alert, at each drill slot until fixed.
+func logDrillSetup(cfg *config.Config, log *zap.Logger) {
+	for _, name := range cfg.JobOrder {
+		j := cfg.Jobs[name]
+		if j.Drill.Enabled && j.Drill.IdentityFile == "" {
+			log.Warn("scheduled drills of this job will fail: no drill.identity_file (the private age identity drills decrypt with)",
+				zap.String("job", name), zap.String("drill_schedule", j.Drill.Schedule))
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,14 +112,7 @@ func loadIdentities(path, passFile string, required bool) ([]age.Identity, error
 // or asks on the controlling terminal when file is empty.
 func readPassphrase(file string) ([]byte, error) {
 	if file != "" {
-		if err := seal.CheckPrivate(file); err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		return bytes.TrimRight(data, "\r\n"), nil
+		return seal.PassphraseFile(file)()
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {

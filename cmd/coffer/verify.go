@@ -8,80 +8,126 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 )
 
+type verifyFlags struct {
+	job, id, identity, passFile string
+	asJSON, skipSignature       bool
+}
+
 func newVerifyCmd(g *globals) *cobra.Command {
-	var job, id, identity, passFile string
-	var asJSON bool
+	f := &verifyFlags{}
 	cmd := &cobra.Command{
 		Use:   "verify --job NAME [--id ID] [--identity FILE]",
 		Short: "Read a backup back at every destination and check it, loading nothing",
 		Long: `Check the newest backup of a job (or --id) at every destination of the job.
+The manifest's signature must verify with a key in signing.public_keys.
 With --identity, the whole restore read path runs: age decryption and
 authentication, zstd decoding, and the plaintext and payload SHA-256 and
 sizes against the manifest. Without it, the payload's size, age header and
 SHA-256 are checked (no private key needed on a backup host).
+
+Checking the newest backup also compares its sequence number with the
+highest this host has seen for the job (in the state directory, seen.json):
+a lower one is a possible rollback (newer backups deleted or hidden), and
+is warned about on stderr and in each check's "warnings" (--json).
+
+--insecure-skip-signature checks manifests whose signature is missing or
+fails anyway, with a warning for each; for emergencies only.
 Exit 1 when any destination fails its check.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, false)
-			if err != nil {
-				return err
-			}
-			ids, err := loadIdentities(identity, passFile, false)
-			if err != nil {
-				return err
-			}
-			stores, err := openStores(cmd.Context(), cfg, jobs[0], "")
-			if err != nil {
-				return err
-			}
-			checks, err := restore.Verify(cmd.Context(), job, id, stores, ids)
-			if err != nil {
-				return err
-			}
-			failed := 0
-			for _, c := range checks {
-				if !c.OK {
-					failed++
-				}
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(checks); err != nil {
-					return err
-				}
-			} else {
-				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(w, "JOB\tBACKUP\tDESTINATION\tRESULT\tCHECKED\tDETAIL")
-				for _, c := range checks {
-					res, detail := "ok", humanBytes(c.Bytes)+" in "+c.Duration.Round(1e6).String()
-					if len(c.OpenedBy) > 0 {
-						detail += "; opened by " + strings.Join(c.OpenedBy, ", ")
-					}
-					if !c.OK {
-						res, detail = "FAILED", c.Error
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Job, c.ID, c.Destination, res, c.Level, detail)
-				}
-				w.Flush()
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d destinations failed verification", failed, len(checks))
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, g, f) },
 	}
-	cmd.Flags().StringVarP(&job, "job", "j", "", "job whose backup to verify (required)")
-	cmd.Flags().StringVar(&id, "id", "", "backup id (default: the newest)")
-	cmd.Flags().StringVarP(&identity, "identity", "i", "", "age identity file for a full check (env COFFER_IDENTITY)")
-	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVarP(&f.job, "job", "j", "", "job whose backup to verify (required)")
+	cmd.Flags().StringVar(&f.id, "id", "", "backup id (default: the newest)")
+	cmd.Flags().StringVarP(&f.identity, "identity", "i", "", "age identity file for a full check (env COFFER_IDENTITY)")
+	cmd.Flags().StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	skipSignatureFlag(cmd, &f.skipSignature)
 	return cmd
+}
+
+func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	jobs, err := selectJobs(cfg, f.job, false)
+	if err != nil {
+		return err
+	}
+	ids, err := loadIdentities(f.identity, f.passFile, false)
+	if err != nil {
+		return err
+	}
+	log := g.logger()
+	defer log.Sync()
+	trust, err := readTrust(cfg, f.skipSignature, log)
+	if err != nil {
+		return err
+	}
+	stores, err := openStores(cmd.Context(), cfg, jobs[0], "")
+	if err != nil {
+		return err
+	}
+	checks, err := restore.Verify(cmd.Context(), f.job, f.id, stores, ids, trust)
+	if err != nil {
+		return err
+	}
+	if f.id == "" {
+		// The newest visible backup: compare its sequence with the highest
+		// seen. Only manifests whose signature verified count.
+		var newest *manifest.Manifest
+		for _, c := range checks {
+			if c.SignedBy != "" && (newest == nil || c.Sequence > newest.Sequence) {
+				newest = &manifest.Manifest{ID: c.ID, Sequence: c.Sequence, SignedBy: c.SignedBy}
+			}
+		}
+		if w := observeNewest(cfg, jobs[0], stores, newest, log); w != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			for i := range checks {
+				checks[i].Warnings = append(checks[i].Warnings, w.String())
+			}
+		}
+	}
+	failed := 0
+	for _, c := range checks {
+		if !c.OK {
+			failed++
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(checks); err != nil {
+			return err
+		}
+	} else {
+		printChecks(cmd, checks)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d destinations failed verification", failed, len(checks))
+	}
+	return nil
+}
+
+func printChecks(cmd *cobra.Command, checks []restore.Check) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "JOB\tBACKUP\tDESTINATION\tRESULT\tCHECKED\tDETAIL")
+	for _, c := range checks {
+		res, detail := "ok", humanBytes(c.Bytes)+" in "+c.Duration.Round(1e6).String()
+		if c.SignedBy != "" {
+			detail += fmt.Sprintf("; seq %d signed by %s", c.Sequence, c.SignedBy)
+		}
+		if len(c.OpenedBy) > 0 {
+			detail += "; opened by " + strings.Join(c.OpenedBy, ", ")
+		}
+		if !c.OK {
+			res, detail = "FAILED", c.Error
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Job, c.ID, c.Destination, res, c.Level, detail)
+	}
+	w.Flush()
 }

@@ -1,5 +1,6 @@
 // Package demo prepares a self-contained demonstration of Coffer: a small
-// SQLite database of a music-education hub, an age identity, two local
+// SQLite database of a music-education hub, an age identity, a manifest
+// signing key, two local
 // directories standing in for the primary and offsite buckets, and a
 // configuration tying them together. It needs no service and no network.
 package demo
@@ -19,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // SQLite driver, pure Go
 
 	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/sign"
 )
 
 // Paths are the files and directories a demo uses.
@@ -26,10 +28,12 @@ type Paths struct {
 	Dir      string // the demo's folder
 	Config   string // coffer.yaml
 	Identity string // age identity (private key), mode 0600
-	Database string // the sample SQLite database
-	Primary  string // directory standing in for the primary bucket
-	Offsite  string // directory standing in for the offsite bucket
-	Restored string // where the demo restores the database to
+	// SigningKey signs the manifests (private key), mode 0600.
+	SigningKey string
+	Database   string // the sample SQLite database
+	Primary    string // directory standing in for the primary bucket
+	Offsite    string // directory standing in for the offsite bucket
+	Restored   string // where the demo restores the database to
 }
 
 // NewPaths lays out a demo in dir.
@@ -39,19 +43,20 @@ func NewPaths(dir string) (Paths, error) {
 		return Paths{}, err
 	}
 	return Paths{
-		Dir:      abs,
-		Config:   filepath.Join(abs, "coffer.yaml"),
-		Identity: filepath.Join(abs, "identity.txt"),
-		Database: filepath.Join(abs, "music-hub.db"),
-		Primary:  filepath.Join(abs, "buckets", "primary"),
-		Offsite:  filepath.Join(abs, "buckets", "offsite"),
-		Restored: filepath.Join(abs, "restored", "music-hub.db"),
+		Dir:        abs,
+		Config:     filepath.Join(abs, "coffer.yaml"),
+		Identity:   filepath.Join(abs, "identity.txt"),
+		SigningKey: filepath.Join(abs, "signing.key"),
+		Database:   filepath.Join(abs, "music-hub.db"),
+		Primary:    filepath.Join(abs, "buckets", "primary"),
+		Offsite:    filepath.Join(abs, "buckets", "offsite"),
+		Restored:   filepath.Join(abs, "restored", "music-hub.db"),
 	}, nil
 }
 
 // Setup creates whatever of the demo does not exist yet: folders, sample
-// database, identity and configuration. Running it again keeps the
-// identity and earlier backups, so backups accumulate across runs.
+// database, identity, signing key and configuration. Running it again
+// keeps the keys and earlier backups, so backups accumulate across runs.
 func Setup(ctx context.Context, p Paths) error {
 	for _, d := range []string{p.Dir, p.Primary, p.Offsite, filepath.Dir(p.Restored)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -75,10 +80,23 @@ func Setup(ctx context.Context, p Paths) error {
 	if len(recipients) == 0 {
 		return fmt.Errorf("%s holds no X25519 identity", p.Identity)
 	}
+	if _, err := os.Stat(p.SigningKey); errors.Is(err, fs.ErrNotExist) {
+		data, _, err := sign.GenerateKey(time.Now())
+		if err != nil {
+			return err
+		}
+		if err := sign.WriteKeyFile(p.SigningKey, data); err != nil {
+			return err
+		}
+	}
+	signer, err := sign.LoadSigner(p.SigningKey)
+	if err != nil {
+		return err
+	}
 	if err := seedDatabase(ctx, p.Database); err != nil {
 		return fmt.Errorf("sample database: %w", err)
 	}
-	cfg := fmt.Sprintf(configTemplate, recipients[0], p.Primary, p.Offsite, p.Database)
+	cfg := fmt.Sprintf(configTemplate, recipients[0], p.SigningKey, signer.Public(), p.Primary, p.Offsite, p.Database)
 	return os.WriteFile(p.Config, []byte(cfg), 0o600)
 }
 
@@ -86,6 +104,10 @@ const configTemplate = `# Written by 'coffer demo'. Two local directories stand 
 # primary and the offsite bucket; see coffer.example.yaml for S3.
 recipients:
   - %s
+signing:
+  key_file: %s
+  public_keys:
+    - %s
 destinations:
   primary:
     type: local

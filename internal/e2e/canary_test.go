@@ -248,7 +248,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	down.server.Endpoint = "http://" + freeAddr(t) // nothing listens there
 	stateDir := filepath.Join(e.dir, "state")
 	hostPort := strings.TrimPrefix(srv.URL, "http://")
-	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") + down.yaml("down") +
+	cfg := e.header() + "destinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") + down.yaml("down") +
 		"jobs:\n" + jobs + "daemon:\n" + daemonYAML + "  state_dir: " + stateDir + "\n" +
 		"notify:\n  on_success: true\n" +
 		"  webhooks: [\"http://coffer:" + secrets["webhook pw"] + "@" + hostPort + "/hook/" + secrets["webhook token"] + "\"]\n" +

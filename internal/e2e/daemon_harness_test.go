@@ -64,7 +64,7 @@ func freeAddr(t *testing.T) string {
 // listen address and state_dir are added), and returns its path.
 func (e *env) daemonConfig(name, jobs, daemonYAML string) string {
 	e.t.Helper()
-	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") +
+	cfg := e.header() + "destinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") +
 		"jobs:\n" + jobs + "daemon:\n" + daemonYAML
 	path := filepath.Join(e.dir, name)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -223,6 +223,28 @@ type tcpProxy struct {
 	l      net.Listener
 	conns  map[net.Conn]bool
 	held   atomic.Bool // black hole: connections stay open, nothing is forwarded
+	// cutAt, when positive, resets the connection carrying the request
+	// byte that brings the bytes forwarded upstream past it (once).
+	cutAt    atomic.Int64
+	upstream atomic.Int64 // bytes forwarded client -> server
+	cuts     atomic.Int64 // connections reset by cutAt
+}
+
+// resetAfter makes the proxy reset (RST) the connection that carries the
+// client's n-th byte from now on: a connection reset in the middle of an
+// upload part.
+func (p *tcpProxy) resetAfter(n int64) {
+	p.cutAt.Store(p.upstream.Load() + n)
+}
+
+// reset aborts c and u with a TCP RST.
+func reset(c, u net.Conn) {
+	for _, x := range []net.Conn{c, u} {
+		if tc, ok := x.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		x.Close()
+	}
 }
 
 // hold makes the proxy a black hole: it accepts connections and keeps them
@@ -297,13 +319,27 @@ func (p *tcpProxy) serve(c net.Conn) {
 	}
 	p.conns[c], p.conns[u] = true, true
 	p.mu.Unlock()
-	go func() { p.copy(u, c); u.Close() }()
-	p.copy(c, u)
+	go func() { p.copy(u, c, func(n int) bool { return p.forwarded(n, c, u) }); u.Close() }()
+	p.copy(c, u, nil)
 	c.Close()
 }
 
-// copy forwards src to dst until either fails, pausing while held.
-func (p *tcpProxy) copy(dst, src net.Conn) {
+// forwarded counts n bytes sent upstream and resets the connection when
+// they cross cutAt; it reports whether to go on.
+func (p *tcpProxy) forwarded(n int, c, u net.Conn) bool {
+	total := p.upstream.Add(int64(n))
+	if at := p.cutAt.Load(); at > 0 && total >= at && p.cutAt.CompareAndSwap(at, 0) {
+		p.cuts.Add(1)
+		reset(c, u)
+		return false
+	}
+	return true
+}
+
+// copy forwards src to dst until either fails, pausing while held. sent,
+// when set, is told of every chunk before it is forwarded and may stop
+// the copy.
+func (p *tcpProxy) copy(dst, src net.Conn, sent func(int) bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		for p.held.Load() {
@@ -314,6 +350,9 @@ func (p *tcpProxy) copy(dst, src net.Conn) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if n > 0 {
+			if sent != nil && !sent(n) {
+				return
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}

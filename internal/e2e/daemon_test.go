@@ -290,7 +290,7 @@ func TestHARefusedWithoutConditionalWrites(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
 	local := t.TempDir()
-	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n  disk: {type: local, path: " + local + "}\n" +
+	cfg := e.header() + "destinations:\n  disk: {type: local, path: " + local + "}\n" +
 		"jobs:\n" + slowJob("app", "") + "daemon:\n" + daemonYAML + "  ha: true\n"
 	path := filepath.Join(e.dir, "ha-local.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -96,16 +96,19 @@ func (b *bucket) yaml(name string) string {
 `, name, b.server.Endpoint, b.server.Region, b.name, b.server.AccessKey)
 }
 
-// env is one test's working set: a key pair, a config and two buckets.
+// env is one test's working set: an age key pair, a signing key, a
+// config, two buckets and a state directory of its own.
 type env struct {
-	t         *testing.T
-	dir       string
-	identity  string
-	recipient string
-	config    string
-	primary   *bucket
-	offsite   *bucket
-	extraEnv  []string
+	t          *testing.T
+	dir        string
+	identity   string
+	recipient  string
+	signingKey string // the manifest signing key file
+	signingPub string // its public key, coffer-sign1:...
+	config     string
+	primary    *bucket
+	offsite    *bucket
+	extraEnv   []string
 }
 
 // newEnv makes an identity and buckets on the shared primary and offsite
@@ -118,20 +121,34 @@ func newEnv(t *testing.T, primary, offsite testenv.S3Server) *env {
 	if primary.SecretKey != offsite.SecretKey {
 		t.Fatal("test servers must share a secret key")
 	}
-	e.extraEnv = []string{"COFFER_E2E_S3_SECRET=" + primary.SecretKey}
+	e.extraEnv = []string{"COFFER_E2E_S3_SECRET=" + primary.SecretKey, "STATE_DIRECTORY=" + filepath.Join(e.dir, "state")}
 	e.identity = filepath.Join(e.dir, "identity.txt")
-	out, _, code := e.run("keygen", "-o", e.identity)
-	if code != 0 {
-		t.Fatalf("keygen exit %d", code)
+	e.signingKey = filepath.Join(e.dir, "signing.key")
+	out, _, code := e.run("keygen", "-o", e.identity, "--signing-key", e.signingKey)
+	keys := strings.Fields(out)
+	if code != 0 || len(keys) != 2 || !strings.HasPrefix(keys[0], "age1") || !strings.HasPrefix(keys[1], "coffer-sign1:") {
+		t.Fatalf("keygen: exit %d, stdout %q; want an age recipient and a signing public key", code, out)
 	}
-	e.recipient = strings.TrimSpace(out)
+	e.recipient, e.signingPub = keys[0], keys[1]
 	return e
+}
+
+// signingYAML is the config's signing section: the env's key signs, and
+// is trusted.
+func (e *env) signingYAML() string {
+	return "signing:\n  key_file: " + e.signingKey + "\n  public_keys: [" + e.signingPub + "]\n"
+}
+
+// header is the top of a config: the signing section and the env's
+// recipient.
+func (e *env) header() string {
+	return e.signingYAML() + "recipients:\n  - " + e.recipient + "\n"
 }
 
 // writeConfig writes coffer.yaml with one job whose source block is given
 // (indented YAML under "source:").
 func (e *env) writeConfig(job, source string) {
-	cfg := "recipients:\n  - " + e.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") +
+	cfg := e.header() + "destinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") +
 		"jobs:\n  " + job + ":\n    source:\n" + source
 	e.config = filepath.Join(e.dir, "coffer.yaml")
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {

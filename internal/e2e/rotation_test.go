@@ -43,7 +43,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	ids := map[string]string{}
 	for _, ph := range phases {
-		cfg := "recipients:\n"
+		cfg := e.signingYAML() + "recipients:\n"
 		for _, r := range ph.recipients {
 			cfg += "  - " + r + "\n"
 		}

@@ -32,7 +32,7 @@ func TestTenantSeparation(t *testing.T) {
 	global := tenant{job: "global", identity: e.identity, recipient: e.recipient}
 	tenants := []tenant{e.newTenant("tenant-a", 2_000), e.newTenant("tenant-b", 3_000)}
 
-	cfg := "recipients:\n  - " + global.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") + "jobs:\n"
+	cfg := e.signingYAML() + "recipients:\n  - " + global.recipient + "\ndestinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") + "jobs:\n"
 	for _, tn := range tenants {
 		db := filepath.Join(e.dir, tn.job+".db")
 		cfg += "  " + tn.job + ":\n    source:\n" + sourceYAML(config.Source{Type: "sqlite", Path: db}) +
@@ -49,14 +49,16 @@ func TestTenantSeparation(t *testing.T) {
 	for _, owner := range tenants {
 		// The manifest on each destination records only the job's own key.
 		for _, b := range []*bucket{e.primary, e.offsite} {
-			var m struct {
-				Encryption struct{ Recipients []string } `json:"encryption"`
+			var stored struct {
+				Manifest struct {
+					Encryption struct{ Recipients []string } `json:"encryption"`
+				} `json:"manifest"`
 			}
-			if err := json.Unmarshal(b.get(t, tenantKey(t, b, owner.job, "/manifest.json")), &m); err != nil {
+			if err := json.Unmarshal(b.get(t, tenantKey(t, b, owner.job, "/manifest.json")), &stored); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(m.Encryption.Recipients, []string{owner.recipient}) {
-				t.Fatalf("%s manifest on %s lists recipients %v, want only %s", owner.job, b.name, m.Encryption.Recipients, owner.recipient)
+			if r := stored.Manifest.Encryption.Recipients; !slices.Equal(r, []string{owner.recipient}) {
+				t.Fatalf("%s manifest on %s lists recipients %v, want only %s", owner.job, b.name, r, owner.recipient)
 			}
 		}
 

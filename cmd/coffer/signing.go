@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/rollback"
+	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// skipSignatureFlag adds --insecure-skip-signature to a command that
+// reads manifests.
+func skipSignatureFlag(cmd *cobra.Command, skip *bool) {
+	cmd.Flags().BoolVar(skip, "insecure-skip-signature", false,
+		"EMERGENCY: read manifests whose signature is missing or fails (each is logged as a warning); anyone who can write to a bucket can then make Coffer read their data")
+}
+
+// readTrust is how a reading command treats manifest signatures: trust the
+// configured public keys; with skip, read manifests whose signature fails
+// anyway, with a warning for each.
+func readTrust(cfg *config.Config, skip bool, log *zap.Logger) (manifest.Trust, error) {
+	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+	if !skip {
+		if len(cfg.Signing.PublicKeys) == 0 {
+			return trust, usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file) so manifests can be checked; "+
+				"to read unsigned or unverifiable backups anyway, give --insecure-skip-signature", cfg.Path))
+		}
+		return trust, nil
+	}
+	log.Warn("--insecure-skip-signature: manifests whose signature is missing or fails are read anyway; anyone who can write to a bucket can make Coffer read data of their own")
+	trust.SkipSignature = true
+	trust.Warn = func(object string, err error) {
+		log.Warn("manifest signature NOT verified; read anyway (--insecure-skip-signature)", zap.String("manifest", object), zap.Error(err))
+	}
+	return trust, nil
+}
+
+// loadSigner loads the signing key of a command that writes manifests.
+func loadSigner(cfg *config.Config) (*sign.Signer, error) {
+	s, err := cfg.Signing.Signer()
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("%s: %w", cfg.Path, err))
+	}
+	return s, nil
+}
+
+// signatureHint is added to an error that a failed signature caused.
+func signatureHint(err error) error {
+	var se *manifest.SignatureError
+	if err == nil || !errors.As(err, &se) && !errors.Is(err, sign.ErrBadSignature) && !errors.Is(err, sign.ErrUnknownKey) {
+		return err
+	}
+	return fmt.Errorf("%w\n(a manifest whose signature fails may have been forged or changed by someone with write access to the bucket; "+
+		"check signing.public_keys, and only if you trust the object, rerun with --insecure-skip-signature)", err)
+}
+
+// observeNewest records m, the newest visible backup of job (its
+// signature verified), in the state directory's rollback record and
+// returns the warning when it is older than a backup seen before. dests
+// are the job's destinations; the first configured one names where the
+// job's backups live. Problems with the record are logged, never fatal.
+func observeNewest(cfg *config.Config, job *config.Job, dests []storage.Destination, m *manifest.Manifest, log *zap.Logger) *rollback.Warning {
+	if m == nil || m.SignedBy == "" || m.Sequence < 1 {
+		return nil
+	}
+	where := ""
+	for _, d := range dests {
+		if len(job.Destinations) > 0 && d.Name == job.Destinations[0] {
+			where = d.Store.String()
+		}
+	}
+	dir, err := stateDir(cfg)
+	var st *rollback.State
+	if err == nil {
+		st, err = rollback.Load(dir)
+	}
+	if err != nil {
+		log.Warn("rollback check skipped: state not readable (set daemon.state_dir to a writable directory)", zap.Error(err))
+		return nil
+	}
+	w := st.Observe(rollback.Key(job.Name, where), job.Name, rollback.Mark{Sequence: m.Sequence, ID: m.ID}, time.Now())
+	if w == nil {
+		if err := st.Save(); err != nil {
+			log.Warn("rollback state not saved", zap.Error(err))
+		}
+	}
+	return w
+}

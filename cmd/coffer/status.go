@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/daemon"
+	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// jobStatus is one job in `coffer status --json`.
+type jobStatus struct {
+	Job         string            `json:"job"`
+	Source      string            `json:"source"`
+	LastBackup  *backupStatus     `json:"last_backup"`
+	NextBackup  time.Time         `json:"next_backup"`
+	LastDrill   *drillStatus      `json:"last_drill"`
+	NextDrill   *time.Time        `json:"next_drill,omitempty"`
+	RTOSeconds  float64           `json:"rto_seconds"`
+	Unreachable map[string]string `json:"unreachable,omitempty"`
+	// Restore is the command that restores the newest backup into a new
+	// database now; StockTools does it without Coffer.
+	Restore    string   `json:"restore_command,omitempty"`
+	StockTools string   `json:"stock_tools_command,omitempty"`
+	Problems   []string `json:"problems"`
+}
+
+// backupStatus is a job's newest complete backup.
+type backupStatus struct {
+	ID           string    `json:"id"`
+	Finished     time.Time `json:"finished"`
+	AgeSeconds   float64   `json:"age_seconds"`
+	PlainBytes   int64     `json:"plain_bytes"`
+	StoredBytes  int64     `json:"stored_bytes"`
+	Destinations []string  `json:"destinations"`
+	Missing      []string  `json:"missing_from"`
+}
+
+// drillStatus is a job's newest drill.
+type drillStatus struct {
+	ID           string    `json:"id"`
+	Finished     time.Time `json:"finished"`
+	Result       string    `json:"result"`
+	From         string    `json:"from"`
+	TotalSeconds float64   `json:"total_seconds"`
+	RTORatio     float64   `json:"rto_ratio"`
+	Error        string    `json:"error,omitempty"`
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var job string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--job NAME]",
+		Short: "One screen for the on-call engineer: last backup, next run, last drill, restore command",
+		Long: `Show, per job: the newest complete backup (age, size, which destinations
+hold it), when the next backup and drill are due, the last restore drill
+against the RTO, and the exact command that restores the newest backup now,
+with Coffer and with the stock age and zstd tools.
+
+Exit status: 0 when every job has a backup at every destination and its
+last drill passed, 1 otherwise (so it can run in monitoring).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			jobs, err := selectJobs(cfg, job, job == "")
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			var out []jobStatus
+			problems := 0
+			for _, j := range jobs {
+				st, err := statusOf(cmd.Context(), cfg, j, now)
+				if err != nil {
+					return err
+				}
+				problems += len(st.Problems)
+				out = append(out, st)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				for _, st := range out {
+					printStatus(cmd.OutOrStdout(), st, now)
+				}
+			}
+			if problems > 0 {
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d problem(s) need attention", problems)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&job, "job", "j", "", "show one job (default: all)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// statusOf gathers one job's status.
+func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.Time) (jobStatus, error) {
+	st := jobStatus{Job: j.Name, Source: j.Source.Type, RTOSeconds: j.RTO.D().Seconds(), Unreachable: map[string]string{}}
+	if sched, loc, err := daemon.Schedule(j); err == nil {
+		st.NextBackup = sched.Next(now.In(loc))
+	}
+	if j.Drill.Enabled {
+		if sched, loc, err := daemon.ScheduleOf(j, j.Drill.Schedule); err == nil {
+			next := sched.Next(now.In(loc))
+			st.NextDrill = &next
+		}
+	}
+	dests, err := openStores(ctx, cfg, j, "")
+	if err != nil {
+		return st, err
+	}
+	entries, unreachable := restore.Catalog(ctx, j.Name, dests)
+	for n, err := range unreachable {
+		st.Unreachable[n] = err.Error()
+		st.Problems = append(st.Problems, fmt.Sprintf("destination %s unreachable: %v", n, err))
+	}
+	if len(entries) == 0 {
+		st.Problems = append(st.Problems, "no complete backup anywhere")
+	} else {
+		e := entries[len(entries)-1]
+		b, m, merr := newestBackupStatus(ctx, dests, j, e, manifest.Trust{Verifier: cfg.Signing.Verifier()}, now)
+		st.LastBackup = b
+		if m == nil {
+			st.Problems = append(st.Problems, fmt.Sprintf("newest backup %s: no readable, correctly signed manifest: %v", e.ID, merr))
+		}
+		if len(b.Missing) > 0 {
+			st.Problems = append(st.Problems, "newest backup missing from "+strings.Join(b.Missing, ", "))
+		}
+		if m != nil {
+			st.Restore, st.StockTools = restoreCommands(cfg, j, dests, m)
+		}
+	}
+	if from := findDest(dests, j.Drill.From); from != nil {
+		reports, _, err := drill.ReadReports(ctx, from.Store, j.Name, manifest.Trust{Verifier: cfg.Signing.Verifier()})
+		if err == nil && len(reports) > 0 {
+			r := reports[len(reports)-1]
+			st.LastDrill = &drillStatus{ID: r.ID, Finished: r.Finished, Result: r.Result, From: r.From, TotalSeconds: r.TotalSeconds, RTORatio: r.RTORatio, Error: r.Error}
+			if !r.Passed() {
+				st.Problems = append(st.Problems, "last drill failed: "+r.Error)
+			}
+		} else if j.Drill.Enabled && err == nil {
+			st.Problems = append(st.Problems, "never drilled")
+		}
+	}
+	return st, nil
+}
+
+// newestBackupStatus describes entry e, reading its manifest from the
+// first destination that serves it.
+func newestBackupStatus(ctx context.Context, dests []storage.Destination, j *config.Job, e restore.Entry, trust manifest.Trust, now time.Time) (*backupStatus, *manifest.Manifest, error) {
+	b := &backupStatus{ID: e.ID, Destinations: e.Destinations}
+	for _, name := range j.Destinations {
+		if !slices.Contains(e.Destinations, name) {
+			b.Missing = append(b.Missing, name)
+		}
+	}
+	var errs []error
+	for _, d := range dests {
+		if !slices.Contains(e.Destinations, d.Name) {
+			continue
+		}
+		m, err := manifest.Read(ctx, d.Store, d.Name, j.Name, e.ID, trust)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.Finished, b.PlainBytes, b.StoredBytes = m.Finished, m.Plain.Bytes, m.Payload.Bytes
+		b.AgeSeconds = now.Sub(m.Finished).Seconds()
+		return b, m, nil
+	}
+	if t, err := manifest.IDTime(e.ID); err == nil {
+		b.AgeSeconds = now.Sub(t).Seconds()
+	}
+	return b, nil, errors.Join(errs...)
+}
+
+func findDest(dests []storage.Destination, name string) *storage.Destination {
+	for i := range dests {
+		if dests[i].Name == name {
+			return &dests[i]
+		}
+	}
+	return nil
+}
+
+// restoreCommands are the commands that restore m into a new database:
+// with Coffer, and with the stock tools from the first destination.
+func restoreCommands(cfg *config.Config, j *config.Job, dests []storage.Destination, m *manifest.Manifest) (string, string) {
+	cfgPath, _ := filepath.Abs(cfg.Path)
+	identity := j.Drill.IdentityFile
+	if identity == "" {
+		identity = "/path/to/identity.txt"
+	}
+	target := "NEW_DATABASE"
+	load := "pg_restore -d NEW_DATABASE"
+	switch m.Source.Format {
+	case "pg-plain":
+		load = "psql -d NEW_DATABASE"
+	case "sql":
+		load = "mariadb NEW_DATABASE"
+	case "sqlite":
+		target, load = "/path/to/restored.sqlite", "cat > /path/to/restored.sqlite"
+	}
+	coffer := fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s --target %s", cfgPath, j.Name, m.ID, identity, target)
+	if m.Source.Kind == "exec" {
+		coffer = fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s -o dump.%s", cfgPath, j.Name, m.ID, identity, m.Source.Format)
+		load = "cat > dump." + m.Source.Format
+	}
+	fetch := ""
+	for _, name := range j.Destinations {
+		d := cfg.Destinations[name]
+		if d == nil || !slices.Contains(m.CopyNames(), name) {
+			continue
+		}
+		key := m.Payload.Key
+		if d.Prefix != "" {
+			key = d.Prefix + "/" + key
+		}
+		switch d.Type {
+		case "s3":
+			endpoint := ""
+			if d.Endpoint != "" {
+				endpoint = " --endpoint-url " + d.Endpoint
+			}
+			fetch = fmt.Sprintf("aws s3 cp%s s3://%s/%s -", endpoint, d.Bucket, key)
+		case "local":
+			fetch = "cat " + filepath.Join(d.Path, key)
+		}
+		break
+	}
+	if fetch == "" {
+		return coffer, ""
+	}
+	return coffer, fmt.Sprintf("%s | age -d -i %s | zstd -d | %s", fetch, identity, load)
+}
+
+// printStatus writes one job's status for a person.
+func printStatus(w io.Writer, st jobStatus, now time.Time) {
+	fmt.Fprintf(w, "%s (%s)\n", st.Job, st.Source)
+	if b := st.LastBackup; b != nil {
+		fmt.Fprintf(w, "  last backup  %s, %s ago, %s (%s stored) on %s\n", b.ID, ago(b.AgeSeconds), humanBytes(b.PlainBytes), humanBytes(b.StoredBytes), strings.Join(b.Destinations, ", "))
+		if len(b.Missing) > 0 {
+			fmt.Fprintf(w, "               MISSING from %s\n", strings.Join(b.Missing, ", "))
+		}
+	} else {
+		fmt.Fprintf(w, "  last backup  NONE\n")
+	}
+	fmt.Fprintf(w, "  next backup  %s (in %s)\n", st.NextBackup.Format(time.RFC3339), ago(st.NextBackup.Sub(now).Seconds()))
+	if d := st.LastDrill; d != nil {
+		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %.1f%% of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(d.Result), dur(d.TotalSeconds), 100*d.RTORatio, dur(st.RTOSeconds))
+	} else {
+		fmt.Fprintf(w, "  last drill   NONE\n")
+	}
+	if st.NextDrill != nil {
+		fmt.Fprintf(w, "  next drill   %s\n", st.NextDrill.Format(time.RFC3339))
+	}
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "  PROBLEM      %s\n", p)
+	}
+	if st.Restore != "" {
+		fmt.Fprintf(w, "  restore now  %s\n", st.Restore)
+	}
+	if st.StockTools != "" {
+		fmt.Fprintf(w, "  without Coffer (check the SHA-256 in the manifest): %s\n", st.StockTools)
+	}
+	fmt.Fprintln(w)
+}
+
+// ago formats seconds as a short duration: "3d4h", "5h12m", "40s".
+func ago(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	case d >= time.Hour:
+		return d.Truncate(time.Minute).String()
+	}
+	return d.Truncate(time.Second).String()
+}

@@ -1,0 +1,14 @@
+package cycle
+
+import (
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
+)
+
+// trust is how the daemon treats manifest signatures: it trusts the
+// configured public keys and never skips a failing signature. A backup
+// whose manifest fails is not a prior backup, not a repair source and not
+// a copy prune counts.
+func trust(cfg *config.Config) manifest.Trust {
+	return manifest.Trust{Verifier: cfg.Signing.Verifier()}
+}

@@ -1,0 +1,240 @@
+package drill_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/dbtest"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/fs"
+)
+
+// fixture is one real backup of a seeded database in a local destination.
+type fixture struct {
+	job    *config.Job
+	dest   storage.Destination
+	ids    []age.Identity
+	m      *manifest.Manifest
+	signer *sign.Signer
+}
+
+func newFixture(t *testing.T, src config.Source) *fixture {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := storage.Destination{Name: "offsite", Store: store}
+	s, err := snapshot.NewSource(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	signer, err := sign.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := backup.Run(context.Background(), backup.Job{
+		Name: "app", Source: s, Destinations: []storage.Destination{dest}, Signer: signer, Sequence: 1,
+		Recipients: []string{id.Recipient().String()}, Level: 3, Threads: 2,
+	}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &config.Job{Name: "app", Source: src, Destinations: []string{"offsite"}, RTO: config.Duration(8 * time.Hour),
+		Drill: config.Drill{From: "offsite", WarnPercent: 50, Target: config.DrillTarget{Host: src.Host, Port: src.Port, User: src.User, Dir: t.TempDir()}}}
+	return &fixture{job: job, dest: dest, ids: []age.Identity{id}, m: res.Manifest, signer: signer}
+}
+
+func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error) {
+	t.Helper()
+	return drill.Run(context.Background(), drill.Options{Job: f.job, From: f.dest, Identities: f.ids, Now: now, Log: zap.NewNop(),
+		Trust: manifest.Trust{Verifier: sign.NewVerifier(f.signer.Public())}})
+}
+
+// rewriteManifest replaces the stored manifest with m, validly signed:
+// the data no longer matches what the backup recorded (a loader bug, or a
+// dump that silently lost rows), which only a drill can notice.
+func (f *fixture) rewriteManifest(t *testing.T, m *manifest.Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.dest.Store.Delete(ctx, manifest.Key(m.Job, m.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.Write(ctx, f.dest.Store, m, f.signer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sqliteSource(t *testing.T, rows int) config.Source {
+	path := filepath.Join(t.TempDir(), "app.db")
+	dbtest.SeedSQLite(t, path, rows)
+	return config.Source{Type: "sqlite", Path: path}
+}
+
+func TestSQLiteDrillPasses(t *testing.T) {
+	f := newFixture(t, sqliteSource(t, 2000))
+	rep, err := f.run(t, nil)
+	if err != nil {
+		t.Fatalf("drill: %v", err)
+	}
+	if !rep.Passed() || rep.Backup != f.m.ID || len(rep.Tables) == 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, tc := range rep.Tables {
+		if !tc.OK {
+			t.Errorf("table %s", tc)
+		}
+	}
+	if rep.Phase(drill.PhaseLoad) <= 0 || rep.Throughput <= 0 || rep.HeadroomBytes <= rep.PlainBytes {
+		t.Errorf("load %s throughput %.0f headroom %d plain %d", rep.Phase(drill.PhaseLoad), rep.Throughput, rep.HeadroomBytes, rep.PlainBytes)
+	}
+	files, _ := filepath.Glob(filepath.Join(f.job.Drill.Target.Dir, "coffer_drill_*"))
+	if len(files) != 0 {
+		t.Errorf("scratch files left: %v", files)
+	}
+}
+
+// TestDrillDetectsCountMismatch: the restored data does not match the
+// counts the manifest recorded; the drill fails naming the table, and the
+// scratch database is still dropped.
+func TestDrillDetectsCountMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  func(t *testing.T) config.Source
+	}{
+		{"sqlite", func(t *testing.T) config.Source { return sqliteSource(t, 500) }},
+		{"postgres", func(t *testing.T) config.Source {
+			src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+			dbtest.SeedPostgres(t, src, 500)
+			return src
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.src(t))
+			m := *f.m
+			if m.Tables == nil || len(m.Tables.Counts) == 0 {
+				t.Fatal("backup recorded no row counts")
+			}
+			counts := append([]snapshot.TableRows(nil), m.Tables.Counts...)
+			counts[0].Rows += 7
+			m.Tables = &snapshot.Tables{Exact: true, Method: m.Tables.Method, Counts: counts}
+			f.rewriteManifest(t, &m)
+
+			rep, err := f.run(t, nil)
+			if err == nil || rep.Passed() {
+				t.Fatalf("drill passed with wrong counts: %+v", rep)
+			}
+			want := "table " + counts[0].Name + " has " + itoa(counts[0].Rows-7) + " rows, the backup recorded " + itoa(counts[0].Rows)
+			if !strings.Contains(rep.Error, want) {
+				t.Errorf("error %q does not say %q", rep.Error, want)
+			}
+			if rep.Phase(drill.PhaseCleanup) == 0 && len(rep.Phases) != 4 {
+				t.Errorf("phases %+v: cleanup must run after a failed validation", rep.Phases)
+			}
+			scratch, err := snapshot.NewScratch(f.m.Source, config.Source{Type: tc.name, Host: f.job.Drill.Target.Host, Port: f.job.Drill.Target.Port, User: f.job.Drill.Target.User}, scratchOf(f, rep))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := scratch.Exists(context.Background()); err != nil || ok {
+				t.Errorf("scratch %s still exists after a failed drill (%v)", scratch, err)
+			}
+		})
+	}
+}
+
+// scratchOf recovers the scratch name from the report's target text.
+func scratchOf(f *fixture, rep *drill.Report) string {
+	i := strings.Index(rep.Target, "coffer_drill_")
+	name := rep.Target[i:]
+	if j := strings.IndexAny(name, `" `); j >= 0 {
+		name = name[:j]
+	}
+	if f.m.Source.Kind == "sqlite" {
+		return filepath.Join(f.job.Drill.Target.Dir, name)
+	}
+	return name
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestDrillOverRTOFails: with a clock that moves an hour at every
+// reading, the drill takes far longer than a 3h RTO and fails on time
+// alone.
+func TestDrillOverRTOFails(t *testing.T) {
+	f := newFixture(t, sqliteSource(t, 100))
+	f.job.RTO = config.Duration(3 * time.Hour)
+	rep, err := f.run(t, steppingClock(time.Hour))
+	if err != nil {
+		t.Fatalf("drill error %v; the data is fine, only the time is over", err)
+	}
+	if rep.Passed() || !strings.Contains(rep.Error, "longer than the RTO of 3h0m0s") || rep.RTORatio <= 1 {
+		t.Errorf("report result %s ratio %.2f error %q", rep.Result, rep.RTORatio, rep.Error)
+	}
+	if rep.HeadroomBytes != 0 {
+		t.Errorf("headroom %d, want 0 once the fixed phases alone overrun the RTO", rep.HeadroomBytes)
+	}
+}
+
+// TestDrillWarnsAboveFraction: a passing drill that took more than
+// warn_percent of the RTO carries a warning.
+func TestDrillWarnsAboveFraction(t *testing.T) {
+	f := newFixture(t, sqliteSource(t, 100))
+	f.job.RTO = config.Duration(15 * time.Hour)
+	rep, _ := f.run(t, steppingClock(time.Hour)) // about 10h of 15h
+	if !rep.Passed() || !strings.Contains(rep.Warning, "warning above 50%") {
+		t.Errorf("result %s warning %q", rep.Result, rep.Warning)
+	}
+}
+
+// steppingClock returns a clock that moves step forward at every reading.
+func steppingClock(step time.Duration) func() time.Time {
+	var mu sync.Mutex
+	t := time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(step)
+		return t
+	}
+}
+
+func TestCompareTables(t *testing.T) {
+	got := drill.CompareTables(
+		[]snapshot.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 5}, {Name: "gone", Rows: 1}},
+		[]snapshot.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 4}, {Name: "new", Rows: 2}},
+	)
+	want := []string{
+		"table a: 3 rows",
+		"table b has 4 rows, the backup recorded 5",
+		"table gone is missing (backup recorded 1 rows)",
+		"table new (2 rows) is not in the backup's record",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i].String() != want[i] || got[i].OK != (i == 0) {
+			t.Errorf("%d: %s (ok %v), want %s", i, got[i], got[i].OK, want[i])
+		}
+	}
+}

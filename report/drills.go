@@ -1,0 +1,121 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/coffer-backup/coffer/drill"
+)
+
+// drillControl evaluates the drill control (the last drill is no older
+// than drill.max_age, passed, and took no longer than the RTO) and builds
+// the drill history.
+func (e *jobEval) drillControl() (Control, []DrillRun) {
+	c := Control{ID: ControlDrill, Title: TitleDrill, Status: Pass}
+	add := func(s Status, format string, args ...any) {
+		c.Status = worse(c.Status, s)
+		c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
+	}
+	j := e.in.Job
+	rto, maxAge := j.RTO.D(), j.Drill.MaxAge.D()
+	from := j.Drill.From
+	history := []DrillRun{}
+	if e.in.DrillErr != nil {
+		add(Fail, "drill source %s could not be read: %v", from, e.in.DrillErr)
+		c.Summary = "no drill evidence could be read"
+		return c, history
+	}
+	keys := make([]string, 0, len(e.in.BadDrills))
+	for k := range e.in.BadDrills {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add(Warn, "drill report %s in %s could not be read: %v", k, from, e.in.BadDrills[k])
+	}
+	objects := make([]string, 0, len(e.in.UnverifiedDrills))
+	for o := range e.in.UnverifiedDrills {
+		objects = append(objects, o)
+	}
+	slices.Sort(objects)
+	for _, o := range objects {
+		add(Warn, "drill report %s: signature not verified: %v", o, e.in.UnverifiedDrills[o])
+	}
+	drills := slices.Clone(e.in.Drills)
+	slices.SortFunc(drills, func(a, b *drill.Report) int {
+		return cmp.Or(a.Finished.Compare(b.Finished), strings.Compare(a.ID, b.ID))
+	})
+	for i, r := range drills {
+		if r.Started.Before(e.from) && i != len(drills)-1 {
+			continue
+		}
+		history = append(history, DrillRun{
+			ID: r.ID, Backup: r.Backup, From: r.From, Started: r.Started, Finished: r.Finished,
+			TotalSeconds: r.TotalSeconds, RTOSeconds: rto.Seconds(), Result: r.Result,
+			OverRTO: r.Total() > rto, Error: r.Error, Warning: r.Warning,
+		})
+	}
+	if len(drills) == 0 {
+		add(Fail, "no drill report in %s (under _coffer/drills/%s/)", from, j.Name)
+		if !j.Drill.Enabled {
+			add(Fail, "drills are disabled for job %s (drill.enabled: false)", j.Name)
+		}
+		c.Summary = "no restore drill on record"
+		return c, history
+	}
+	last := drills[len(drills)-1]
+	age := e.now.Sub(last.Finished)
+	took := last.Total()
+	pct := 0.0
+	if rto > 0 {
+		pct = 100 * took.Seconds() / rto.Seconds()
+	}
+	add(Pass, "last drill %s restored backup %s from %s; finished %s, %s ago; took %s (%.0f s), %.0f%% of the RTO %s (%.0f s); %s",
+		last.ID, last.Backup, last.From, stamp(last.Finished), human(age), human(took), took.Seconds(), pct, human(rto), rto.Seconds(), last.Result)
+	var problems []string
+	if age > maxAge {
+		problems = append(problems, fmt.Sprintf("%s old, more than max_age %s", human(age), human(maxAge)))
+		add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human(age), human(maxAge))
+	}
+	if !last.Passed() {
+		problems = append(problems, "failed")
+		why := last.Error
+		if why == "" {
+			why = "no error recorded"
+		}
+		add(Fail, "last drill %s failed: %s", last.ID, why)
+		if p := lastPassed(drills); p != nil {
+			add(Fail, "last passing drill: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
+		} else {
+			add(Fail, "no drill on record passed")
+		}
+	}
+	if took > rto {
+		problems = append(problems, fmt.Sprintf("took %s, over the RTO %s", human(took), human(rto)))
+		add(Fail, "last drill %s took %s (%.0f s), over the RTO %s (%.0f s) by %s",
+			last.ID, human(took), took.Seconds(), human(rto), rto.Seconds(), human(took-rto))
+	}
+	if last.Warning != "" {
+		add(Warn, "last drill %s warned: %s", last.ID, last.Warning)
+	}
+	if len(problems) > 0 {
+		c.Summary = fmt.Sprintf("last drill (%s): %s", day(last.Finished, e.loc), strings.Join(problems, "; "))
+	} else {
+		c.Summary = fmt.Sprintf("last drill (%s, %s ago, max %s) passed in %s, %.0f%% of the RTO %s",
+			day(last.Finished, e.loc), human(age), human(maxAge), human(took), pct, human(rto))
+	}
+	return c, history
+}
+
+// lastPassed returns the newest passing drill of drills (sorted oldest
+// first), or nil.
+func lastPassed(drills []*drill.Report) *drill.Report {
+	for i := len(drills) - 1; i >= 0; i-- {
+		if drills[i].Passed() {
+			return drills[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// Evaluate decides every control of every job in in. It is a pure
+// function of in: it reads no clock and no store.
+func Evaluate(in Input) *Report {
+	r := &Report{
+		Generated: in.Now,
+		From:      in.Now.Add(-in.Since),
+		Since:     config.Duration(in.Since).String(),
+		Jobs:      []JobReport{},
+	}
+	for _, ji := range in.Jobs {
+		r.Jobs = append(r.Jobs, evaluateJob(in, ji))
+	}
+	return r
+}
+
+// jobEval is one job's evaluation: its input and what every control
+// needs to know about time.
+type jobEval struct {
+	in    JobInput
+	now   time.Time
+	from  time.Time // the window's start
+	loc   *time.Location
+	sched cron.Schedule // nil when the schedule does not parse
+	// notes are problems with the job's settings, shown in the controls
+	// they affect.
+	schedErr error
+	locErr   error
+}
+
+func evaluateJob(in Input, ji JobInput) JobReport {
+	j := ji.Job
+	e := &jobEval{in: ji, now: in.Now, from: in.Now.Add(-in.Since), loc: time.UTC}
+	if loc, err := time.LoadLocation(j.Timezone); err != nil {
+		e.locErr = fmt.Errorf("timezone %q: %w (weeks are counted in UTC)", j.Timezone, err)
+	} else {
+		e.loc = loc
+	}
+	if s, err := config.CronParser.Parse(j.Schedule); err != nil {
+		e.schedErr = fmt.Errorf("schedule %q: %w", j.Schedule, err)
+	} else {
+		e.sched = s
+	}
+	jr := JobReport{
+		Job:         j.Name,
+		Timezone:    e.loc.String(),
+		Schedule:    j.Schedule,
+		RTOSeconds:  j.RTO.D().Seconds(),
+		DrillMaxAge: j.Drill.MaxAge.String(),
+		Recipients:  recipients(j.Recipients),
+	}
+	weekly, coverage := e.weeklyControl()
+	drills, history := e.drillControl()
+	jr.Controls = []Control{weekly, e.retentionControl(), e.encryptionControl(), drills}
+	jr.Coverage = coverage
+	jr.Drills = history
+	return jr
+}
+
+// weekStart returns the Monday 00:00 of t's ISO week in loc.
+func weekStart(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	y, m, d := t.Date()
+	back := (int(t.Weekday()) + 6) % 7 // days since Monday
+	return time.Date(y, m, d-back, 0, 0, 0, 0, loc)
+}
+
+// nextWeek returns the Monday after the week starting at start, at
+// midnight whatever daylight saving time does.
+func nextWeek(start time.Time) time.Time {
+	y, m, d := start.Date()
+	return time.Date(y, m, d+7, 0, 0, 0, 0, start.Location())
+}
+
+// isoWeek names t's ISO week in loc, e.g. "2026-W07".
+func isoWeek(t time.Time, loc *time.Location) string {
+	y, w := t.In(loc).ISOWeek()
+	return fmt.Sprintf("%d-W%02d", y, w)
+}
+
+// period is the longest gap between the schedule's activations around
+// now (a few are sampled, so weekday-only schedules give the weekend
+// gap); zero when the schedule is unknown.
+func (e *jobEval) period() time.Duration {
+	if e.sched == nil {
+		return 0
+	}
+	var longest time.Duration
+	t := e.sched.Next(e.now.In(e.loc))
+	for range 8 {
+		n := e.sched.Next(t)
+		if n.IsZero() {
+			break
+		}
+		longest = max(longest, n.Sub(t))
+		t = n
+	}
+	return longest
+}
+
+// human formats d in days, hours, minutes and seconds, e.g. "35d",
+// "9h12m", "2d3h", "45s": to the hour from a day up, to the minute from an
+// hour up. Negative durations get a leading "-".
+func human(d time.Duration) string {
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	switch {
+	case d >= config.Day:
+		d = d.Truncate(time.Hour)
+	case d >= time.Hour:
+		d = d.Truncate(time.Minute)
+	default:
+		d = d.Truncate(time.Second)
+	}
+	if d == 0 {
+		return "0s"
+	}
+	s := sign
+	for _, u := range []struct {
+		size time.Duration
+		name string
+	}{{config.Day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.size; n > 0 {
+			s += fmt.Sprintf("%d%s", n, u.name)
+			d -= n * u.size
+		}
+	}
+	return s
+}
+
+// stamp formats t for evidence: UTC to the minute.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// day formats t's date in loc.
+func day(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02") }
+
+// plural returns "1 week" or "3 weeks", "1 backup copy" or "2 backup
+// copies".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(word, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// seconds converts a count of seconds to a duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -1,0 +1,211 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/open"
+)
+
+// Options are what Gather needs besides the configuration.
+type Options struct {
+	// Now and Since set the window; Gather reads audit events from a
+	// little before its first week.
+	Now   time.Time
+	Since time.Duration
+	// AuditLog is this host's local audit log (audit.FileName in the
+	// state directory); "" for none. A missing file is no error.
+	AuditLog string
+	// Trust decides about manifests' signatures, as for a restore.
+	Trust manifest.Trust
+}
+
+// Gather reads what Evaluate needs about jobs: from every destination of
+// each job, the manifests present (each read, verified as opt.Trust says
+// and checked against its payload's size); the drill reports in the
+// job's drill source (verified the same way); and the audit trail, from opt.AuditLog and from the
+// audit objects in the first destination of every job in cfg (a host
+// ships all its events to the job it last ran, so any of them may hold
+// this job's). It reads only and deletes nothing.
+//
+// A destination that cannot be opened or listed, an unreadable part of
+// the audit trail, a manifest or a drill report that does not check out
+// is recorded in the Input for Evaluate to report, not returned: Gather's
+// error is only ever the context's.
+func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Options) (Input, error) {
+	in := Input{Now: opt.Now, Since: opt.Since}
+	stores := storeCache{cfg: cfg, open: map[string]storeOrErr{}}
+	// Events of the window's first week, in any time zone.
+	since := weekStart(opt.Now.Add(-opt.Since), time.UTC).Add(-2 * config.Day)
+	events, auditErrs := readAudit(ctx, cfg, &stores, opt.AuditLog, since)
+	for _, j := range jobs {
+		ji := JobInput{Job: j, AuditErrors: auditErrs}
+		for _, ev := range events {
+			if ev.Job == j.Name {
+				ji.Events = append(ji.Events, ev)
+			}
+		}
+		for i, name := range j.Destinations {
+			d := DestinationInput{Name: name, Role: RoleOffsite}
+			if i == 0 {
+				d.Role = RolePrimary
+			}
+			if c := cfg.Destinations[name]; c != nil && c.ObjectLock != nil {
+				d.ObjectLock = c.ObjectLock.Mode
+			}
+			if s, err := stores.get(ctx, name); err != nil {
+				d.Err = err
+			} else {
+				readBackups(ctx, s, j.Name, opt.Trust, &d)
+			}
+			ji.Destinations = append(ji.Destinations, d)
+		}
+		if j.Drill.From == "" {
+			ji.DrillErr = fmt.Errorf("job %s has no drill source (drill.from)", j.Name)
+		} else if s, err := stores.get(ctx, j.Drill.From); err != nil {
+			ji.DrillErr = err
+		} else {
+			trust := opt.Trust
+			trust.Warn = func(object string, err error) {
+				if ji.UnverifiedDrills == nil {
+					ji.UnverifiedDrills = map[string]error{}
+				}
+				ji.UnverifiedDrills[object] = err
+				if opt.Trust.Warn != nil {
+					opt.Trust.Warn(object, err)
+				}
+			}
+			ji.Drills, ji.BadDrills, ji.DrillErr = drill.ReadReports(ctx, s, j.Name, trust)
+		}
+		in.Jobs = append(in.Jobs, ji)
+	}
+	return in, ctx.Err()
+}
+
+// readBackups fills d with job's backups on s: the manifests that check
+// out, and the backups whose manifest or payload does not.
+func readBackups(ctx context.Context, s storage.Store, job string, trust manifest.Trust, d *DestinationInput) {
+	ids, err := manifest.IDs(ctx, s, job)
+	if err != nil {
+		d.Err = err
+		return
+	}
+	current := ""
+	warn := trust.Warn
+	trust.Warn = func(object string, err error) {
+		d.Unverified = append(d.Unverified, BadBackup{ID: current, Err: err})
+		if warn != nil {
+			warn(object, err)
+		}
+	}
+	for _, id := range ids {
+		current = id
+		m, err := manifest.Read(ctx, s, d.Name, job, id, trust)
+		if err == nil {
+			err = checkPayload(ctx, s, m)
+		}
+		if err != nil {
+			d.Bad = append(d.Bad, BadBackup{ID: id, Err: err})
+			// Read accepted it unverified, but it is bad anyway.
+			d.Unverified = slices.DeleteFunc(d.Unverified, func(b BadBackup) bool { return b.ID == id })
+			continue
+		}
+		d.Manifests = append(d.Manifests, m)
+	}
+}
+
+// checkPayload checks that m's payload object exists on s with the size
+// the manifest records.
+func checkPayload(ctx context.Context, s storage.Store, m *manifest.Manifest) error {
+	info, err := s.Stat(ctx, m.Payload.Key)
+	switch {
+	case errors.Is(err, storage.ErrNotExist):
+		return fmt.Errorf("payload %s is missing", m.Payload.Key)
+	case err != nil:
+		return fmt.Errorf("payload %s: %w", m.Payload.Key, err)
+	case info.Size != m.Payload.Bytes:
+		return fmt.Errorf("payload %s is %d bytes, the manifest says %d", m.Payload.Key, info.Size, m.Payload.Bytes)
+	}
+	return nil
+}
+
+// readAudit reads the audit events since since from the local log and
+// from the first destination of every job in cfg, each event once. The
+// errors name each part that could not be read; the rest is returned.
+func readAudit(ctx context.Context, cfg *config.Config, stores *storeCache, local string, since time.Time) ([]audit.Event, []error) {
+	var all []audit.Event
+	var errs []error
+	seen := map[string]bool{}
+	add := func(evs []audit.Event) {
+		for _, ev := range evs {
+			if !seen[ev.ID] {
+				seen[ev.ID] = true
+				all = append(all, ev)
+			}
+		}
+	}
+	if local != "" {
+		evs, err := audit.Read(ctx, local, nil, since)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("local audit log: %w", err))
+		}
+		add(evs)
+	}
+	done := map[string]bool{}
+	for _, name := range cfg.JobOrder {
+		j := cfg.Jobs[name]
+		if j == nil || len(j.Destinations) == 0 || done[j.Destinations[0]] {
+			continue
+		}
+		primary := j.Destinations[0]
+		done[primary] = true
+		s, err := stores.get(ctx, primary)
+		if err == nil {
+			var evs []audit.Event
+			evs, err = audit.Read(ctx, "", []storage.Store{s}, since)
+			add(evs)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("audit trail in %s: %w", primary, err))
+		}
+	}
+	slices.SortFunc(all, func(a, b audit.Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
+	return all, errs
+}
+
+// storeCache opens each destination once.
+type storeCache struct {
+	cfg  *config.Config
+	open map[string]storeOrErr
+}
+
+type storeOrErr struct {
+	s   storage.Store
+	err error
+}
+
+// get returns the store of the destination named name.
+func (c *storeCache) get(ctx context.Context, name string) (storage.Store, error) {
+	if so, ok := c.open[name]; ok {
+		return so.s, so.err
+	}
+	var so storeOrErr
+	if d := c.cfg.Destinations[name]; d == nil {
+		so.err = fmt.Errorf("destination %s is not in the configuration", name)
+	} else {
+		so.s, so.err = open.Store(ctx, d)
+	}
+	c.open[name] = so
+	return so.s, so.err
+}

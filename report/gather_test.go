@@ -1,0 +1,307 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/s3test"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/s3"
+)
+
+// bucketDest creates a fresh bucket on the shared MinIO server which and
+// returns its store and a configuration destination named name that
+// opens the same bucket.
+func bucketDest(t *testing.T, which, name string) (*s3.Store, *config.Destination) {
+	t.Helper()
+	var opts s3.Options
+	st := s3test.NewBucket(t, which, func(o *s3.Options) { opts = *o })
+	return st, &config.Destination{
+		Name: name, Type: "s3", Endpoint: opts.Endpoint, Region: opts.Region, Bucket: opts.Bucket,
+		PathStyle: true, AccessKeyID: opts.AccessKeyID, SecretAccessKey: config.NewSecret(opts.SecretAccessKey),
+		InsecureHTTP: true,
+	}
+}
+
+// testConfig is a configuration holding job and dests.
+func testConfig(job *config.Job, dests ...*config.Destination) *config.Config {
+	cfg := &config.Config{Destinations: map[string]*config.Destination{}, Jobs: map[string]*config.Job{job.Name: job}, JobOrder: []string{job.Name}}
+	for _, d := range dests {
+		cfg.Destinations[d.Name] = d
+		cfg.DestinationOrder = append(cfg.DestinationOrder, d.Name)
+	}
+	return cfg
+}
+
+// testSigner returns a manifest signer made from seed.
+func testSigner(t *testing.T, seed byte) *sign.Signer {
+	t.Helper()
+	s, err := sign.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// putBackup stores m's payload (size bytes) and m, signed by signer, on s.
+func putBackup(t *testing.T, s storage.Store, m *manifest.Manifest, size int, signer *sign.Signer) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := s.Put(ctx, m.Payload.Key, bytes.NewReader(make([]byte, size))); err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.Write(ctx, s, m, signer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jsonLines encodes evs as an audit log.
+func jsonLines(t *testing.T, evs ...audit.Event) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for _, ev := range evs {
+		line, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(append(line, '\n'))
+	}
+	return b.Bytes()
+}
+
+// TestGather reads a job's history from two real MinIO buckets, a local
+// audit log and the primary's shipped audit trail: good, truncated and
+// foreign-signed backups, drill reports good and bad. Evaluate then fails
+// the encryption control for exactly the two bad backups, with their
+// errors, and passes the drill control on the drill read from offsite.
+func TestGather(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pst, pdest := bucketDest(t, "primary", "primary")
+	ost, odest := bucketDest(t, "offsite", "offsite")
+	odest.ObjectLock = &config.ObjectLock{Mode: "governance"}
+	job := testJob()
+	cfg := testConfig(job, pdest, odest)
+	signer, stranger := testSigner(t, 1), testSigner(t, 2)
+	both := []string{"primary", "offsite"}
+
+	good := newManifest("app", sunday(4, 12), both, keyA)
+	short := newManifest("app", sunday(4, 5), both, keyA)
+	foreign := newManifest("app", sunday(3, 29), both, keyA)
+	putBackup(t, pst, good, 400, signer)
+	putBackup(t, ost, good, 400, signer)
+	putBackup(t, pst, short, 400, signer)
+	putBackup(t, ost, short, 399, signer) // truncated on offsite
+	putBackup(t, pst, foreign, 400, stranger)
+	putBackup(t, ost, foreign, 400, signer)
+
+	passed := newDrill("app", time.Date(2026, 4, 1, 5, 0, 0, 0, time.UTC), time.Hour, drill.Passed)
+	if err := drill.WriteReport(ctx, ost, passed, signer); err != nil {
+		t.Fatal(err)
+	}
+	unsigned := newDrill("app", time.Date(2026, 3, 1, 5, 0, 0, 0, time.UTC), time.Hour, drill.Passed)
+	if err := drill.WriteReport(ctx, ost, unsigned, nil); err != nil {
+		t.Fatal(err)
+	}
+	unsignedKey := drill.ReportKey("app", unsigned.ID)
+	badKey := drill.ReportKey("app", "20260301T040000.000Z-0bad")
+	if _, err := ost.Put(ctx, badKey, strings.NewReader("{not json")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The local log has this week's backups; the primary's shipped trail
+	// has an older backup and its prune, an event of another job, and a
+	// duplicate of a local event.
+	local := []audit.Event{
+		event(sunday(4, 12).Add(5*time.Minute), audit.ActionBackup, good.ID, "primary", audit.OutcomeOK, ""),
+		event(sunday(4, 12).Add(5*time.Minute), audit.ActionBackup, good.ID, "offsite", audit.OutcomeOK, ""),
+	}
+	other := event(sunday(3, 1), audit.ActionBackup, backupID(sunday(3, 1)), "primary", audit.OutcomeOK, "")
+	other.Job = "web"
+	shipped := []audit.Event{
+		event(sunday(2, 15).Add(5*time.Minute), audit.ActionBackup, backupID(sunday(2, 15)), "primary", audit.OutcomeOK, ""),
+		event(sunday(3, 22).Add(10*time.Minute), audit.ActionPrune, backupID(sunday(2, 15)), "primary", "deleted", "expired"),
+		other,
+		local[0],
+	}
+	logPath := filepath.Join(t.TempDir(), audit.FileName)
+	if err := os.WriteFile(logPath, jsonLines(t, local...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pst.Put(ctx, audit.Prefix+"db1/20260412T020000Z-0001.jsonl", bytes.NewReader(jsonLines(t, shipped...))); err != nil {
+		t.Fatal(err)
+	}
+
+	in, err := Gather(ctx, cfg, []*config.Job{job}, Options{
+		Now: now, Since: window, AuditLog: logPath,
+		Trust: manifest.Trust{Verifier: sign.NewVerifier(signer.Public())},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Jobs) != 1 || len(in.Jobs[0].Destinations) != 2 {
+		t.Fatalf("Gather returned %+v, want one job with two destinations", in)
+	}
+	ji := in.Jobs[0]
+	p, o := ji.Destinations[0], ji.Destinations[1]
+	if p.Name != "primary" || p.Role != RolePrimary || p.ObjectLock != "" || o.Name != "offsite" || o.Role != RoleOffsite || o.ObjectLock != "governance" {
+		t.Errorf("destinations: %s/%s/%q and %s/%s/%q, want primary/primary/\"\" and offsite/offsite/governance",
+			p.Name, p.Role, p.ObjectLock, o.Name, o.Role, o.ObjectLock)
+	}
+	ids := func(ms []*manifest.Manifest) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got, want := ids(p.Manifests), []string{short.ID, good.ID}; !slices.Equal(got, want) || p.Err != nil {
+		t.Errorf("primary manifests %v (error %v), want %v", got, p.Err, want)
+	}
+	if got, want := ids(o.Manifests), []string{foreign.ID, good.ID}; !slices.Equal(got, want) || o.Err != nil {
+		t.Errorf("offsite manifests %v (error %v), want %v", got, o.Err, want)
+	}
+	if len(p.Bad) != 1 || p.Bad[0].ID != foreign.ID || !errors.Is(p.Bad[0].Err, sign.ErrUnknownKey) {
+		t.Errorf("primary bad backups %+v, want %s refused for its unknown signing key", p.Bad, foreign.ID)
+	}
+	if len(o.Bad) != 1 || o.Bad[0].ID != short.ID || !strings.Contains(o.Bad[0].Err.Error(), "is 399 bytes, the manifest says 400") {
+		t.Errorf("offsite bad backups %+v, want %s with a 399-byte payload", o.Bad, short.ID)
+	}
+	var evIDs []string
+	for _, ev := range ji.Events {
+		if ev.Job != "app" {
+			t.Errorf("event of job %s given to job app: %+v", ev.Job, ev)
+		}
+		evIDs = append(evIDs, ev.ID)
+	}
+	if len(ji.Events) != 4 || !slices.IsSortedFunc(ji.Events, func(a, b audit.Event) int { return a.Time.Compare(b.Time) }) {
+		t.Errorf("events %v, want the 4 of job app (local and shipped, each once) in time order", evIDs)
+	}
+	if len(ji.AuditErrors) != 0 {
+		t.Errorf("audit errors: %v", ji.AuditErrors)
+	}
+	if ji.DrillErr != nil || len(ji.Drills) != 1 || ji.Drills[0].ID != passed.ID || ji.BadDrills[badKey] == nil ||
+		ji.BadDrills[unsignedKey] == nil || len(ji.UnverifiedDrills) != 0 {
+		t.Errorf("drills %+v, bad %v, unverified %v, error %v: want %s read, %s and the unsigned %s refused",
+			ji.Drills, ji.BadDrills, ji.UnverifiedDrills, ji.DrillErr, passed.ID, badKey, unsignedKey)
+	}
+
+	r := Evaluate(in)
+	jr := &r.Jobs[0]
+	enc := jr.Control(ControlEncryption)
+	if enc.Status != Fail || !containsLine(enc.Evidence, "primary: backup "+foreign.ID+": manifest does not check out") ||
+		!containsLine(enc.Evidence, "offsite: backup "+short.ID+": manifest does not check out: payload app/"+short.ID+"/payload.sqlite.zst.age is 399 bytes, the manifest says 400") {
+		t.Errorf("encryption control %s: %s\n  %s", enc.Status, enc.Summary, strings.Join(enc.Evidence, "\n  "))
+	}
+	if d := jr.Control(ControlDrill); d.Status != Warn || !containsLine(d.Evidence, "drill report "+badKey+" in offsite could not be read") {
+		t.Errorf("drill control %s: %s\n  %s", d.Status, d.Summary, strings.Join(d.Evidence, "\n  "))
+	}
+	// 2026-W07 in primary rests on the shipped trail: its backup was
+	// pruned since.
+	for _, w := range jr.Coverage[0].Weeks {
+		if w.Week == "2026-W07" && (w.Status != WeekCovered || w.Source != SourceAuditPruned) {
+			t.Errorf("primary 2026-W07 = %+v, want covered by the audit trail (pruned since)", w)
+		}
+	}
+}
+
+// TestGatherUnreachable gives a job an offsite destination nobody
+// listens on: every control that needs it fails with the error, and the
+// drill control fails because its source is that destination.
+func TestGatherUnreachable(t *testing.T) {
+	t.Parallel()
+	_, pdest := bucketDest(t, "primary", "primary")
+	dead := &config.Destination{Name: "offsite", Type: "s3", Endpoint: "http://127.0.0.1:1", Region: "us-east-1",
+		Bucket: "nowhere", PathStyle: true, AccessKeyID: "x", SecretAccessKey: config.NewSecret("y"), InsecureHTTP: true}
+	job := testJob()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	in, err := Gather(ctx, testConfig(job, pdest, dead), []*config.Job{job}, Options{Now: now, Since: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Jobs[0].Destinations[1].Err == nil || in.Jobs[0].DrillErr == nil {
+		t.Fatalf("unreachable offsite: destination error %v, drill error %v; want both set", in.Jobs[0].Destinations[1].Err, in.Jobs[0].DrillErr)
+	}
+	r := Evaluate(in)
+	if r.Passed() {
+		t.Error("a report with an unreachable destination passed")
+	}
+	for _, id := range []string{ControlWeekly, ControlRetention, ControlEncryption} {
+		c := r.Jobs[0].Control(id)
+		if c.Status != Fail || !containsLine(c.Evidence, "offsite: could not be read: ") {
+			t.Errorf("control %s: %s, evidence:\n  %s", id, c.Status, strings.Join(c.Evidence, "\n  "))
+		}
+	}
+	if c := r.Jobs[0].Control(ControlDrill); c.Status != Fail || !containsLine(c.Evidence, "drill source offsite could not be read: ") {
+		t.Errorf("drill control: %s, evidence:\n  %s", c.Status, strings.Join(c.Evidence, "\n  "))
+	}
+}
+
+// containsLine reports whether a line of lines contains s.
+func containsLine(lines []string, s string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, s) })
+}
+
+// TestGatherSkipSignature reads backups and drill reports whose signature
+// is missing or made by an unknown key with signatures skipped: they
+// count, and the report warns about each.
+func TestGatherSkipSignature(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pst, pdest := bucketDest(t, "primary", "primary")
+	ost, odest := bucketDest(t, "offsite", "offsite")
+	job := testJob()
+	signer, stranger := testSigner(t, 1), testSigner(t, 2)
+	m := newManifest("app", sunday(4, 12), []string{"primary", "offsite"}, keyA)
+	putBackup(t, pst, m, 400, stranger)
+	putBackup(t, ost, m, 400, signer)
+	d := newDrill("app", time.Date(2026, 4, 1, 5, 0, 0, 0, time.UTC), time.Hour, drill.Passed)
+	if err := drill.WriteReport(ctx, ost, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	in, err := Gather(ctx, testConfig(job, pdest, odest), []*config.Job{job}, Options{Now: now, Since: window,
+		Trust: manifest.Trust{Verifier: sign.NewVerifier(signer.Public()), SkipSignature: true,
+			Warn: func(object string, _ error) { warned = append(warned, object) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ji := in.Jobs[0]
+	p, o := ji.Destinations[0], ji.Destinations[1]
+	if len(p.Manifests) != 1 || len(p.Unverified) != 1 || p.Unverified[0].ID != m.ID || !errors.Is(p.Unverified[0].Err, sign.ErrUnknownKey) {
+		t.Errorf("primary: manifests %d, unverified %+v; want %s read but unverified (unknown key)", len(p.Manifests), p.Unverified, m.ID)
+	}
+	if len(o.Manifests) != 1 || len(o.Unverified) != 0 {
+		t.Errorf("offsite: manifests %d, unverified %+v; want %s read and verified", len(o.Manifests), o.Unverified, m.ID)
+	}
+	if len(ji.Drills) != 1 || len(ji.UnverifiedDrills) != 1 {
+		t.Errorf("drills %+v, unverified %v: want the unsigned drill read, and unverified", ji.Drills, ji.UnverifiedDrills)
+	}
+	if len(warned) != 2 {
+		t.Errorf("the caller's Warn saw %v, want the primary's manifest and the drill report", warned)
+	}
+	r := Evaluate(in)
+	enc, dr := r.Jobs[0].Control(ControlEncryption), r.Jobs[0].Control(ControlDrill)
+	if enc.Status != Warn || !containsLine(enc.Evidence, "primary: backup "+m.ID+": signature not verified: ") {
+		t.Errorf("encryption control %s:\n  %s", enc.Status, strings.Join(enc.Evidence, "\n  "))
+	}
+	if dr.Status != Warn || !containsLine(dr.Evidence, "drill report "+drill.ReportKey("app", d.ID)+" on ") ||
+		!containsLine(dr.Evidence, ": signature not verified: not signed") {
+		t.Errorf("drill control %s:\n  %s", dr.Status, strings.Join(dr.Evidence, "\n  "))
+	}
+}

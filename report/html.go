@@ -1,0 +1,53 @@
+package report
+
+import (
+	_ "embed"
+	"html/template"
+	"io"
+	"strings"
+	"time"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+// htmlTemplate renders the HTML report; html/template escapes every value
+// from the report (error texts come from servers and must not become
+// markup).
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"upper":    func(s Status) string { return strings.ToUpper(string(s)) },
+	"verdict":  verdict,
+	"stamp":    stamp,
+	"human":    func(s float64) string { return human(seconds(s)) },
+	"percent":  func(a, b float64) string { return percent(a, b) },
+	"timeline": timelineChart,
+	"drills":   drillChart,
+	"colours": func() map[string]string {
+		return map[string]string{"pass": colourPass, "warn": colourWarn, "fail": colourFail,
+			"audited": colourAudited, "pending": colourPending, "ink": colourInk, "grid": colourGrid}
+	},
+	"controls": func(r *Report) int {
+		n := 0
+		for _, j := range r.Jobs {
+			n += len(j.Controls)
+		}
+		return n
+	},
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+}).Parse(htmlSource))
+
+// percent formats a as a whole percentage of b.
+func percent(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(num(100*a/b), "0"), ".") + "%"
+}
+
+// WriteHTML writes r as one self-contained HTML page: inline CSS, the
+// weekly timeline of every destination and the drill durations against
+// the RTO as inline SVG, and every control with its evidence. It has no
+// script and loads nothing, and it prints on A4.
+func WriteHTML(w io.Writer, r *Report) error {
+	return htmlTemplate.Execute(w, r)
+}

@@ -1,0 +1,115 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// statusWord is how a status reads on a screen.
+func statusWord(s Status) string { return strings.ToUpper(string(s)) }
+
+// verdict is a report's or job's overall result in words.
+func verdict(passed bool) string {
+	if passed {
+		return "PASSED"
+	}
+	return "FAILED"
+}
+
+// WriteText writes r for a person at a terminal: per job, each control
+// with its status, summary and evidence, the weekly timeline of every
+// destination, the drill history and the configured recipients.
+func WriteText(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "Coffer compliance report")
+	fmt.Fprintf(bw, "Window: %s to %s (%s)\n", stamp(r.From), stamp(r.Generated), r.Since)
+	total := 0
+	for _, j := range r.Jobs {
+		total += len(j.Controls)
+	}
+	fmt.Fprintf(bw, "Result: %s (%d of %d controls failed)\n", verdict(r.Passed()), r.Failed(), total)
+	if len(r.Jobs) == 0 {
+		fmt.Fprintln(bw, "\n(no jobs)")
+	}
+	for i := range r.Jobs {
+		writeTextJob(bw, &r.Jobs[i])
+	}
+	return bw.Flush()
+}
+
+func writeTextJob(w io.Writer, j *JobReport) {
+	fmt.Fprintf(w, "\nJob %s: %s (schedule %q, timezone %s)\n", j.Job, verdict(j.Passed()), j.Schedule, j.Timezone)
+	for _, c := range j.Controls {
+		fmt.Fprintf(w, "\n  [%s] %s\n", statusWord(c.Status), c.Title)
+		fmt.Fprintf(w, "         %s\n", c.Summary)
+		for _, e := range c.Evidence {
+			fmt.Fprintf(w, "         - %s\n", e)
+		}
+	}
+
+	fmt.Fprintf(w, "\n  Weekly timeline (backups present + known only from the audit trail):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := []string{"    WEEK", "FROM"}
+	for _, c := range j.Coverage {
+		header = append(header, strings.ToUpper(c.Destination))
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	if len(j.Coverage) > 0 {
+		for i, wk := range j.Coverage[0].Weeks {
+			row := []string{"    " + wk.Week, wk.Start}
+			for _, c := range j.Coverage {
+				if i < len(c.Weeks) {
+					row = append(row, weekCell(c.Weeks[i]))
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\n  Drills (RTO %s, max age %s):\n", human(seconds(j.RTOSeconds)), j.DrillMaxAge)
+	if len(j.Drills) == 0 {
+		fmt.Fprintln(w, "    (none)")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "    DRILL\tBACKUP\tFINISHED\tTOOK\tOF RTO\tRESULT")
+		for _, d := range j.Drills {
+			result := d.Result
+			if d.OverRTO {
+				result += ", over the RTO"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%.0f%%\t%s\n", d.ID, d.Backup, stamp(d.Finished),
+				human(seconds(d.TotalSeconds)), 100*d.TotalSeconds/max(d.RTOSeconds, 1), result)
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(w, "\n  Recipients:")
+	for _, rc := range j.Recipients {
+		fmt.Fprintf(w, "    %s  %s\n", rc.Fingerprint, rc.Key)
+	}
+	if len(j.Recipients) == 0 {
+		fmt.Fprintln(w, "    (none configured)")
+	}
+}
+
+// weekCell describes one week of one destination in the text timeline.
+func weekCell(w Week) string {
+	switch w.Status {
+	case WeekMissing:
+		return "MISSING"
+	case WeekPending:
+		return "pending"
+	}
+	var parts []string
+	if w.Present > 0 {
+		parts = append(parts, fmt.Sprintf("%d present", w.Present))
+	}
+	if w.Audited > 0 {
+		parts = append(parts, fmt.Sprintf("%d audited", w.Audited))
+	}
+	return strings.Join(parts, " + ")
+}

@@ -1,0 +1,160 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/fs"
+)
+
+func newSigner(t *testing.T) *sign.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// signedBackup takes one backup of data to a primary and an offsite
+// directory store.
+func signedBackup(t *testing.T, signer *sign.Signer, data []byte) (*age.X25519Identity, []storage.Destination, *manifest.Manifest) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dests []storage.Destination
+	for _, name := range []string{"primary", "offsite"} {
+		s, err := fs.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dests = append(dests, storage.Destination{Name: name, Store: s})
+	}
+	file := filepath.Join(t.TempDir(), "dump")
+	os.WriteFile(file, data, 0o600)
+	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"cat", file}, Extension: "bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
+		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer, Sequence: 1}, zaptest.NewLogger(t))
+	if err != nil || res.Outcome != backup.OK {
+		t.Fatalf("backup: %+v, %v", res, err)
+	}
+	return id, dests, res.Manifest
+}
+
+func get(t *testing.T, s storage.Store, key string) []byte {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func put(t *testing.T, s storage.Store, key string, b []byte) {
+	t.Helper()
+	if _, err := s.Put(context.Background(), key, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefusedManifestFallsBack: a primary manifest signed by another key,
+// or edited after signing, is refused with a message naming it, and the
+// restore is served by the offsite copy; with both copies bad the restore
+// fails with a *manifest.SignatureError, unless signatures are skipped,
+// which reads it with a warning naming each manifest.
+func TestRefusedManifestFallsBack(t *testing.T) {
+	signer := newSigner(t)
+	trust := manifest.Trust{Verifier: sign.NewVerifier(signer.Public())}
+	data := bytes.Repeat([]byte("lesson,pupil,teacher\n"), 5000)
+	ident, dests, m := signedBackup(t, signer, data)
+	key := manifest.Key("app", m.ID)
+	good := get(t, dests[0].Store, key)
+	forged, err := m.Sign(newSigner(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(good, []byte(m.Plain.SHA256), []byte(strings.Repeat("0", 64)), 1)
+
+	run := func(trust manifest.Trust) (*restore.Report, []byte, error) {
+		out := filepath.Join(t.TempDir(), "restored")
+		rep, err := restore.Run(context.Background(), restore.Request{Job: "app", Destinations: dests, Identities: []age.Identity{ident}, Trust: trust},
+			func(snapshot.Info) (snapshot.Loader, error) { return restore.FileLoader(out, false), nil }, zaptest.NewLogger(t))
+		got, _ := os.ReadFile(out)
+		return rep, got, err
+	}
+	for name, c := range map[string]struct {
+		object []byte
+		want   string
+	}{
+		"other key": {forged, key + " on primary: signature: signed by an unknown key"},
+		"edited":    {edited, key + " on primary: signature: bad signature by key " + signer.Public().ID()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			put(t, dests[0].Store, key, c.object)
+			rep, got, err := run(trust)
+			if err != nil || rep.ServedBy != "offsite" || !bytes.Equal(got, data) {
+				t.Fatalf("restore: %+v, %v; want the right data from offsite", rep, err)
+			}
+			if len(rep.Attempts) != 2 || !strings.Contains(rep.Attempts[0].Error, c.want) {
+				t.Fatalf("attempts %+v, want the primary refused with %q", rep.Attempts, c.want)
+			}
+			checks, err := restore.Verify(context.Background(), "app", "", dests, nil, trust)
+			if err != nil || len(checks) != 2 || checks[0].OK || !strings.Contains(checks[0].Error, c.want) || !checks[1].OK {
+				t.Fatalf("verify: %+v, %v; want primary failed with %q, offsite ok", checks, err, c.want)
+			}
+			if checks[1].SignedBy != signer.Public().ID() || checks[1].Sequence != 1 {
+				t.Errorf("offsite check: signed by %q, seq %d", checks[1].SignedBy, checks[1].Sequence)
+			}
+		})
+	}
+
+	put(t, dests[0].Store, key, forged)
+	put(t, dests[1].Store, key, forged)
+	_, _, err = run(trust)
+	var se *manifest.SignatureError
+	if !errors.As(err, &se) {
+		t.Fatalf("restore with both manifests bad: %v, want a SignatureError", err)
+	}
+	var warned []string
+	skip := trust
+	skip.SkipSignature = true
+	skip.Warn = func(object string, _ error) { warned = append(warned, object) }
+	rep, got, err := run(skip)
+	if err != nil || rep.ServedBy != "primary" || !bytes.Equal(got, data) {
+		t.Fatalf("restore skipping signatures: %+v, %v", rep, err)
+	}
+	if len(warned) != 1 || warned[0] != key+" on primary" {
+		t.Fatalf("warnings %v, want one naming the primary manifest", warned)
+	}
+}

@@ -1,0 +1,31 @@
+package snapshot
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Methods of Tables: how the counts were taken.
+const (
+	// MethodExportedSnapshot: counted in the PostgreSQL transaction whose
+	// snapshot pg_dump read (pg_export_snapshot, pg_dump --snapshot).
+	MethodExportedSnapshot = "exported-snapshot"
+	// MethodDumpStream: counted in the SQL of a MySQL or MariaDB dump as
+	// it streamed past.
+	MethodDumpStream = "dump-stream"
+	// MethodSnapshotCopy: counted in the SQLite copy that was streamed.
+	MethodSnapshotCopy = "snapshot-copy"
+	// MethodScratch: counted in one read-only transaction in a scratch
+	// database (Scratch.Tables).
+	MethodScratch = "scratch"
+)
+
+// newTables returns exact Tables with counts sorted by name, never with a
+// nil Counts (so that it encodes as [] rather than null).
+func newTables(method string, counts []TableRows) *Tables {
+	if counts == nil {
+		counts = []TableRows{}
+	}
+	slices.SortFunc(counts, func(a, b TableRows) int { return cmp.Compare(a.Name, b.Name) })
+	return &Tables{Exact: true, Method: method, Counts: counts}
+}

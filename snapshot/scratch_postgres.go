@@ -1,0 +1,137 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// pgScratch is a scratch database on a PostgreSQL server.
+type pgScratch struct {
+	l *pgLoader // l.p.database is the scratch database
+}
+
+func newPostgresScratch(info Info, server config.Source, name string) (*pgScratch, error) {
+	l, err := newPostgresLoader(info, pgParamsFrom(server), name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &pgScratch{l: l}, nil
+}
+
+// String names the scratch database and its server, without the password.
+func (s *pgScratch) String() string { return s.l.String() }
+
+// Loader restores into the scratch database with pg_restore or psql; its
+// Prepare creates the database.
+func (s *pgScratch) Loader() Loader { return scratchLoader{Loader: s.l, create: s.create} }
+
+// create runs CREATE DATABASE, which fails by itself if the name is taken.
+func (s *pgScratch) create(ctx context.Context) error {
+	conn, err := s.l.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = s.l.create(ctx, conn)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+		return errScratchExists(s)
+	}
+	return err
+}
+
+// Exists looks the scratch database up in pg_database.
+func (s *pgScratch) Exists(ctx context.Context) (bool, error) {
+	conn, err := s.l.admin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", s.l.p.database).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up %s: %w", s, err)
+	}
+	return exists, nil
+}
+
+// readOnly runs fn in a read-only transaction (repeatable read: one
+// snapshot for all of fn) on the scratch database, and rolls it back.
+func (s *pgScratch) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	conn, err := s.l.p.connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin read-only transaction on %s: %w", s, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return fn(tx)
+}
+
+// Tables counts the rows of every table of the scratch database with the
+// code that counts them at backup time.
+func (s *pgScratch) Tables(ctx context.Context) (*Tables, error) {
+	var counts []TableRows
+	err := s.readOnly(ctx, func(tx pgx.Tx) (err error) {
+		counts, err = pgCountTables(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count rows in %s: %w", s, err)
+	}
+	return newTables(MethodScratch, counts), nil
+}
+
+// Query runs one statement in a read-only transaction that is rolled back,
+// and returns the first column of its first row as PostgreSQL prints it.
+// The extended protocol refuses more than one statement.
+func (s *pgScratch) Query(ctx context.Context, query string) (string, error) {
+	var out string
+	err := s.readOnly(ctx, func(tx pgx.Tx) error {
+		// nil result formats: every column comes back as text.
+		rr := tx.Conn().PgConn().ExecParams(ctx, query, nil, nil, nil, nil)
+		got := false
+		if len(rr.FieldDescriptions()) > 0 && rr.NextRow() {
+			got = true
+			if v := rr.Values()[0]; v == nil {
+				out = "NULL"
+			} else {
+				out = string(v)
+			}
+		}
+		tag, err := rr.Close()
+		switch {
+		case err != nil:
+			return err
+		case !got && len(rr.FieldDescriptions()) == 0:
+			return fmt.Errorf("the query returns no columns (%s)", tag)
+		case !got:
+			return errors.New("the query returned no rows")
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("query %s: %w", s, err)
+	}
+	return out, nil
+}
+
+// Drop disconnects every session of the scratch database and drops it.
+func (s *pgScratch) Drop(ctx context.Context) error {
+	conn, err := s.l.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := pgDropDatabase(ctx, conn, s.l.p.database); err != nil {
+		return fmt.Errorf("drop %s: %w", s, err)
+	}
+	return nil
+}

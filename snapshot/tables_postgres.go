@@ -1,0 +1,65 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgTablesQuery lists the tables whose rows a PostgreSQL dump holds:
+// ordinary tables and leaf partitions (relkind 'r') outside the system
+// schemas. Partitioned parents (relkind 'p') hold no rows of their own:
+// counting them too would count every partitioned row twice. Views,
+// materialized views (refreshed, not copied, on restore), foreign tables
+// and sequences are not tables here.
+const pgTablesQuery = `
+	SELECT n.nspname, c.relname
+	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind = 'r'
+	  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+	  AND n.nspname NOT LIKE 'pg\_toast%'
+	  AND n.nspname NOT LIKE 'pg\_temp%'
+	ORDER BY 1, 2`
+
+// pgCountTables counts the rows of every table pgTablesQuery lists, in tx:
+// the counts describe tx's snapshot. The backup side runs it in the
+// transaction whose snapshot pg_dump imports, Scratch.Tables in a read-only
+// transaction of the scratch database, so both count the same tables the
+// same way.
+func pgCountTables(ctx context.Context, tx pgx.Tx) ([]TableRows, error) {
+	for _, q := range []string{
+		// Like pg_dump: a table under row-level security fails rather
+		// than counting only the rows a policy shows.
+		"SET LOCAL row_security = off",
+		// A server default must not cut a long count (pg_dump does the same).
+		"SET LOCAL statement_timeout = 0",
+		// The transaction idles while pg_dump finishes; it must live on.
+		"SET LOCAL idle_in_transaction_session_timeout = 0",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	rows, err := tx.Query(ctx, pgTablesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgx.Identifier, error) {
+		var schema, table string
+		err := r.Scan(&schema, &table)
+		return pgx.Identifier{schema, table}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	counts := make([]TableRows, 0, len(names))
+	for _, id := range names {
+		var n int64
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count rows of %s.%s: %w", id[0], id[1], err)
+		}
+		counts = append(counts, TableRows{Name: id[0] + "." + id[1], Rows: n})
+	}
+	return counts, nil
+}
