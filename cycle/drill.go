@@ -65,7 +65,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	}
 	rep, err := drill.Run(ctx, drill.Options{
 		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: trust,
-		Keep: req.Keep, Host: host, Version: backup.Version, Now: r.Now, Log: log,
+		Keep: req.Keep, Host: host, Version: backup.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
 	})
 	if rep == nil {
 		r.drillFailed(ctx, job, from.Name, err)

@@ -3,6 +3,7 @@ package drill_test
 import (
 	"context"
 	"crypto/ed25519"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -236,5 +237,30 @@ func TestCompareTables(t *testing.T) {
 		if got[i].String() != want[i] || got[i].OK != (i == 0) {
 			t.Errorf("%d: %s (ok %v), want %s", i, got[i], got[i].OK, want[i])
 		}
+	}
+}
+
+// TestDrillRefusesProductionName: a scratch name that is the database of
+// a job in the configuration is refused before anything is created.
+func TestDrillRefusesProductionName(t *testing.T) {
+	f := newFixture(t, sqliteSource(t, 100))
+	id := strings.NewReplacer(".", "", "-", "").Replace(strings.ToLower(f.m.ID))
+	victim := filepath.Join(f.job.Drill.Target.Dir, "coffer_drill_app_"+id+".sqlite")
+	dbtest.SeedSQLite(t, victim, 10)
+	before := dbtest.SQLiteTableHashes(t, victim)
+	cfg := &config.Config{JobOrder: []string{"app", "prod"}, Jobs: map[string]*config.Job{
+		"app":  f.job,
+		"prod": {Name: "prod", Source: config.Source{Type: "sqlite", Path: victim}},
+	}}
+	rep, err := drill.Run(context.Background(), drill.Options{Config: cfg, Job: f.job, From: f.dest, Identities: f.ids,
+		Trust: manifest.Trust{Verifier: sign.NewVerifier(f.signer.Public())}, Log: zap.NewNop()})
+	if err == nil || !strings.Contains(err.Error(), "is the name of job prod's database") {
+		t.Fatalf("drill over a configured database: %v", err)
+	}
+	if rep.Passed() || len(rep.Phases) != 1 {
+		t.Errorf("report %+v: want a failed drill that stopped at locate", rep)
+	}
+	if got := dbtest.SQLiteTableHashes(t, victim); !maps.Equal(got, before) {
+		t.Error("the configured database was touched")
 	}
 }

@@ -131,7 +131,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "  total    %10s   %.1f%% of the RTO (%s)\n", dur(r.TotalSeconds), 100*r.RTORatio, dur(r.RTOSeconds))
+	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", dur(r.TotalSeconds), percent(r.RTORatio), dur(r.RTOSeconds))
 	if r.HeadroomBytes > 0 {
 		fmt.Fprintf(w, "  headroom at this throughput the dump could grow to %s before a recovery overran the RTO\n", humanBytes(r.HeadroomBytes))
 	}
@@ -162,6 +162,15 @@ func printDrill(w io.Writer, r *drill.Report) {
 	if r.Kept {
 		fmt.Fprintf(w, "  kept     %s (drop it when done)\n", r.Target)
 	}
+}
+
+// percent formats a ratio as a percentage, never rounding a non-zero
+// ratio down to "0.0%".
+func percent(ratio float64) string {
+	if ratio > 0 && ratio < 0.001 {
+		return "<0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*ratio)
 }
 
 func dur(s float64) string {
