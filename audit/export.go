@@ -1,11 +1,11 @@
 package audit
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"io"
-	"strings"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/safecsv"
 )
 
 // csvHeader is the first row WriteCSV writes.
@@ -17,30 +17,18 @@ var csvHeader = []string{"time", "host", "user", "action", "job", "backup_id", "
 // formula (starting with =, +, -, @, tab or carriage return) is prefixed
 // with a single quote.
 func WriteCSV(w io.Writer, evs []Event) error {
-	cw := csv.NewWriter(w)
+	cw := safecsv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
 	for _, ev := range evs {
 		row := []string{ev.Time.UTC().Format(time.RFC3339), ev.Host, ev.User, ev.Action, ev.Job,
 			ev.BackupID, ev.Destination, ev.Outcome, ev.Rule, ev.Detail}
-		for i, c := range row {
-			row[i] = defuse(c)
-		}
 		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// defuse keeps a spreadsheet from reading cell c as a formula.
-func defuse(c string) string {
-	if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-		return "'" + c
-	}
-	return c
+	return cw.Flush()
 }
 
 // WriteJSON writes evs as one indented JSON array ("[]" when empty),

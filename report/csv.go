@@ -1,9 +1,9 @@
 package report
 
 import (
-	"encoding/csv"
 	"io"
-	"strings"
+
+	"github.com/coffer-backup/coffer/internal/safecsv"
 )
 
 // csvHeader is the first row WriteCSV writes.
@@ -15,7 +15,7 @@ var csvHeader = []string{"job", "control", "title", "status", "summary", "eviden
 // spreadsheet would run as a formula (starting with =, +, -, @, tab or
 // carriage return) is prefixed with a single quote.
 func WriteCSV(w io.Writer, r *Report) error {
-	cw := csv.NewWriter(w)
+	cw := safecsv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
@@ -27,23 +27,11 @@ func WriteCSV(w io.Writer, r *Report) error {
 			}
 			for _, e := range evidence {
 				row := []string{j.Job, c.ID, c.Title, string(c.Status), c.Summary, e}
-				for i, cell := range row {
-					row[i] = defuse(cell)
-				}
 				if err := cw.Write(row); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// defuse keeps a spreadsheet from reading cell c as a formula.
-func defuse(c string) string {
-	if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-		return "'" + c
-	}
-	return c
+	return cw.Flush()
 }

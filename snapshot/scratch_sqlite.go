@@ -91,18 +91,9 @@ func (s *sqliteScratch) query(ctx context.Context, query string) (string, error)
 		return "", err
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
+	cols, err := firstRow(rows)
 	if err != nil {
 		return "", err
-	}
-	if len(cols) == 0 {
-		return "", errors.New("the query returns no columns")
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return "", err
-		}
-		return "", errors.New("the query returned no rows")
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))

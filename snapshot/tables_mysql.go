@@ -42,21 +42,8 @@ func myCountTables(ctx context.Context, db *sql.DB, database string) (_ []TableR
 	if exists == 0 {
 		return nil, fmt.Errorf("database %q does not exist", database)
 	}
-	rows, err := conn.QueryContext(ctx, myTablesQuery, database)
+	names, err := scanNames(conn.QueryContext(ctx, myTablesQuery, database))
 	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
 	counts := make([]TableRows, 0, len(names))

@@ -30,21 +30,8 @@ func sqliteCountTables(ctx context.Context, dsn string) ([]TableRows, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, sqliteTablesQuery)
+	names, err := scanNames(tx.QueryContext(ctx, sqliteTablesQuery))
 	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
 	counts := make([]TableRows, 0, len(names))
