@@ -15,12 +15,13 @@ func newDemoCmd(g *globals) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "demo [--dir DIR]",
-		Short: "Back up, list, verify and restore a sample SQLite database, with no service or network",
+		Short: "Back up, list, verify, restore and drill a sample SQLite database, with no service or network",
 		Long: `Create a sample SQLite database, an age identity, a manifest signing key and
 a configuration in DIR,
 with two local directories standing in for the primary and offsite buckets;
-then run the real commands: backup, list, verify and restore, and compare
-the restored database with the original table by table. Run it again to
+then run the real commands: backup, list, verify, restore, a timed restore
+drill from the offsite copy and status, and compare the restored database
+with the original table by table. Run it again to
 add another backup. Every file stays in DIR for you to look at.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,6 +39,8 @@ add another backup. Every file stays in DIR for you to look at.`,
 				{"list"},
 				{"verify", "--job", "music-hub", "--identity", p.Identity},
 				{"restore", "--job", "music-hub", "--latest", "--identity", p.Identity, "--target", p.Restored, "--force"},
+				{"drill", "--job", "music-hub"},
+				{"status"},
 			}
 			for _, args := range steps {
 				fmt.Fprintf(out, "\n$ coffer %s\n", strings.Join(args, " "))

@@ -215,19 +215,19 @@ func restoreCommands(cfg *config.Config, j *config.Job, dests []storage.Destinat
 		identity = "/path/to/identity.txt"
 	}
 	target := "NEW_DATABASE"
-	load := "pg_restore -d NEW_DATABASE"
+	load := "| pg_restore -d NEW_DATABASE"
 	switch m.Source.Format {
 	case "pg-plain":
-		load = "psql -d NEW_DATABASE"
+		load = "| psql -d NEW_DATABASE"
 	case "sql":
-		load = "mariadb NEW_DATABASE"
+		load = "| mariadb NEW_DATABASE"
 	case "sqlite":
-		target, load = "/path/to/restored.sqlite", "cat > /path/to/restored.sqlite"
+		target, load = "/path/to/restored.sqlite", "> /path/to/restored.sqlite"
 	}
 	coffer := fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s --target %s", cfgPath, j.Name, m.ID, identity, target)
 	if m.Source.Kind == "exec" {
 		coffer = fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s -o dump.%s", cfgPath, j.Name, m.ID, identity, m.Source.Format)
-		load = "cat > dump." + m.Source.Format
+		load = "> dump." + m.Source.Format
 	}
 	fetch := ""
 	for _, name := range j.Destinations {
@@ -254,7 +254,7 @@ func restoreCommands(cfg *config.Config, j *config.Job, dests []storage.Destinat
 	if fetch == "" {
 		return coffer, ""
 	}
-	return coffer, fmt.Sprintf("%s | age -d -i %s | zstd -d | %s", fetch, identity, load)
+	return coffer, fmt.Sprintf("%s | age -d -i %s | zstd -d %s", fetch, identity, load)
 }
 
 // printStatus writes one job's status for a person.

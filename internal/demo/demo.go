@@ -58,7 +58,7 @@ func NewPaths(dir string) (Paths, error) {
 // database, identity, signing key and configuration. Running it again
 // keeps the keys and earlier backups, so backups accumulate across runs.
 func Setup(ctx context.Context, p Paths) error {
-	for _, d := range []string{p.Dir, p.Primary, p.Offsite, filepath.Dir(p.Restored)} {
+	for _, d := range []string{p.Dir, p.Primary, p.Offsite, filepath.Dir(p.Restored), filepath.Join(p.Dir, "drills")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
@@ -96,7 +96,8 @@ func Setup(ctx context.Context, p Paths) error {
 	if err := seedDatabase(ctx, p.Database); err != nil {
 		return fmt.Errorf("sample database: %w", err)
 	}
-	cfg := fmt.Sprintf(configTemplate, recipients[0], p.SigningKey, signer.Public(), p.Primary, p.Offsite, p.Database)
+	cfg := fmt.Sprintf(configTemplate, recipients[0], p.SigningKey, signer.Public(), p.Primary, p.Offsite, p.Database,
+		filepath.Join(p.Dir, "drills"), p.Identity, filepath.Join(p.Dir, "state"))
 	return os.WriteFile(p.Config, []byte(cfg), 0o600)
 }
 
@@ -123,6 +124,12 @@ jobs:
     schedule: "0 2 * * 0"   # weekly, Sunday 02:00 UTC
     retention:
       keep_within: 28d
+    drill:                  # monthly test restores from the offsite copy
+      target:
+        dir: %s
+      identity_file: %s
+daemon:
+  state_dir: %s             # audit log and drill evidence
 `
 
 // seedDatabase creates the sample database if it does not exist, and adds

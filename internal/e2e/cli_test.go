@@ -16,7 +16,7 @@ func TestDemo(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("demo run %d: exit %d", run, code)
 		}
-		for _, want := range []string{"same", "primary \"bucket\"", filepath.Join(dir, "identity.txt"), "age -d -i"} {
+		for _, want := range []string{"same", "primary \"bucket\"", filepath.Join(dir, "identity.txt"), "age -d -i", "of job music-hub: passed", "last drill"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("demo output lacks %q", want)
 			}
