@@ -1130,7 +1130,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil && len(FieldErrors(err)) == 0 {
 			t.Fatalf("error without FieldErrors: %v", err)
 		}
-		lines := bytes.Count(data, []byte("\n")) + 1
+		// YAML breaks lines at \n, \r\n and a lone \r.
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
 		for _, fe := range FieldErrors(err) {
 			if fe.File != "fuzz.yaml" || fe.Msg == "" || fe.Line < 0 || fe.Line > lines+1 {
 				t.Fatalf("malformed FieldError %+v (input has %d lines)", fe, lines)

@@ -4,13 +4,15 @@ package deploy_test
 // the systemd units carry the sandbox and the shutdown and reload settings,
 // the timers catch up missed runs and fire on Coffer's default schedule,
 // the CronJobs run non-root on a read-only root with every capability
-// dropped and take their secrets from files, and every command line in
-// them is one the real coffer binary accepts.
+// dropped and take their secrets from files, only the backups hold the
+// manifest signing key (and can read it), and every command line in them
+// is one the real coffer binary accepts.
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/sign"
 )
 
 // The files under test, relative to this directory.
@@ -280,6 +283,66 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// signingKeyPath is where docs/deploy.md has the operator create the
+// manifest signing key for the systemd units (signing.key_file).
+const signingKeyPath = "/etc/coffer/signing.key"
+
+// pathSettings are the sandbox settings that can hide a path from a
+// service or put something else in its place.
+var pathSettings = []string{"InaccessiblePaths", "TemporaryFileSystem", "BindPaths", "BindReadOnlyPaths", "RootDirectory", "RootImage", "MountImages"}
+
+// covers reports whether dir is path or one of its parent directories.
+func covers(dir, path string) bool {
+	dir = filepath.Clean(dir)
+	return dir == path || dir == "/" || strings.HasPrefix(path, dir+"/")
+}
+
+// TestServicesReadSigningKey: every Coffer service can read the signing
+// key where docs/deploy.md puts it. It lies in the ConfigurationDirectory
+// (ProtectSystem=strict makes /etc read-only, not unreadable), the service
+// runs as the user the docs make own it (Coffer refuses a key group or
+// others may read), and no setting hides it or mounts something over it.
+func TestServicesReadSigningKey(t *testing.T) {
+	for _, path := range serviceUnits {
+		u := parseUnit(t, path)
+		if dir, _ := u.get("Service", "ConfigurationDirectory"); filepath.Join("/etc", dir) != filepath.Dir(signingKeyPath) {
+			t.Errorf("%s: ConfigurationDirectory=%s; want the signing key's directory %s", path, dir, filepath.Dir(signingKeyPath))
+		}
+		for _, key := range pathSettings {
+			for _, v := range u.all("Service", key) {
+				for _, entry := range strings.Fields(v) {
+					entry = strings.TrimLeft(entry, "-+")
+					target := entry
+					if parts := strings.Split(entry, ":"); len(parts) > 1 {
+						target = parts[0] // TemporaryFileSystem=PATH:OPTIONS
+						if strings.HasPrefix(key, "Bind") || key == "MountImages" {
+							target = parts[1] // BindPaths=SOURCE:DEST[:OPTIONS]
+						}
+					}
+					if key == "RootDirectory" || key == "RootImage" || covers(target, signingKeyPath) {
+						t.Errorf("%s: %s=%s hides or replaces %s, the signing key", path, key, v, signingKeyPath)
+					}
+				}
+			}
+		}
+	}
+	// The docs create the key there, owned by the units' user.
+	doc, err := os.ReadFile("../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _ := parseUnit(t, daemonUnit).get("Service", "User")
+	for _, want := range []string{
+		"coffer keygen --signing-key " + signingKeyPath,
+		"chown " + user + ":" + user + " " + signingKeyPath,
+		"key_file: " + signingKeyPath,
+	} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/deploy.md does not say %q", want)
+		}
+	}
 }
 
 // TestDaemonUnit: coffer.service runs `coffer run`, restarts on failure
@@ -799,13 +862,73 @@ var envRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // placeholderRecipientRE matches the example's placeholder recipients.
 var placeholderRecipientRE = regexp.MustCompile(`age1replace-[a-z-]+`)
 
+// placeholderSigningKeyRE matches the example's placeholder signing
+// public key.
+var placeholderSigningKeyRE = regexp.MustCompile(`coffer-sign1:replace-[a-z-]+`)
+
+// signingKeyItem is the key of the Secret coffer-credentials that holds
+// the manifest signing key (docs/deploy.md).
+const signingKeyItem = "signing-key"
+
+// secretKeys returns the keys of the Secret coffer-credentials that reach
+// pod: projected by a secret volume (all of them for a volume that lists
+// no items) or referenced by a container's env. all reports a volume that
+// projects the whole Secret.
+func secretKeys(pod *podSpec) (keys []string, all bool) {
+	for _, v := range pod.Volumes {
+		if v.Secret == nil || v.Secret.SecretName != "coffer-credentials" {
+			continue
+		}
+		if len(v.Secret.Items) == 0 {
+			all = true
+		}
+		for _, it := range v.Secret.Items {
+			keys = append(keys, it.Key)
+		}
+	}
+	for _, ct := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		for _, e := range ct.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == "coffer-credentials" {
+				keys = append(keys, e.ValueFrom.SecretKeyRef.Key)
+			}
+		}
+	}
+	return keys, all
+}
+
+// filesHolding returns the regular files under root whose content
+// contains secret.
+func filesHolding(t *testing.T, root string, secret []byte) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(data), string(secret)) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
 // TestCronJobSecretsReachCoffer plays each CronJob's pod on this machine:
 // the Secret's files as Kubernetes mounts them (0440, group-readable with
 // fsGroup), the init container's own command copying them, the ${VAR}s
 // its env provides, and the example ConfigMap's coffer.yaml, mounted with
 // the ConfigMap's default mode 0644. Coffer must load that configuration
 // and see every secret: a key renamed in one place and not the other, a
-// missing mount or a mode Coffer refuses fails here.
+// missing mount or a mode Coffer refuses fails here. The backup pod must
+// hold the manifest signing key where signing.key_file says; the prune pod
+// must not hold it anywhere, and must still trust the signing public key.
 func TestCronJobSecretsReachCoffer(t *testing.T) {
 	var cm configMap
 	decodeStrict(t, configMapSample, &cm)
@@ -824,11 +947,40 @@ func TestCronJobSecretsReachCoffer(t *testing.T) {
 		t.Fatalf("%s: no placeholder recipient to fill in", configMapSample)
 	}
 	cfgText = placeholderRecipientRE.ReplaceAllString(cfgText, id.Recipient().String())
+	signingKeyFile, signingPub, err := sign.GenerateKey(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !placeholderSigningKeyRE.MatchString(cfgText) {
+		t.Fatalf("%s: no placeholder signing public key to fill in", configMapSample)
+	}
+	cfgText = placeholderSigningKeyRE.ReplaceAllString(cfgText, signingPub.String())
+	// The private key itself, as it would appear in any file holding it.
+	signingPEM := signingKeyFile[strings.Index(string(signingKeyFile), "-----BEGIN"):]
 
-	for _, path := range []string{backupCronJob, pruneCronJob} {
+	for _, tc := range []struct {
+		path  string
+		signs bool // the pod makes backups: it needs the signing key
+	}{
+		{backupCronJob, true},
+		{pruneCronJob, false},
+	} {
+		path := tc.path
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			c := loadCronJob(t, path)
 			pod := c.Spec.JobTemplate.Spec.Template.Spec
+
+			// Least privilege: the signing key reaches backup pods only.
+			keys, all := secretKeys(&pod)
+			has := all || slices.Contains(keys, signingKeyItem)
+			switch {
+			case tc.signs && !has:
+				t.Errorf("the pod gets Secret keys %q; want %s too: backups must sign their manifests", keys, signingKeyItem)
+			case !tc.signs && all:
+				t.Errorf("a secret volume projects every key of coffer-credentials, %s included; list the items this pod needs", signingKeyItem)
+			case !tc.signs && has:
+				t.Errorf("the pod gets Secret key %s; it never signs and must not hold the private signing key", signingKeyItem)
+			}
 			root := t.TempDir() // stands for the pod's file system
 			host := func(p string) string { return filepath.Join(root, p) }
 
@@ -853,9 +1005,14 @@ func TestCronJobSecretsReachCoffer(t *testing.T) {
 					t.Errorf("secret volume from %q; want coffer-credentials", v.Secret.SecretName)
 				}
 				for _, it := range v.Secret.Items {
-					values[it.Key] = "value of " + it.Key
+					content := []byte("value of " + it.Key + "\n")
+					if it.Key == signingKeyItem {
+						content = signingKeyFile
+					} else {
+						values[it.Key] = "value of " + it.Key
+					}
 					p := host(filepath.Join(m.MountPath, it.Path))
-					if err := os.WriteFile(p, []byte(values[it.Key]+"\n"), 0o440); err != nil {
+					if err := os.WriteFile(p, content, 0o440); err != nil {
 						t.Fatal(err)
 					}
 					if err := os.Chmod(p, 0o440); err != nil { // past the umask
@@ -941,6 +1098,28 @@ func TestCronJobSecretsReachCoffer(t *testing.T) {
 			}
 			if v, ro := c.volumeAt(co, cfg.Daemon.StateDir); v == nil || v.EmptyDir == nil || ro {
 				t.Errorf("daemon.state_dir %q is not the writable emptyDir", cfg.Daemon.StateDir)
+			}
+
+			// Every pod trusts the signing key (reading commands refuse
+			// without one); only the backup pod can sign.
+			if pk := cfg.Signing.PublicKeys; len(pk) != 1 || !pk[0].Equal(signingPub) {
+				t.Errorf("signing.public_keys %v; want exactly the signing key's public key %s", pk, signingPub)
+			}
+			signer, err := cfg.Signing.Signer()
+			if tc.signs {
+				switch {
+				case err != nil:
+					t.Errorf("coffer backup cannot load its signing key in this pod: %v", err)
+				case !signer.Public().Equal(signingPub):
+					t.Errorf("the pod signs with key %s; want the key from the Secret, %s", signer.Public().ID(), signingPub.ID())
+				}
+			} else {
+				if err == nil || !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("signing.key_file %s in the prune pod: got %v; want a file that does not exist", cfg.Signing.KeyFile, err)
+				}
+				if found := filesHolding(t, root, signingPEM); len(found) > 0 {
+					t.Errorf("the prune pod holds the private signing key in %q", found)
+				}
 			}
 		})
 	}
