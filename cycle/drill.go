@@ -99,7 +99,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 func (r *Runner) drillFailed(ctx context.Context, job *config.Job, from string, err error) {
 	r.Log.Error("drill failed", zap.String("job", job.Name), zap.Error(err))
 	now := r.now()
-	r.Metrics.DrillFinished(job.Name, drill.Failed, now, 0, nil, 0)
+	r.Metrics.DrillNotStarted(job.Name, now)
 	r.record(audit.Event{Action: audit.ActionDrill, Job: job.Name, Destination: from, Outcome: audit.OutcomeFailed, Detail: err.Error()})
 	r.notify(ctx, notify.Event{Time: now, Kind: "drill", Job: job.Name, Outcome: "failed", Message: err.Error()})
 }

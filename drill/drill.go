@@ -94,20 +94,20 @@ func (d *run) do(ctx context.Context) error {
 	d.Log = d.Log.With(zap.String("job", job.Name), zap.String("drill", d.rep.ID), zap.String("from", d.From.Name))
 	d.Log.Info("drill started")
 
-	if err := d.phase(PhaseLocate, d.locate, ctx); err != nil {
+	if err := d.phase(ctx, PhaseLocate, d.locate); err != nil {
 		return err
 	}
-	loadErr := d.phase(PhaseLoad, d.restore, ctx)
+	loadErr := d.phase(ctx, PhaseLoad, d.restore)
 	var validateErr error
 	if loadErr == nil {
-		validateErr = d.phase(PhaseValidate, d.validate, ctx)
+		validateErr = d.phase(ctx, PhaseValidate, d.validate)
 	}
-	cleanupErr := d.phase(PhaseCleanup, d.cleanup, context.WithoutCancel(ctx))
+	cleanupErr := d.phase(context.WithoutCancel(ctx), PhaseCleanup, d.cleanup)
 	return errors.Join(loadErr, validateErr, cleanupErr)
 }
 
 // phase runs fn as the named phase, timing it into the report.
-func (d *run) phase(name string, fn func(context.Context) error, ctx context.Context) error {
+func (d *run) phase(ctx context.Context, name string, fn func(context.Context) error) error {
 	t := d.now()
 	err := fn(ctx)
 	took := d.now().Sub(t)

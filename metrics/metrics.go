@@ -208,6 +208,17 @@ func (m *Metrics) DrillFinished(job, result string, finished time.Time, total fl
 	}
 }
 
+// DrillNotStarted records a drill of job that failed before restoring
+// anything (no identity, destination not opened): a failed run, with no
+// duration or RTO ratio to report.
+func (m *Metrics) DrillNotStarted(job string, at time.Time) {
+	if m == nil {
+		return
+	}
+	m.drills.WithLabelValues(job, "failed").Inc()
+	m.drillLast.WithLabelValues(job).Set(seconds(at))
+}
+
 // BackupSkipped counts a scheduled run of job that did not start, with
 // reason SkipOverlap, SkipLeaseHeld or SkipAlreadyDone.
 func (m *Metrics) BackupSkipped(job, reason string) {

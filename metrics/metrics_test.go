@@ -346,6 +346,14 @@ func TestDrillFinishedKeepsLastSuccessOnFailure(t *testing.T) {
 		`coffer_drill_last_run_timestamp_seconds{job="db"}`:              unix(t1),
 		`coffer_drill_last_success_timestamp_seconds{job="db"}`:          unix(t0),
 	})
+	t2 := t1.Add(time.Hour)
+	m.DrillNotStarted("db", t2) // no identity file: counted, no duration
+	want(t, series(t, m.Registry()), map[string]float64{
+		`coffer_drill_runs_total{job="db",result="failed"}`:     2,
+		`coffer_drill_duration_seconds{job="db"}`:               40000,
+		`coffer_drill_last_run_timestamp_seconds{job="db"}`:     unix(t2),
+		`coffer_drill_last_success_timestamp_seconds{job="db"}`: unix(t0),
+	})
 	m.Forget("db")
 	want(t, series(t, m.Registry()), nil, `coffer_drill_duration_seconds{job="db"}`, `coffer_drill_rto_ratio{job="db"}`)
 }

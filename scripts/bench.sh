@@ -24,8 +24,9 @@ command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt
 
 go build -o "$work/coffer" ./cmd/coffer
 go build -o "$work/benchtool" ./scripts/benchtool
-"$work/coffer" keygen -o "$work/key.txt" > "$work/recipient"
-recipient=$(cat "$work/recipient")
+"$work/coffer" keygen -o "$work/key.txt" --signing-key "$work/signing.key" > "$work/keys"
+recipient=$(sed -n 1p "$work/keys")
+signing_pub=$(sed -n 2p "$work/keys")
 export AWS_ACCESS_KEY_ID=$COFFER_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$COFFER_TEST_S3_SECRET_KEY
 suffix=$(date +%s)
 "$work/benchtool" mkbucket "$COFFER_TEST_S3_PRIMARY" "bench-$suffix"
@@ -40,6 +41,7 @@ cleanup() { # the benchmark's buckets hold gigabytes: remove them
 if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: keeping $work and buckets bench-$suffix, bench-shell-$suffix"; else trap cleanup EXIT; fi
 
 cat > "$work/coffer.yaml" <<YAML
+signing: {key_file: $work/signing.key, public_keys: [$signing_pub]}
 recipients: [$recipient]
 destinations:
   primary: {type: s3, endpoint: $COFFER_TEST_S3_PRIMARY, bucket: bench-$suffix, path_style: true, insecure_http: true, access_key_id: $AWS_ACCESS_KEY_ID, secret_access_key: "\${AWS_SECRET_ACCESS_KEY}"}

@@ -320,8 +320,9 @@ func TestDaemonDrills(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
 	jobs, _ := pgJob(t, "app", 500, "    schedule: \"0 2 * * 0\"\n    drill:\n      identity_file: "+e.identity+"\n")
-	cfg := e.daemonConfig("drill.yaml", jobs, daemonYAML)
-	if _, _, code := e.run("backup", "--job", "app", "--config", cfg); code != 0 {
+	noID, _ := pgJob(t, "noid", 100, "    schedule: \"0 2 * * 0\"\n") // drills on, no identity_file
+	cfg := e.daemonConfig("drill.yaml", jobs+noID, daemonYAML)
+	if _, _, code := e.run("backup", "--all", "--config", cfg); code != 0 {
 		t.Fatalf("backup exit %d", code)
 	}
 	d := e.startDaemon("a", cfg)
@@ -332,6 +333,13 @@ func TestDaemonDrills(t *testing.T) {
 	waitFor(t, 60*time.Second, "a drill in the metrics", func() bool {
 		return d.metric(`coffer_drill_runs_total{job="app",result="passed"}`) >= 1
 	})
+	// The job without a drill identity fails its drill loudly, at start.
+	waitFor(t, 30*time.Second, "the failed drill of job noid", func() bool {
+		return d.metric(`coffer_drill_runs_total{job="noid",result="failed"}`) >= 1
+	})
+	if len(d.logLines("scheduled drills of this job will fail: no drill.identity_file (the private age identity drills decrypt with)")) == 0 {
+		t.Error("no start-up warning about the job without drill.identity_file")
+	}
 	if v := d.metric(`coffer_drill_rto_ratio{job="app"}`); v <= 0 || v > 0.01 {
 		t.Errorf("coffer_drill_rto_ratio = %g", v)
 	}
