@@ -20,6 +20,7 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/retention"
@@ -243,9 +244,9 @@ type PurgeResult struct {
 
 // Purge disposes of everything job has on d, whatever the retention policy
 // says: every backup (manifest first), orphan payloads, unfinished uploads,
-// the job's lease and drill reports. It is for a tenant leaving. Objects
-// under Object Lock cannot be removed; they are listed in Locked and the
-// rest goes on.
+// the job's leases (backup and drill) and drill reports. It is for a
+// tenant leaving. Objects under Object Lock cannot be removed; they are
+// listed in Locked and the rest goes on.
 func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logger) PurgeResult {
 	res := PurgeResult{Destination: d.Name}
 	fail := func(err error) PurgeResult {
@@ -287,8 +288,8 @@ func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logg
 			res.IDs = append(res.IDs, id)
 		}
 	}
-	// What is left: orphans, drill reports, the lease.
-	for _, prefix := range []string{job + "/", "_coffer/drills/" + job + "/", "_coffer/leases/" + job + "."} {
+	// What is left: orphans, drill reports, the backup and drill leases.
+	for _, prefix := range []string{job + "/", "_coffer/drills/" + job + "/", lease.Key(job), lease.DrillKey(job)} {
 		var keys []string
 		if vl, ok := d.Store.(storage.VersionKeyLister); ok {
 			// Also keys whose current version is a delete marker: their

@@ -368,8 +368,9 @@ func TestRunDisposesEveryVersion(t *testing.T) {
 
 // TestPurge: purging a job from a bucket removes every object of it (its
 // backups, an orphan payload without manifest, an unfinished upload, its
-// lease and drill report) and nothing of another job whose name starts the
-// same, nor the audit trail, nor the job's copies on another destination.
+// backup and drill leases and drill report) and nothing of another job
+// whose name starts the same, nor the audit trail, nor the job's copies on
+// another destination.
 func TestPurge(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -390,11 +391,13 @@ func TestPurge(t *testing.T) {
 	}
 	put(primary, manifest.PayloadKey("app", manifest.NewID(now), "sqlite"), "orphan of an interrupted backup")
 	put(primary, lease.Key("app"), `{"holder":"host-a","job":"app"}`)
+	put(primary, lease.DrillKey("app"), `{"holder":"host-a","job":"app"}`)
 	put(primary, "_coffer/drills/app/20261120T030000.000Z-0001.json", `{"job":"app"}`)
 
 	// Another tenant in the same bucket, whose name starts like app's.
 	putBackup(t, stores, "app-eu", now.Add(-day), "primary")
 	put(primary, lease.Key("app-eu"), `{"holder":"host-b","job":"app-eu"}`)
+	put(primary, lease.DrillKey("app-eu"), `{"holder":"host-b","job":"app-eu"}`)
 	put(primary, "_coffer/drills/app-eu/20261120T030000.000Z-0002.json", `{"job":"app-eu"}`)
 	put(primary, "_coffer/audit/host-a/20261120T030000.000000000Z-01.jsonl", `{"action":"backup"}`)
 
@@ -409,12 +412,12 @@ func TestPurge(t *testing.T) {
 
 	var otherKeys []string
 	for _, k := range keys(t, primary) {
-		if !strings.HasPrefix(k, "app/") && k != lease.Key("app") && !strings.HasPrefix(k, "_coffer/drills/app/") {
+		if !strings.HasPrefix(k, "app/") && k != lease.Key("app") && k != lease.DrillKey("app") && !strings.HasPrefix(k, "_coffer/drills/app/") {
 			otherKeys = append(otherKeys, k)
 		}
 	}
-	if len(otherKeys) != 5 {
-		t.Fatalf("setup: other keys %v, want app-eu's 4 and the audit object", otherKeys)
+	if len(otherKeys) != 6 {
+		t.Fatalf("setup: other keys %v, want app-eu's 5 and the audit object", otherKeys)
 	}
 	offsiteBefore := keys(t, offsite)
 
@@ -422,9 +425,9 @@ func TestPurge(t *testing.T) {
 	if res.Error != "" || len(res.Locked) > 0 {
 		t.Fatalf("purge: error %q, locked %v", res.Error, res.Locked)
 	}
-	// 2 backups x (manifest + payload), the orphan, the lease, the drill.
-	if res.Destination != "primary" || res.Backups != 2 || res.Objects != 7 || res.Aborted != 1 {
-		t.Errorf("purge result %+v, want primary: 2 backups, 7 objects, 1 upload aborted", res)
+	// 2 backups x (manifest + payload), the orphan, both leases, the drill.
+	if res.Destination != "primary" || res.Backups != 2 || res.Objects != 8 || res.Aborted != 1 {
+		t.Errorf("purge result %+v, want primary: 2 backups, 8 objects, 1 upload aborted", res)
 	}
 	if got := keys(t, primary); !slices.Equal(got, otherKeys) {
 		t.Errorf("primary after purge holds\n %v\nwant only what is not app's\n %v", got, otherKeys)

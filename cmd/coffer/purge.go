@@ -20,7 +20,7 @@ func newPurgeCmd(g *globals) *cobra.Command {
 		Long: `Delete every backup of the job, whatever the retention policy says, on every
 destination of the job: manifests first, then payloads, every object version
 (secure disposal on versioned buckets), unfinished uploads, drill reports and
-the job's lease. Objects under S3 Object Lock cannot be deleted before their
+the job's leases. Objects under S3 Object Lock cannot be deleted before their
 date; they are listed and the rest goes on.
 
 Without --confirm, prints what would be deleted and changes nothing. Every
