@@ -15,11 +15,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/storage"
 )
 
 // maxLine bounds one event's JSON line.
 const maxLine = 1 << 20
+
+// Destinations names where hosts ship the audit trail, so where readers
+// find it: the first destination of every job in cfg, each once, in job
+// order.
+func Destinations(cfg *config.Config) []string {
+	var names []string
+	for _, name := range cfg.JobOrder {
+		j := cfg.Jobs[name]
+		if j == nil || len(j.Destinations) == 0 || slices.Contains(names, j.Destinations[0]) {
+			continue
+		}
+		names = append(names, j.Destinations[0])
+	}
+	return names
+}
 
 // Read returns the events recorded since since (all of them when since is
 // zero), from the local log at localPath (skipped when empty or missing)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -121,4 +122,19 @@ func TestReadNamesTheMalformedLine(t *testing.T) {
 			t.Fatalf("Read: %v; want an error naming %s line 3", err, key)
 		}
 	})
+}
+
+func TestDestinationsAreEachJobsFirstOnce(t *testing.T) {
+	cfg := &config.Config{
+		JobOrder: []string{"web", "app", "db", "empty"},
+		Jobs: map[string]*config.Job{
+			"web":   {Destinations: []string{"nas", "offsite"}},
+			"app":   {Destinations: []string{"offsite", "nas"}},
+			"db":    {Destinations: []string{"nas"}},
+			"empty": {},
+		},
+	}
+	if got, want := Destinations(cfg), []string{"nas", "offsite"}; !slices.Equal(got, want) {
+		t.Errorf("Destinations = %v, want %v", got, want)
+	}
 }

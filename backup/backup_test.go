@@ -3,7 +3,6 @@ package backup_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,9 +19,8 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/restore"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
@@ -63,19 +61,10 @@ func execSource(t *testing.T, script string) snapshot.Source {
 }
 
 // testSigner signs the manifests of these tests; testTrust trusts it.
-var testSigner = func() *sign.Signer {
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		panic(err)
-	}
-	s, err := sign.NewSigner(priv)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
-
-var testTrust = manifest.Trust{Verifier: sign.NewVerifier(testSigner.Public())}
+var (
+	testSigner = signtest.NewSigner()
+	testTrust  = signtest.Trust(testSigner)
+)
 
 func newIdentity(t *testing.T) (*age.X25519Identity, string) {
 	id, err := age.GenerateX25519Identity()

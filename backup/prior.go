@@ -64,12 +64,7 @@ func newestOn(ctx context.Context, job string, d storage.Destination, trust mani
 			zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
 		return nil
 	}
-	tried := 0
-	for _, id := range slices.Backward(ids) {
-		if tried == priorDepth {
-			break
-		}
-		tried++
+	for _, id := range slices.Backward(ids[max(0, len(ids)-priorDepth):]) {
 		m, err := manifest.Read(ctx, d.Store, d.Name, job, id, trust)
 		if err == nil {
 			return m

@@ -2,7 +2,6 @@ package backup_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
@@ -42,14 +42,13 @@ func TestSignedAndNumbered(t *testing.T) {
 	if first.Sequence != 1 {
 		t.Fatalf("first backup has sequence %d, want 1", first.Sequence)
 	}
-	_, otherKey, _ := ed25519.GenerateKey(nil)
-	other, _ := sign.NewSigner(otherKey)
+	other := signtest.NewSigner()
 	for _, d := range dests {
 		m, err := manifest.Read(ctx, d.Store, d.Name, "app", first.ID, testTrust)
 		if err != nil || m.SignedBy != testSigner.Public().ID() || m.Sequence != 1 {
 			t.Fatalf("%s: manifest %+v, %v; want sequence 1 signed by %s", d.Name, m, err, testSigner.Public().ID())
 		}
-		_, err = manifest.Read(ctx, d.Store, d.Name, "app", first.ID, manifest.Trust{Verifier: sign.NewVerifier(other.Public())})
+		_, err = manifest.Read(ctx, d.Store, d.Name, "app", first.ID, signtest.Trust(other))
 		var se *manifest.SignatureError
 		if !errors.As(err, &se) || !errors.Is(err, sign.ErrUnknownKey) {
 			t.Fatalf("%s: read trusting another key: %v, want an unknown-key error", d.Name, err)

@@ -102,28 +102,27 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 
 	dests, err := open.JobDestinations(ctx, cfg, job)
 	if err != nil {
-		r.failed(ctx, log, job, "", fmt.Errorf("open destinations: %w", err))
+		r.failed(ctx, log, job, fmt.Errorf("open destinations: %w", err))
 		return
 	}
 
 	if cfg.Daemon.HA {
 		var release func()
-		var err error
 		ctx, release, err = r.takeLease(ctx, cfg, job, lease.Key(job.Name), dests[0], log)
 		if errors.Is(err, lease.ErrHeld) {
 			log.Info("another daemon holds the job's lease: slot skipped", zap.Error(err))
-			r.Metrics.BackupSkipped(job.Name, "lease_held")
+			r.Metrics.BackupSkipped(job.Name, metrics.SkipLeaseHeld)
 			return
 		}
 		if err != nil {
-			r.failed(ctx, log, job, "", err)
+			r.failed(ctx, log, job, err)
 			return
 		}
 		defer release()
 		// Another daemon may have served this slot before we got the lease.
 		if newest, ok, _ := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
 			log.Info("slot already backed up by another daemon", zap.Time("slot", t.Slot), zap.Time("newest", newest))
-			r.Metrics.BackupSkipped(job.Name, "already_done")
+			r.Metrics.BackupSkipped(job.Name, metrics.SkipAlreadyDone)
 			return
 		}
 	}
@@ -199,12 +198,12 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	r.ping(ctx, job.PingURL, "started")
 	src, err := snapshot.NewSource(job.Source)
 	if err != nil {
-		r.failed(ctx, log, job, "", err)
+		r.failed(ctx, log, job, err)
 		return
 	}
 	signer, err := cfg.Signing.Signer()
 	if err != nil {
-		r.failed(ctx, log, job, "", err)
+		r.failed(ctx, log, job, err)
 		return
 	}
 	prior := backup.ReadPrior(ctx, job.Name, dests, trust(cfg), job.StallTimeout.D(), log)
@@ -247,10 +246,10 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 }
 
 // failed reports a cycle that could not start a backup.
-func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, id string, err error) {
+func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, err error) {
 	log.Error("cycle failed", zap.Error(err))
 	r.Metrics.BackupFinished(job.Name, string(backup.Failed), r.now(), r.now(), nil)
-	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, BackupID: id, Outcome: "failed", Detail: err.Error()})
+	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: "failed", Detail: err.Error()})
 	r.notify(ctx, notify.Event{Time: r.now(), Kind: "backup", Job: job.Name, Outcome: "failed", Message: err.Error()})
 	r.ping(ctx, job.PingURL, "failed")
 }
@@ -274,11 +273,11 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 			return down
 		})
 		for _, c := range rep.Copied {
-			r.Metrics.Repaired(job.Name, c.To, "ok")
+			r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
 			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: c.ID, Destination: c.To, Outcome: "ok", Detail: "copied from " + c.From})
 		}
 		for _, f := range rep.Failed {
-			r.Metrics.Repaired(job.Name, f.To, "failed")
+			r.Metrics.Repaired(job.Name, f.To, metrics.OutcomeFailed)
 			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: f.ID, Destination: f.To, Outcome: "failed", Detail: f.Err})
 		}
 		if len(rep.Failed) > 0 {
@@ -296,13 +295,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		if res != nil {
 			for _, d := range dests {
 				r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
-				locked := 0
-				for _, it := range res.Items {
-					if it.Destination == d.Name && it.Outcome == "locked" {
-						locked++
-					}
-				}
-				r.Metrics.Locked(job.Name, d.Name, locked)
+				r.Metrics.Locked(job.Name, d.Name, res.Locked(d.Name))
 			}
 			for name, why := range res.Refused {
 				r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: "failed",

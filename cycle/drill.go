@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"filippo.io/age"
@@ -142,12 +141,12 @@ func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	reports, _, err := drill.ReadReports(ctx, from.Store, job.Name, manifest.Trust{Verifier: cfg.Signing.Verifier()})
+	last, err := drill.LatestReport(ctx, from.Store, job.Name, manifest.Trust{Verifier: cfg.Signing.Verifier()})
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	if len(reports) > 0 {
-		return reports[len(reports)-1].Started, true, nil
+	if last != nil {
+		return last.Started, true, nil
 	}
 	if entries, _ := restore.Catalog(ctx, job.Name, []storage.Destination{from}); len(entries) == 0 {
 		return time.Now(), true, nil
@@ -161,19 +160,11 @@ func drillSource(ctx context.Context, cfg *config.Config, job *config.Job, name 
 	if name == "" {
 		name = job.Drill.From
 	}
-	if !slices.Contains(job.Destinations, name) {
-		return storage.Destination{}, fmt.Errorf("destination %q is not one of the job's destinations (%v)", name, job.Destinations)
-	}
-	dests, err := open.JobDestinations(ctx, cfg, job)
+	dests, err := open.JobDestinations(ctx, cfg, job, name) // name first
 	if err != nil {
 		return storage.Destination{}, fmt.Errorf("open destinations: %w", err)
 	}
-	for _, d := range dests {
-		if d.Name == name {
-			return d, nil
-		}
-	}
-	return storage.Destination{}, fmt.Errorf("destination %q not opened", name)
+	return dests[0], nil
 }
 
 // drillIdentities loads the job's drill.identity_file.

@@ -55,9 +55,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Job == nil || opts.From.Store == nil {
 		return nil, errors.New("drill: no job or source destination")
 	}
-	d := &run{Options: opts, now: opts.Now}
-	if d.now == nil {
-		d.now = time.Now
+	d := &run{Options: opts}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	if d.Log == nil {
 		d.Log = zap.NewNop()
@@ -69,17 +69,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // run is one drill in progress.
 type run struct {
 	Options
-	now     func() time.Time
 	rep     *Report
 	m       *manifest.Manifest
 	scratch snapshot.Scratch
 	created bool // the scratch database exists because of this drill
-	load    time.Duration
 }
 
 func (d *run) do(ctx context.Context) error {
 	job := d.Job
-	start := d.now()
+	start := d.Now()
 	d.rep = &Report{
 		FormatVersion: ReportFormatVersion,
 		ID:            manifest.NewID(start),
@@ -108,15 +106,11 @@ func (d *run) do(ctx context.Context) error {
 
 // phase runs fn as the named phase, timing it into the report.
 func (d *run) phase(ctx context.Context, name string, fn func(context.Context) error) error {
-	t := d.now()
+	t := d.Now()
 	err := fn(ctx)
-	took := d.now().Sub(t)
-	p := Phase{Name: name, Seconds: took.Seconds()}
+	p := Phase{Name: name, Seconds: d.Now().Sub(t).Seconds()}
 	if err != nil {
 		p.Error = err.Error()
-	}
-	if name == PhaseLoad {
-		d.load = took
 	}
 	d.rep.Phases = append(d.rep.Phases, p)
 	d.Log.Info("drill phase finished", zap.String("phase", name), zap.Float64("seconds", p.Seconds), zap.Bool("ok", err == nil))
@@ -239,12 +233,12 @@ func (d *run) finish(err error) *Report {
 	if r == nil {
 		return nil
 	}
-	r.Finished = d.now().UTC()
+	r.Finished = d.Now().UTC()
 	r.TotalSeconds = r.Finished.Sub(r.Started).Seconds()
 	if r.RTOSeconds > 0 {
 		r.RTORatio = r.TotalSeconds / r.RTOSeconds
 	}
-	if s := d.load.Seconds(); s > 0 && r.PlainBytes > 0 {
+	if s := r.Phase(PhaseLoad).Seconds(); s > 0 && r.PlainBytes > 0 {
 		r.Throughput = float64(r.PlainBytes) / s
 	}
 	r.HeadroomBytes = headroom(r)
@@ -274,13 +268,7 @@ func headroom(r *Report) int64 {
 	if r.Throughput <= 0 || r.RTOSeconds <= 0 {
 		return 0
 	}
-	fixed := r.TotalSeconds
-	for _, p := range r.Phases {
-		if p.Name == PhaseLoad {
-			fixed -= p.Seconds
-		}
-	}
-	budget := r.RTOSeconds - fixed
+	budget := r.RTOSeconds - (r.TotalSeconds - r.Phase(PhaseLoad).Seconds())
 	if budget <= 0 {
 		return 0
 	}

@@ -2,7 +2,6 @@ package drill_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"maps"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/dbtest"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
@@ -49,11 +49,7 @@ func newFixture(t *testing.T, src config.Source) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	signer, err := sign.NewSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := signtest.NewSigner()
 	res, err := backup.Run(context.Background(), backup.Job{
 		Name: "app", Source: s, Destinations: []storage.Destination{dest}, Signer: signer, Sequence: 1,
 		Recipients: []string{id.Recipient().String()}, Level: 3, Threads: 2,
@@ -69,7 +65,7 @@ func newFixture(t *testing.T, src config.Source) *fixture {
 func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error) {
 	t.Helper()
 	return drill.Run(context.Background(), drill.Options{Job: f.job, From: f.dest, Identities: f.ids, Now: now, Log: zap.NewNop(),
-		Trust: manifest.Trust{Verifier: sign.NewVerifier(f.signer.Public())}})
+		Trust: signtest.Trust(f.signer)})
 }
 
 // rewriteManifest replaces the stored manifest with m, validly signed:
@@ -253,7 +249,7 @@ func TestDrillRefusesProductionName(t *testing.T) {
 		"prod": {Name: "prod", Source: config.Source{Type: "sqlite", Path: victim}},
 	}}
 	rep, err := drill.Run(context.Background(), drill.Options{Config: cfg, Job: f.job, From: f.dest, Identities: f.ids,
-		Trust: manifest.Trust{Verifier: sign.NewVerifier(f.signer.Public())}, Log: zap.NewNop()})
+		Trust: signtest.Trust(f.signer), Log: zap.NewNop()})
 	if err == nil || !strings.Contains(err.Error(), "is the name of job prod's database") {
 		t.Fatalf("drill over a configured database: %v", err)
 	}

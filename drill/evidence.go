@@ -220,22 +220,13 @@ func openReport(data []byte, trust manifest.Trust, object string) (*Report, erro
 // verified is returned as an error in bad (keyed by object key) and left
 // out; an unreachable store is an error.
 func ReadReports(ctx context.Context, s storage.Store, job string, trust manifest.Trust) (reports []*Report, bad map[string]error, err error) {
-	bad = map[string]error{}
-	var keys []string
-	for obj, lerr := range s.List(ctx, reportsPrefix(job)) {
-		if lerr != nil {
-			return nil, nil, fmt.Errorf("list drill reports of %s on %s: %w", job, s, lerr)
-		}
-		if strings.HasSuffix(obj.Key, ".json") {
-			keys = append(keys, obj.Key)
-		}
+	keys, err := reportKeys(ctx, s, job)
+	if err != nil {
+		return nil, nil, err
 	}
-	slices.Sort(keys)
+	bad = map[string]error{}
 	for _, key := range keys {
-		r, err := readReport(ctx, s, key, trust)
-		if err == nil && (r.Job != job || ReportKey(r.Job, r.ID) != key) {
-			err = fmt.Errorf("describes drill %s/%s, not the one its key names", r.Job, r.ID)
-		}
+		r, err := readReport(ctx, s, job, key, trust)
 		if err != nil {
 			bad[key] = err
 			continue
@@ -245,7 +236,41 @@ func ReadReports(ctx context.Context, s storage.Store, job string, trust manifes
 	return reports, bad, nil
 }
 
-func readReport(ctx context.Context, s storage.Store, key string, trust manifest.Trust) (*Report, error) {
+// LatestReport returns job's newest drill report on s that reads and
+// verifies under trust, or nil when there is none. Older reports are read
+// only while newer ones fail.
+func LatestReport(ctx context.Context, s storage.Store, job string, trust manifest.Trust) (*Report, error) {
+	keys, err := reportKeys(ctx, s, job)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(keys) - 1; i >= 0; i-- {
+		if r, err := readReport(ctx, s, job, keys[i], trust); err == nil {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// reportKeys lists job's drill report keys on s, oldest first (drill ids
+// sort by time).
+func reportKeys(ctx context.Context, s storage.Store, job string) ([]string, error) {
+	var keys []string
+	for obj, err := range s.List(ctx, reportsPrefix(job)) {
+		if err != nil {
+			return nil, fmt.Errorf("list drill reports of %s on %s: %w", job, s, err)
+		}
+		if strings.HasSuffix(obj.Key, ".json") {
+			keys = append(keys, obj.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// readReport reads, verifies and decodes the report at key, which must
+// describe a drill of job under that very key.
+func readReport(ctx context.Context, s storage.Store, job, key string, trust manifest.Trust) (*Report, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -255,7 +280,11 @@ func readReport(ctx context.Context, s storage.Store, key string, trust manifest
 	if err != nil {
 		return nil, err
 	}
-	return openReport(data, trust, key+" on "+s.String())
+	r, err := openReport(data, trust, key+" on "+s.String())
+	if err == nil && (r.Job != job || ReportKey(r.Job, r.ID) != key) {
+		return nil, fmt.Errorf("describes drill %s/%s, not the one its key names", r.Job, r.ID)
+	}
+	return r, err
 }
 
 func sortChecks(cs []TableCheck) {

@@ -2,26 +2,16 @@ package drill_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coffer-backup/coffer/drill"
-	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
-
-func testSigner(t *testing.T, seed byte) *sign.Signer {
-	t.Helper()
-	s, err := sign.NewSigner(ed25519.NewKeyFromSeed(append(make([]byte, ed25519.SeedSize-1), seed)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func testReport(id string) *drill.Report {
 	t0 := time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC)
@@ -39,7 +29,7 @@ func TestDrillReportSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, theirs := testSigner(t, 1), testSigner(t, 2)
+	ours, theirs := signtest.NewSigner(), signtest.NewSigner()
 	good := testReport("20261101T040000.000Z-0001")
 	forged := testReport("20261102T040000.000Z-0002")
 	unsigned := testReport("20261103T040000.000Z-0003")
@@ -63,7 +53,7 @@ func TestDrillReportSignatures(t *testing.T) {
 	store.Delete(ctx, key)
 	store.Put(ctx, key, strings.NewReader(strings.Replace(buf.String(), `"result":"passed"`, `"result":"failed"`, 1)))
 
-	trust := manifest.Trust{Verifier: sign.NewVerifier(ours.Public())}
+	trust := signtest.Trust(ours)
 	reports, bad, err := drill.ReadReports(ctx, store, "app", trust)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,16 @@ func stored(t *testing.T, s storage.Store, key string) lease.Record {
 	return rec
 }
 
+// acquire takes the lease under key in s for holder, or fails the test.
+func acquire(t *testing.T, s storage.Store, key, holder string, ttl time.Duration) *lease.Lease {
+	t.Helper()
+	l, err := lease.Acquire(t.Context(), s, key, holder, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func TestKey(t *testing.T) {
 	if got := lease.Key("orders-db"); got != "_coffer/leases/orders-db.json" {
 		t.Errorf("Key = %q", got)
@@ -94,10 +104,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	key := lease.Key("orders")
-	a, err := lease.Acquire(ctx, s, key, "daemon-a", 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := acquire(t, s, key, "daemon-a", 2*time.Second)
 	if _, err := lease.Acquire(ctx, s, key, "daemon-b", 2*time.Second); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("acquire of an unexpired lease: %v, want ErrHeld", err)
 	}
@@ -132,10 +139,7 @@ func TestReleaseFreesAtOnce(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	key := lease.Key("orders")
-	a, err := lease.Acquire(ctx, s, key, "daemon-a", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := acquire(t, s, key, "daemon-a", time.Hour)
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +164,7 @@ func TestKeepHoldsLease(t *testing.T) {
 	ctx := t.Context()
 	key := lease.Key("orders")
 	const ttl = 3 * time.Second
-	a, err := lease.Acquire(ctx, s, key, "daemon-a", ttl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := acquire(t, s, key, "daemon-a", ttl)
 	var lost atomic.Value
 	stop := a.Keep(ctx, func(err error) { lost.Store(err) })
 	defer stop()
@@ -191,10 +192,7 @@ func TestKeepReportsTakeover(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	key := lease.Key("orders")
-	a, err := lease.Acquire(ctx, s, key, "daemon-a", 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := acquire(t, s, key, "daemon-a", 3*time.Second)
 	lost := make(chan error, 2)
 	stop := a.Keep(ctx, func(err error) { lost <- err })
 	defer stop()
@@ -234,10 +232,7 @@ func TestKeepReportsLossBeforeOthersCanTakeOver(t *testing.T) {
 	s := &flaky{Store: newStore(t)}
 	ctx := t.Context()
 	key := lease.Key("orders")
-	a, err := lease.Acquire(ctx, s, key, "daemon-a", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := acquire(t, s, key, "daemon-a", time.Second)
 	lost := make(chan error, 2)
 	stop := a.Keep(ctx, func(err error) { lost <- err })
 	defer stop()

@@ -74,6 +74,11 @@ func (m *Manifest) Sign(s *sign.Signer) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	return m.signed(s)
+}
+
+// signed is Sign without the checks.
+func (m *Manifest) signed(s *sign.Signer) ([]byte, error) {
 	body, err := json.MarshalIndent(m, "  ", "  ")
 	if err != nil {
 		return nil, err

@@ -28,11 +28,7 @@ var testTrust = Trust{Verifier: sign.NewVerifier(testSigner.Public())}
 // build manifests that are well signed but otherwise bad.
 func signedOf(t testing.TB, m *Manifest) []byte {
 	t.Helper()
-	body, err := json.MarshalIndent(m, "  ", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := seal(body, testSigner.Sign(body))
+	data, err := m.signed(testSigner)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ package manifest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -166,15 +165,6 @@ func ParseKey(key string) (job, id string, ok bool) {
 	return parts[0], parts[1], true
 }
 
-// Encode returns the manifest alone as indented JSON, unsigned: the
-// stored form of format 1. Format 2 is stored signed: see Sign.
-func (m *Manifest) Encode() ([]byte, error) {
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	return json.MarshalIndent(m, "", "  ")
-}
-
 // Validate checks that every field a restore relies on is present and well
 // formed.
 func (m *Manifest) Validate() error {
@@ -217,13 +207,4 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
-}
-
-// CopyNames lists the destinations that committed this backup.
-func (m *Manifest) CopyNames() []string {
-	names := make([]string, len(m.Copies))
-	for i, c := range m.Copies {
-		names[i] = c.Destination
-	}
-	return names
 }

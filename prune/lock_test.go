@@ -75,6 +75,11 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 			t.Errorf("expired backup %s not reported as locked (items %+v)", id, res.Items)
 		}
 	}
+	for _, d := range []string{"primary", "mirror"} {
+		if n := res.Locked(d); n != 3 {
+			t.Errorf("Locked(%s) = %d, want 3 (the expired backups)", d, n)
+		}
+	}
 	if got := keys(t, st); !slices.Equal(got, before) {
 		t.Errorf("objects changed:\n got %v\nwant %v", got, before)
 	}

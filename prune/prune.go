@@ -69,9 +69,18 @@ type Result struct {
 // Deleted counts the backups deleted (or, in a dry run, to be deleted) on
 // destination ("" for all).
 func (r *Result) Deleted(destination string) int {
+	return r.count(destination, "deleted", "would delete")
+}
+
+// Locked counts the backups the plan would delete but Object Lock kept on
+// destination ("" for all).
+func (r *Result) Locked(destination string) int { return r.count(destination, "locked") }
+
+// count counts the items on destination ("" for all) with one of outcomes.
+func (r *Result) count(destination string, outcomes ...string) int {
 	n := 0
 	for _, it := range r.Items {
-		if (destination == "" || it.Destination == destination) && (it.Outcome == "deleted" || it.Outcome == "would delete") {
+		if (destination == "" || it.Destination == destination) && slices.Contains(outcomes, it.Outcome) {
 			n++
 		}
 	}

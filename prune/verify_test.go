@@ -2,7 +2,6 @@ package prune_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"slices"
 	"strings"
 	"testing"
@@ -10,30 +9,18 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 
 // testSigner signs the manifests of these tests; testTrust trusts it.
-var testSigner, testTrust = func() (*sign.Signer, manifest.Trust) {
-	s := newSigner()
-	return s, manifest.Trust{Verifier: sign.NewVerifier(s.Public())}
-}()
-
-func newSigner() *sign.Signer {
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		panic(err)
-	}
-	s, err := sign.NewSigner(priv)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
+var (
+	testSigner = signtest.NewSigner()
+	testTrust  = signtest.Trust(testSigner)
+)
 
 // forge replaces the manifest of backup id on s by the same manifest
 // signed with a key nobody trusts.
@@ -43,7 +30,7 @@ func forge(t *testing.T, s storage.Store, dest, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := m.Sign(newSigner())
+	data, err := m.Sign(signtest.NewSigner())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package repair_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/s3test"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/repair"
@@ -50,26 +50,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, id: id, signer: newSigner(t), ctx: context.Background()}
-}
-
-func newSigner(t *testing.T) *sign.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sign.NewSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return &env{t: t, id: id, signer: signtest.NewSigner(), ctx: context.Background()}
 }
 
 // trusted is how the tests read manifests: trusting the env's key.
-func (e *env) trusted() manifest.Trust {
-	return manifest.Trust{Verifier: sign.NewVerifier(e.signer.Public())}
-}
+func (e *env) trusted() manifest.Trust { return signtest.Trust(e.signer) }
 
 func dest(name string, s storage.Store) storage.Destination {
 	return storage.Destination{Name: name, Store: s}
@@ -368,7 +353,7 @@ func TestUnreachableDestinationIsSkipped(t *testing.T) {
 // could.
 func (e *env) forge(d storage.Destination, m *manifest.Manifest) {
 	e.t.Helper()
-	data, err := m.Sign(newSigner(e.t))
+	data, err := m.Sign(signtest.NewSigner())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,17 +22,27 @@ type known struct {
 	source string // SourcePresent, SourceAuditPruned or SourceAuditNotFound
 }
 
-// deletions returns, per destination and backup id, the audit event that
-// recorded the backup's deletion there (a prune or a purge).
-func deletions(evs []audit.Event) map[[2]string]audit.Event {
-	out := map[[2]string]audit.Event{}
+// wrote reports whether ev records a backup written to ev.Destination: a
+// backup or a repair that succeeded.
+func wrote(ev audit.Event) bool {
+	return (ev.Action == audit.ActionBackup || ev.Action == audit.ActionRepair) && ev.Outcome == audit.OutcomeOK
+}
+
+// pruned reports whether ev records a backup deleted by retention.
+func pruned(ev audit.Event) bool { return ev.Action == audit.ActionPrune && ev.Outcome == "deleted" }
+
+// purged reports whether ev records a backup deleted on request.
+func purged(ev audit.Event) bool {
+	return ev.Action == audit.ActionPurge && ev.Outcome == audit.OutcomeOK
+}
+
+// deletions returns the destinations and backup ids whose deletion there
+// (a prune or a purge) an event of evs records.
+func deletions(evs []audit.Event) map[[2]string]bool {
+	out := map[[2]string]bool{}
 	for _, ev := range evs {
-		if ev.BackupID == "" || ev.Destination == "" {
-			continue
-		}
-		if (ev.Action == audit.ActionPrune && ev.Outcome == "deleted") ||
-			(ev.Action == audit.ActionPurge && ev.Outcome == audit.OutcomeOK) {
-			out[[2]string{ev.Destination, ev.BackupID}] = ev
+		if ev.BackupID != "" && ev.Destination != "" && (pruned(ev) || purged(ev)) {
+			out[[2]string{ev.Destination, ev.BackupID}] = true
 		}
 	}
 	return out
@@ -54,14 +64,12 @@ func (e *jobEval) knownBackups(d DestinationInput) []known {
 	for _, b := range d.Bad {
 		seen[b.ID] = true
 	}
-	gone := deletions(e.in.Events)
 	for _, ev := range e.in.Events {
 		if ev.Destination != d.Name || seen[ev.BackupID] {
 			continue
 		}
-		wrote := (ev.Action == audit.ActionBackup || ev.Action == audit.ActionRepair) && ev.Outcome == audit.OutcomeOK
-		_, deleted := gone[[2]string{d.Name, ev.BackupID}]
-		if !wrote && !deleted {
+		deleted := e.deleted[[2]string{d.Name, ev.BackupID}]
+		if !wrote(ev) && !deleted {
 			continue
 		}
 		t, err := manifest.IDTime(ev.BackupID)
@@ -82,19 +90,15 @@ func (e *jobEval) knownBackups(d DestinationInput) []known {
 // destination's timeline.
 func (e *jobEval) weeklyControl() (Control, []Coverage) {
 	c := Control{ID: ControlWeekly, Title: TitleWeekly, Status: Pass}
-	fail := func(format string, args ...any) {
-		c.Status = Fail
-		c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
-	}
 	if e.locErr != nil {
-		fail("%v", e.locErr)
+		c.add(Fail, "%v", e.locErr)
 	}
 	dests := e.in.Destinations
 	switch len(dests) {
 	case 0:
-		fail("job %s has no destination", e.in.Job.Name)
+		c.add(Fail, "job %s has no destination", e.in.Job.Name)
 	case 1:
-		fail("job %s has a single destination (%s): there is no offsite copy", e.in.Job.Name, dests[0].Name)
+		c.add(Fail, "job %s has a single destination (%s): there is no offsite copy", e.in.Job.Name, dests[0].Name)
 	}
 
 	// The weeks of the window, and whether the current one is due.
@@ -114,7 +118,7 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 		cov := Coverage{Destination: d.Name, Role: d.Role, Weeks: []Week{}}
 		if d.Err != nil {
 			cov.Error = d.Err.Error()
-			fail("%s: could not be read: %v", d.Name, d.Err)
+			c.add(Fail, "%s: could not be read: %v", d.Name, d.Err)
 		}
 		backups := e.knownBackups(d)
 		for i := range backups {
@@ -160,8 +164,8 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 			}
 			cov.Weeks = append(cov.Weeks, w)
 		}
-		c.Evidence = append(c.Evidence, fmt.Sprintf("%s (%s): %d of %d weeks covered (%d by backups present, %d by the audit trail only)",
-			d.Name, d.Role, present+audited, len(starts)-pending, present, audited))
+		c.add(Pass, "%s (%s): %d of %d weeks covered (%d by backups present, %d by the audit trail only)",
+			d.Name, d.Role, present+audited, len(starts)-pending, present, audited)
 		if len(gaps) > 0 {
 			c.Status = Fail
 			c.Evidence = append(c.Evidence, gaps...)
@@ -173,24 +177,24 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 		if !slot.IsZero() {
 			when = fmt.Sprintf("its scheduled backup (%s) counts as missing from %s", stamp(slot), stamp(slot.Add(CurrentWeekGrace)))
 		}
-		c.Evidence = append(c.Evidence, fmt.Sprintf("week %s is the current week and not judged yet: %s", isoWeek(current, e.loc), when))
+		c.add(Pass, "week %s is the current week and not judged yet: %s", isoWeek(current, e.loc), when)
 	}
 	if len(missing) > 0 {
 		if first == nil {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("no backup of job %s is known, present or in the audit trail", e.in.Job.Name))
+			c.add(Pass, "no backup of job %s is known, present or in the audit trail", e.in.Job.Name)
 		} else {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("first known backup of job %s: %s (%s, in %s)",
-				e.in.Job.Name, day(first.t, e.loc), first.id, firstWhere))
+			c.add(Pass, "first known backup of job %s: %s (%s, in %s)",
+				e.in.Job.Name, day(first.t, e.loc), first.id, firstWhere)
 		}
 		for _, err := range e.in.AuditErrors {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("the audit trail is incomplete (%v): weeks whose backups were pruned since may be missing from it", err))
+			c.add(Pass, "the audit trail is incomplete (%v): weeks whose backups were pruned since may be missing from it", err)
 		}
 		if p := e.period(); p > 7*24*time.Hour {
-			c.Evidence = append(c.Evidence, fmt.Sprintf("schedule %q leaves gaps of %s: less often than weekly", e.in.Job.Schedule, human(p)))
+			c.add(Pass, "schedule %q leaves gaps of %s: less often than weekly", e.in.Job.Schedule, human(p))
 		}
 	}
 	if e.schedErr != nil {
-		c.Evidence = append(c.Evidence, fmt.Sprintf("%v: the current week is not judged", e.schedErr))
+		c.add(Pass, "%v: the current week is not judged", e.schedErr)
 	}
 	switch {
 	case len(missing) > 0:

@@ -14,16 +14,12 @@ import (
 // the drill history.
 func (e *jobEval) drillControl() (Control, []DrillRun) {
 	c := Control{ID: ControlDrill, Title: TitleDrill, Status: Pass}
-	add := func(s Status, format string, args ...any) {
-		c.Status = worse(c.Status, s)
-		c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
-	}
 	j := e.in.Job
 	rto, maxAge := j.RTO.D(), j.Drill.MaxAge.D()
 	from := j.Drill.From
 	history := []DrillRun{}
 	if e.in.DrillErr != nil {
-		add(Fail, "drill source %s could not be read: %v", from, e.in.DrillErr)
+		c.add(Fail, "drill source %s could not be read: %v", from, e.in.DrillErr)
 		c.Summary = "no drill evidence could be read"
 		return c, history
 	}
@@ -33,7 +29,7 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		add(Warn, "drill report %s in %s could not be read: %v", k, from, e.in.BadDrills[k])
+		c.add(Warn, "drill report %s in %s could not be read: %v", k, from, e.in.BadDrills[k])
 	}
 	objects := make([]string, 0, len(e.in.UnverifiedDrills))
 	for o := range e.in.UnverifiedDrills {
@@ -41,7 +37,7 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 	}
 	slices.Sort(objects)
 	for _, o := range objects {
-		add(Warn, "drill report %s: signature not verified: %v", o, e.in.UnverifiedDrills[o])
+		c.add(Warn, "drill report %s: signature not verified: %v", o, e.in.UnverifiedDrills[o])
 	}
 	drills := slices.Clone(e.in.Drills)
 	slices.SortFunc(drills, func(a, b *drill.Report) int {
@@ -58,9 +54,9 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		})
 	}
 	if len(drills) == 0 {
-		add(Fail, "no drill report in %s (under _coffer/drills/%s/)", from, j.Name)
+		c.add(Fail, "no drill report in %s (under _coffer/drills/%s/)", from, j.Name)
 		if !j.Drill.Enabled {
-			add(Fail, "drills are disabled for job %s (drill.enabled: false)", j.Name)
+			c.add(Fail, "drills are disabled for job %s (drill.enabled: false)", j.Name)
 		}
 		c.Summary = "no restore drill on record"
 		return c, history
@@ -72,12 +68,12 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 	if rto > 0 {
 		pct = 100 * took.Seconds() / rto.Seconds()
 	}
-	add(Pass, "last drill %s restored backup %s from %s; finished %s, %s ago; took %s (%.0f s), %.0f%% of the RTO %s (%.0f s); %s",
+	c.add(Pass, "last drill %s restored backup %s from %s; finished %s, %s ago; took %s (%.0f s), %.0f%% of the RTO %s (%.0f s); %s",
 		last.ID, last.Backup, last.From, stamp(last.Finished), human(age), human(took), took.Seconds(), pct, human(rto), rto.Seconds(), last.Result)
 	var problems []string
 	if age > maxAge {
 		problems = append(problems, fmt.Sprintf("%s old, more than max_age %s", human(age), human(maxAge)))
-		add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human(age), human(maxAge))
+		c.add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human(age), human(maxAge))
 	}
 	if !last.Passed() {
 		problems = append(problems, "failed")
@@ -85,20 +81,20 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		if why == "" {
 			why = "no error recorded"
 		}
-		add(Fail, "last drill %s failed: %s", last.ID, why)
+		c.add(Fail, "last drill %s failed: %s", last.ID, why)
 		if p := lastPassed(drills); p != nil {
-			add(Fail, "last passing drill: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
+			c.add(Fail, "last passing drill: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
 		} else {
-			add(Fail, "no drill on record passed")
+			c.add(Fail, "no drill on record passed")
 		}
 	}
 	if took > rto {
 		problems = append(problems, fmt.Sprintf("took %s, over the RTO %s", human(took), human(rto)))
-		add(Fail, "last drill %s took %s (%.0f s), over the RTO %s (%.0f s) by %s",
+		c.add(Fail, "last drill %s took %s (%.0f s), over the RTO %s (%.0f s) by %s",
 			last.ID, human(took), took.Seconds(), human(rto), rto.Seconds(), human(took-rto))
 	}
 	if last.Warning != "" {
-		add(Warn, "last drill %s warned: %s", last.ID, last.Warning)
+		c.add(Warn, "last drill %s warned: %s", last.ID, last.Warning)
 	}
 	if len(problems) > 0 {
 		c.Summary = fmt.Sprintf("last drill (%s): %s", day(last.Finished, e.loc), strings.Join(problems, "; "))

@@ -39,29 +39,25 @@ func fingerprints(keys []string) string {
 // warn; a backup encrypted to none of them fails.
 func (e *jobEval) encryptionControl() Control {
 	c := Control{ID: ControlEncryption, Title: TitleEncryption, Status: Pass}
-	add := func(s Status, format string, args ...any) {
-		c.Status = worse(c.Status, s)
-		c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
-	}
 	configured := e.in.Job.Recipients
 	if len(configured) == 0 {
-		add(Fail, "job %s has no recipients configured", e.in.Job.Name)
+		c.add(Fail, "job %s has no recipients configured", e.in.Job.Name)
 	} else {
-		add(Pass, "configured recipients: %s", fingerprints(configured))
+		c.add(Pass, "configured recipients: %s", fingerprints(configured))
 	}
 	checked, bad, foreign, rotating, unverified := 0, 0, 0, 0, 0
 	for _, d := range e.in.Destinations {
 		if d.Err != nil {
-			add(Fail, "%s: could not be read: %v", d.Name, d.Err)
+			c.add(Fail, "%s: could not be read: %v", d.Name, d.Err)
 			continue
 		}
 		for _, b := range d.Bad {
 			bad++
-			add(Fail, "%s: backup %s: manifest does not check out: %v", d.Name, b.ID, b.Err)
+			c.add(Fail, "%s: backup %s: manifest does not check out: %v", d.Name, b.ID, b.Err)
 		}
 		for _, b := range d.Unverified {
 			unverified++
-			add(Warn, "%s: backup %s: signature not verified: %v", d.Name, b.ID, b.Err)
+			c.add(Warn, "%s: backup %s: signature not verified: %v", d.Name, b.ID, b.Err)
 		}
 		for _, m := range d.Manifests {
 			checked++
@@ -80,7 +76,7 @@ func (e *jobEval) encryptionControl() Control {
 			switch {
 			case len(extra) == len(have):
 				foreign++
-				add(Fail, "%s: backup %s is encrypted to none of the configured recipients (it is encrypted to %s, with %s)",
+				c.add(Fail, "%s: backup %s is encrypted to none of the configured recipients (it is encrypted to %s, with %s)",
 					d.Name, m.ID, fingerprints(have), m.Encryption.Algorithm)
 			case len(extra) > 0 || len(absent) > 0:
 				rotating++
@@ -91,7 +87,7 @@ func (e *jobEval) encryptionControl() Control {
 				if len(absent) > 0 {
 					why = append(why, "not to configured "+fingerprints(absent))
 				}
-				add(Warn, "%s: backup %s is encrypted %s: a key rotation in progress?", d.Name, m.ID, strings.Join(why, "; "))
+				c.add(Warn, "%s: backup %s is encrypted %s: a key rotation in progress?", d.Name, m.ID, strings.Join(why, "; "))
 			}
 		}
 	}

@@ -2,12 +2,14 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/daemon"
 )
 
 // Evaluate decides every control of every job in in. It is a pure
@@ -33,6 +35,9 @@ type jobEval struct {
 	from  time.Time // the window's start
 	loc   *time.Location
 	sched cron.Schedule // nil when the schedule does not parse
+	// deleted holds the destinations and backup ids whose deletion
+	// there the audit trail records (see deletions).
+	deleted map[[2]string]bool
 	// notes are problems with the job's settings, shown in the controls
 	// they affect.
 	schedErr error
@@ -41,7 +46,7 @@ type jobEval struct {
 
 func evaluateJob(in Input, ji JobInput) JobReport {
 	j := ji.Job
-	e := &jobEval{in: ji, now: in.Now, from: in.Now.Add(-in.Since), loc: time.UTC}
+	e := &jobEval{in: ji, now: in.Now, from: in.Now.Add(-in.Since), loc: time.UTC, deleted: deletions(ji.Events)}
 	if loc, err := time.LoadLocation(j.Timezone); err != nil {
 		e.locErr = fmt.Errorf("timezone %q: %w (weeks are counted in UTC)", j.Timezone, err)
 	} else {
@@ -90,23 +95,15 @@ func isoWeek(t time.Time, loc *time.Location) string {
 }
 
 // period is the longest gap between the schedule's activations around
-// now (a few are sampled, so weekday-only schedules give the weekend
-// gap); zero when the schedule is unknown.
+// now (daemon.Period); zero when the schedule is unknown or never fires.
 func (e *jobEval) period() time.Duration {
 	if e.sched == nil {
 		return 0
 	}
-	var longest time.Duration
-	t := e.sched.Next(e.now.In(e.loc))
-	for range 8 {
-		n := e.sched.Next(t)
-		if n.IsZero() {
-			break
-		}
-		longest = max(longest, n.Sub(t))
-		t = n
+	if p := daemon.Period(e.sched, e.now.In(e.loc)); p < math.MaxInt64 {
+		return p
 	}
-	return longest
+	return 0
 }
 
 // human formats d in days, hours, minutes and seconds, e.g. "35d",

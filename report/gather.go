@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -92,48 +91,57 @@ func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Opt
 }
 
 // readBackups fills d with job's backups on s: the manifests that check
-// out, and the backups whose manifest or payload does not.
+// out, and the backups whose manifest or payload does not. One listing of
+// the job's objects gives both the backups (their manifests, as
+// manifest.IDs finds them) and the payloads' sizes.
 func readBackups(ctx context.Context, s storage.Store, job string, trust manifest.Trust, d *DestinationInput) {
-	ids, err := manifest.IDs(ctx, s, job)
-	if err != nil {
-		d.Err = err
-		return
+	var ids []string
+	sizes := map[string]int64{}
+	for obj, err := range s.List(ctx, job+"/") {
+		if err != nil {
+			d.Err = fmt.Errorf("list %s on %s: %w", job, s, err)
+			return
+		}
+		sizes[obj.Key] = obj.Size
+		if j, id, ok := manifest.ParseKey(obj.Key); ok && j == job {
+			ids = append(ids, id)
+		}
 	}
-	current := ""
+	slices.Sort(ids)
+	var unverified error
 	warn := trust.Warn
 	trust.Warn = func(object string, err error) {
-		d.Unverified = append(d.Unverified, BadBackup{ID: current, Err: err})
+		unverified = err
 		if warn != nil {
 			warn(object, err)
 		}
 	}
 	for _, id := range ids {
-		current = id
+		unverified = nil
 		m, err := manifest.Read(ctx, s, d.Name, job, id, trust)
 		if err == nil {
-			err = checkPayload(ctx, s, m)
+			err = checkPayload(m, sizes)
 		}
 		if err != nil {
 			d.Bad = append(d.Bad, BadBackup{ID: id, Err: err})
-			// Read accepted it unverified, but it is bad anyway.
-			d.Unverified = slices.DeleteFunc(d.Unverified, func(b BadBackup) bool { return b.ID == id })
 			continue
+		}
+		if unverified != nil {
+			d.Unverified = append(d.Unverified, BadBackup{ID: id, Err: unverified})
 		}
 		d.Manifests = append(d.Manifests, m)
 	}
 }
 
-// checkPayload checks that m's payload object exists on s with the size
-// the manifest records.
-func checkPayload(ctx context.Context, s storage.Store, m *manifest.Manifest) error {
-	info, err := s.Stat(ctx, m.Payload.Key)
+// checkPayload checks that m's payload object was listed, in sizes (by
+// key), with the size the manifest records.
+func checkPayload(m *manifest.Manifest, sizes map[string]int64) error {
+	size, ok := sizes[m.Payload.Key]
 	switch {
-	case errors.Is(err, storage.ErrNotExist):
+	case !ok:
 		return fmt.Errorf("payload %s is missing", m.Payload.Key)
-	case err != nil:
-		return fmt.Errorf("payload %s: %w", m.Payload.Key, err)
-	case info.Size != m.Payload.Bytes:
-		return fmt.Errorf("payload %s is %d bytes, the manifest says %d", m.Payload.Key, info.Size, m.Payload.Bytes)
+	case size != m.Payload.Bytes:
+		return fmt.Errorf("payload %s is %d bytes, the manifest says %d", m.Payload.Key, size, m.Payload.Bytes)
 	}
 	return nil
 }
@@ -160,22 +168,15 @@ func readAudit(ctx context.Context, cfg *config.Config, stores *storeCache, loca
 		}
 		add(evs)
 	}
-	done := map[string]bool{}
-	for _, name := range cfg.JobOrder {
-		j := cfg.Jobs[name]
-		if j == nil || len(j.Destinations) == 0 || done[j.Destinations[0]] {
-			continue
-		}
-		primary := j.Destinations[0]
-		done[primary] = true
-		s, err := stores.get(ctx, primary)
+	for _, name := range audit.Destinations(cfg) {
+		s, err := stores.get(ctx, name)
 		if err == nil {
 			var evs []audit.Event
 			evs, err = audit.Read(ctx, "", []storage.Store{s}, since)
 			add(evs)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("audit trail in %s: %w", primary, err))
+			errs = append(errs, fmt.Errorf("audit trail in %s: %w", name, err))
 		}
 	}
 	slices.SortFunc(all, func(a, b audit.Event) int {

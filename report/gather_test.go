@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/s3test"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
@@ -45,16 +45,6 @@ func testConfig(job *config.Job, dests ...*config.Destination) *config.Config {
 		cfg.DestinationOrder = append(cfg.DestinationOrder, d.Name)
 	}
 	return cfg
-}
-
-// testSigner returns a manifest signer made from seed.
-func testSigner(t *testing.T, seed byte) *sign.Signer {
-	t.Helper()
-	s, err := sign.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // putBackup stores m's payload (size bytes) and m, signed by signer, on s.
@@ -96,7 +86,7 @@ func TestGather(t *testing.T) {
 	odest.ObjectLock = &config.ObjectLock{Mode: "governance"}
 	job := testJob()
 	cfg := testConfig(job, pdest, odest)
-	signer, stranger := testSigner(t, 1), testSigner(t, 2)
+	signer, stranger := signtest.SeededSigner(1), signtest.SeededSigner(2)
 	both := []string{"primary", "offsite"}
 
 	good := newManifest("app", sunday(4, 12), both, keyA)
@@ -148,7 +138,7 @@ func TestGather(t *testing.T) {
 
 	in, err := Gather(ctx, cfg, []*config.Job{job}, Options{
 		Now: now, Since: window, AuditLog: logPath,
-		Trust: manifest.Trust{Verifier: sign.NewVerifier(signer.Public())},
+		Trust: signtest.Trust(signer),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +256,7 @@ func TestGatherSkipSignature(t *testing.T) {
 	pst, pdest := bucketDest(t, "primary", "primary")
 	ost, odest := bucketDest(t, "offsite", "offsite")
 	job := testJob()
-	signer, stranger := testSigner(t, 1), testSigner(t, 2)
+	signer, stranger := signtest.SeededSigner(1), signtest.SeededSigner(2)
 	m := newManifest("app", sunday(4, 12), []string{"primary", "offsite"}, keyA)
 	putBackup(t, pst, m, 400, stranger)
 	putBackup(t, ost, m, 400, signer)

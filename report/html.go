@@ -15,25 +15,19 @@ var htmlSource string
 // from the report (error texts come from servers and must not become
 // markup).
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"upper":    func(s Status) string { return strings.ToUpper(string(s)) },
+	"upper":    statusWord,
 	"verdict":  verdict,
 	"stamp":    stamp,
 	"human":    func(s float64) string { return human(seconds(s)) },
-	"percent":  func(a, b float64) string { return percent(a, b) },
+	"percent":  percent,
 	"timeline": timelineChart,
 	"drills":   drillChart,
 	"colours": func() map[string]string {
 		return map[string]string{"pass": colourPass, "warn": colourWarn, "fail": colourFail,
 			"audited": colourAudited, "pending": colourPending, "ink": colourInk, "grid": colourGrid}
 	},
-	"controls": func(r *Report) int {
-		n := 0
-		for _, j := range r.Jobs {
-			n += len(j.Controls)
-		}
-		return n
-	},
-	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"controls": countControls,
+	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 }).Parse(htmlSource))
 
 // percent formats a as a whole percentage of b.

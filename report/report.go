@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -81,6 +82,12 @@ type Control struct {
 	Status   Status   `json:"status"`
 	Summary  string   `json:"summary"`
 	Evidence []string `json:"evidence"`
+}
+
+// add records a finding as evidence and makes c's status at least s.
+func (c *Control) add(s Status, format string, args ...any) {
+	c.Status = worse(c.Status, s)
+	c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
 }
 
 // Coverage is one destination's weekly timeline.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
@@ -28,15 +27,11 @@ func (e *jobEval) grace() (time.Duration, string) {
 // keep_within.
 func (e *jobEval) retentionControl() Control {
 	c := Control{ID: ControlRetention, Title: TitleRetention, Status: Pass}
-	add := func(s Status, format string, args ...any) {
-		c.Status = worse(c.Status, s)
-		c.Evidence = append(c.Evidence, fmt.Sprintf(format, args...))
-	}
 	j := e.in.Job
 	keepWithin := j.Retention.KeepWithin.D()
 	grace, graceText := e.grace()
 	limit := keepWithin + grace
-	add(Pass, "policy: keep_within %s, min_keep %d; a backup may be present up to %s old (grace %s)",
+	c.add(Pass, "policy: keep_within %s, min_keep %d; a backup may be present up to %s old (grace %s)",
 		human(keepWithin), j.Retention.MinKeep, human(limit), graceText)
 	policy := retention.Policy{
 		KeepWithin:  keepWithin,
@@ -54,7 +49,7 @@ func (e *jobEval) retentionControl() Control {
 	tooLong, held, present := 0, 0, 0
 	for _, d := range e.in.Destinations {
 		if d.Err != nil {
-			add(Fail, "%s: could not be read: %v", d.Name, d.Err)
+			c.add(Fail, "%s: could not be read: %v", d.Name, d.Err)
 			continue
 		}
 		var backups []retention.Backup
@@ -68,7 +63,7 @@ func (e *jobEval) retentionControl() Control {
 		present += len(backups)
 		decisions, err := retention.Plan(policy, backups, e.now)
 		if err != nil {
-			add(Fail, "%s: retention cannot be decided: %v", d.Name, err)
+			c.add(Fail, "%s: retention cannot be decided: %v", d.Name, err)
 			continue
 		}
 		for _, dec := range decisions {
@@ -79,20 +74,20 @@ func (e *jobEval) retentionControl() Control {
 			switch {
 			case dec.Keep:
 				held++
-				add(Pass, "%s: backup %s is %s old, held by %s: %s", d.Name, dec.ID, human(age), dec.Rule, dec.Reason)
+				c.add(Pass, "%s: backup %s is %s old, held by %s: %s", d.Name, dec.ID, human(age), dec.Rule, dec.Reason)
 			case d.ObjectLock != "":
 				held++
-				add(Pass, "%s: backup %s is %s old, held by Object Lock (%s mode)", d.Name, dec.ID, human(age), d.ObjectLock)
+				c.add(Pass, "%s: backup %s is %s old, held by Object Lock (%s mode)", d.Name, dec.ID, human(age), d.ObjectLock)
 			default:
 				tooLong++
-				add(Fail, "%s: backup %s is %s old, kept beyond keep_within %s + grace %s and held by no rule (%s)",
+				c.add(Fail, "%s: backup %s is %s old, kept beyond keep_within %s + grace %s and held by no rule (%s)",
 					d.Name, dec.ID, human(age), human(keepWithin), human(grace), dec.Reason)
 			}
 		}
 	}
-	early := e.deletedEarly(keepWithin, add)
+	early := e.deletedEarly(&c, keepWithin)
 	for _, err := range e.in.AuditErrors {
-		add(Fail, "the audit trail could not be read (%v): early prunes cannot be ruled out", err)
+		c.add(Fail, "the audit trail could not be read (%v): early prunes cannot be ruled out", err)
 	}
 	switch {
 	case tooLong > 0 || early > 0:
@@ -106,12 +101,12 @@ func (e *jobEval) retentionControl() Control {
 	return c
 }
 
-// deletedEarly reports, through add, backups pruned inside keep_within
-// during the window (fail), purged on request inside it (warn), and
-// backups the audit trail shows were written to a destination that are
-// missing there, inside keep_within, with no deletion recorded (fail). It
-// returns how many failed.
-func (e *jobEval) deletedEarly(keepWithin time.Duration, add func(Status, string, ...any)) int {
+// deletedEarly adds to c the backups pruned inside keep_within during the
+// window (fail), purged on request inside it (warn), and backups the audit
+// trail shows were written to a destination that are missing there, inside
+// keep_within, with no deletion recorded (fail). It returns how many
+// failed.
+func (e *jobEval) deletedEarly(c *Control, keepWithin time.Duration) int {
 	n := 0
 	for _, ev := range e.in.Events {
 		if ev.Time.Before(e.from) {
@@ -123,16 +118,15 @@ func (e *jobEval) deletedEarly(keepWithin time.Duration, add func(Status, string
 		}
 		age := ev.Time.Sub(t)
 		switch {
-		case ev.Action == audit.ActionPrune && ev.Outcome == "deleted" && age <= keepWithin:
+		case pruned(ev) && age <= keepWithin:
 			n++
-			add(Fail, "%s: backup %s was pruned on %s at %s old, inside keep_within %s (rule %s)",
+			c.add(Fail, "%s: backup %s was pruned on %s at %s old, inside keep_within %s (rule %s)",
 				ev.Destination, ev.BackupID, stamp(ev.Time), human(age), human(keepWithin), ev.Rule)
-		case ev.Action == audit.ActionPurge && ev.Outcome == audit.OutcomeOK && age <= keepWithin:
-			add(Warn, "%s: backup %s was purged on request on %s at %s old, inside keep_within %s",
+		case purged(ev) && age <= keepWithin:
+			c.add(Warn, "%s: backup %s was purged on request on %s at %s old, inside keep_within %s",
 				ev.Destination, ev.BackupID, stamp(ev.Time), human(age), human(keepWithin))
 		}
 	}
-	gone := deletions(e.in.Events)
 	for _, d := range e.in.Destinations {
 		if d.Err != nil {
 			continue
@@ -145,11 +139,8 @@ func (e *jobEval) deletedEarly(keepWithin time.Duration, add func(Status, string
 			here[b.ID] = true
 		}
 		for _, ev := range e.in.Events {
-			wrote := (ev.Action == audit.ActionBackup || ev.Action == audit.ActionRepair) && ev.Outcome == audit.OutcomeOK
-			if !wrote || ev.Destination != d.Name || here[ev.BackupID] || ev.Time.Before(e.from) {
-				continue
-			}
-			if _, deleted := gone[[2]string{d.Name, ev.BackupID}]; deleted {
+			if !wrote(ev) || ev.Destination != d.Name || here[ev.BackupID] || ev.Time.Before(e.from) ||
+				e.deleted[[2]string{d.Name, ev.BackupID}] {
 				continue
 			}
 			t, err := manifest.IDTime(ev.BackupID)
@@ -158,7 +149,7 @@ func (e *jobEval) deletedEarly(keepWithin time.Duration, add func(Status, string
 			}
 			here[ev.BackupID] = true // one finding per backup
 			n++
-			add(Fail, "%s: backup %s was written there on %s (audit trail: %s) but is missing, %s old, inside keep_within %s, with no prune or purge recorded",
+			c.add(Fail, "%s: backup %s was written there on %s (audit trail: %s) but is missing, %s old, inside keep_within %s, with no prune or purge recorded",
 				d.Name, ev.BackupID, stamp(ev.Time), ev.Action, human(e.now.Sub(t)), human(keepWithin))
 		}
 	}

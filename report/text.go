@@ -19,6 +19,15 @@ func verdict(passed bool) string {
 	return "FAILED"
 }
 
+// countControls counts the controls of every job of r.
+func countControls(r *Report) int {
+	n := 0
+	for _, j := range r.Jobs {
+		n += len(j.Controls)
+	}
+	return n
+}
+
 // WriteText writes r for a person at a terminal: per job, each control
 // with its status, summary and evidence, the weekly timeline of every
 // destination, the drill history and the configured recipients.
@@ -26,11 +35,7 @@ func WriteText(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "Coffer compliance report")
 	fmt.Fprintf(bw, "Window: %s to %s (%s)\n", stamp(r.From), stamp(r.Generated), r.Since)
-	total := 0
-	for _, j := range r.Jobs {
-		total += len(j.Controls)
-	}
-	fmt.Fprintf(bw, "Result: %s (%d of %d controls failed)\n", verdict(r.Passed()), r.Failed(), total)
+	fmt.Fprintf(bw, "Result: %s (%d of %d controls failed)\n", verdict(r.Passed()), r.Failed(), countControls(r))
 	if len(r.Jobs) == 0 {
 		fmt.Fprintln(bw, "\n(no jobs)")
 	}

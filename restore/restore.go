@@ -77,7 +77,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		}
 		var n int64
 		if err == nil {
-			n, err = restoreFrom(ctx, d, m, req.Identities, loader)
+			n, err = Load(ctx, d, m, req.Identities, loader)
 		}
 		if err == nil {
 			rep.ServedBy, rep.Manifest, rep.PlainBytes, rep.Duration = d.Name, m, n, time.Since(start)
@@ -130,9 +130,12 @@ func prepare(ctx context.Context, info snapshot.Info, newLoader func(snapshot.In
 	return loader, nil
 }
 
-// restoreFrom restores m's payload from d into loader and returns how many
-// plaintext bytes reached the loader.
-func restoreFrom(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader snapshot.Loader) (int64, error) {
+// Load streams the backup m describes from d into a prepared loader,
+// checking it on the way (age header, authentication, zstd framing, size
+// and SHA-256), without falling back to another destination, and returns
+// how many plaintext bytes reached the loader. Run calls it for each
+// destination it tries; drills call it for the one they were told to use.
+func Load(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader snapshot.Loader) (int64, error) {
 	r, closeFn, err := openPayload(ctx, d, m, ids)
 	if err != nil {
 		return 0, err

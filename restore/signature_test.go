@@ -3,7 +3,6 @@ package restore_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/sign"
@@ -23,19 +23,6 @@ import (
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
-
-func newSigner(t *testing.T) *sign.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sign.NewSigner(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // signedBackup takes one backup of data to a primary and an offsite
 // directory store.
@@ -94,13 +81,13 @@ func put(t *testing.T, s storage.Store, key string, b []byte) {
 // fails with a *manifest.SignatureError, unless signatures are skipped,
 // which reads it with a warning naming each manifest.
 func TestRefusedManifestFallsBack(t *testing.T) {
-	signer := newSigner(t)
-	trust := manifest.Trust{Verifier: sign.NewVerifier(signer.Public())}
+	signer := signtest.NewSigner()
+	trust := signtest.Trust(signer)
 	data := bytes.Repeat([]byte("lesson,pupil,teacher\n"), 5000)
 	ident, dests, m := signedBackup(t, signer, data)
 	key := manifest.Key("app", m.ID)
 	good := get(t, dests[0].Store, key)
-	forged, err := m.Sign(newSigner(t))
+	forged, err := m.Sign(signtest.NewSigner())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,10 +79,7 @@ const maxIdentityFile = 1 << 20
 // armored): passphrase is asked for it. A nil passphrase refuses such a
 // file with an error saying how to give one.
 func LoadIdentitiesWith(path string, passphrase PassphraseFunc) ([]age.Identity, error) {
-	if err := CheckPrivate(path); err != nil {
-		return nil, fmt.Errorf("identity file: %w", err)
-	}
-	data, err := readLimited(path, maxIdentityFile)
+	data, err := ReadPrivateFile(path, maxIdentityFile)
 	if err != nil {
 		return nil, fmt.Errorf("identity file: %w", err)
 	}
@@ -146,8 +143,12 @@ func isAgeFile(data []byte) (encrypted, armored bool) {
 	return false, false
 }
 
-// readLimited reads at most max bytes of path, refusing larger files.
-func readLimited(path string, max int64) ([]byte, error) {
+// ReadPrivateFile reads a key file: it refuses one that group or others
+// may access (see CheckPrivate) or that is larger than max bytes.
+func ReadPrivateFile(path string, max int64) ([]byte, error) {
+	if err := CheckPrivate(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func readLimited(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not an identity file", path, max)
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a key file", path, max)
 	}
 	return data, nil
 }

@@ -11,8 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -156,20 +154,9 @@ func LoadSigner(path string) (*Signer, error) {
 	if path == "" {
 		return nil, errors.New("no signing key file given")
 	}
-	if err := seal.CheckPrivate(path); err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	f, err := os.Open(path)
+	data, err := seal.ReadPrivateFile(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("signing key %s: larger than %d KiB, not a key file", path, maxKeyFile>>10)
 	}
 	s, err := parseKeyFile(data)
 	if err != nil {

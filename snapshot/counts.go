@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"cmp"
+	"context"
 	"slices"
 )
 
@@ -28,4 +29,22 @@ func newTables(method string, counts []TableRows) *Tables {
 	}
 	slices.SortFunc(counts, func(a, b TableRows) int { return cmp.Compare(a.Name, b.Name) })
 	return &Tables{Exact: true, Method: method, Counts: counts}
+}
+
+// countWhile runs count in the background while stream runs, and waits for
+// both: the counts come from the same snapshot the stream reads. A stream
+// that fails cancels the count.
+func countWhile(ctx context.Context, count func(context.Context) ([]TableRows, error), stream func() error) (counts []TableRows, streamErr, countErr error) {
+	countCtx, stopCount := context.WithCancel(ctx)
+	defer stopCount()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		counts, countErr = count(countCtx)
+	}()
+	if streamErr = stream(); streamErr != nil {
+		stopCount()
+	}
+	<-done
+	return counts, streamErr, countErr
 }

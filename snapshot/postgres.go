@@ -175,32 +175,19 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	}
 	c.args = append(c.args, "--snapshot="+snapshotID)
 
-	countCtx, stopCount := context.WithCancel(ctx)
-	defer stopCount()
-	type result struct {
-		counts []TableRows
-		err    error
-	}
-	counted := make(chan result, 1)
-	go func() {
-		counts, err := pgCountTables(countCtx, tx)
-		counted <- result{counts, err}
-	}()
-	dumpErr := c.dump(ctx, w)
-	if dumpErr != nil {
-		stopCount()
-	}
-	res := <-counted
+	counts, dumpErr, countErr := countWhile(ctx,
+		func(ctx context.Context) ([]TableRows, error) { return pgCountTables(ctx, tx) },
+		func() error { return c.dump(ctx, w) })
 	// pg_dump has exited: the exported snapshot may go now. The
 	// transaction only read, so how it ends changes nothing.
 	_ = tx.Rollback(context.WithoutCancel(ctx))
 	if dumpErr != nil {
 		return nil, dumpErr
 	}
-	if res.err != nil {
-		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.p, res.err)
+	if countErr != nil {
+		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.p, countErr)
 	}
-	return newTables(MethodExportedSnapshot, res.counts), nil
+	return newTables(MethodExportedSnapshot, counts), nil
 }
 
 // redactURLError drops the URL (which may hold a password) from a parse error.

@@ -102,31 +102,20 @@ func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 		return nil, fmt.Errorf("sqlite dump: %w", err)
 	}
 	defer f.Close()
-	countCtx, stopCount := context.WithCancel(ctx)
-	defer stopCount()
-	type result struct {
-		counts []TableRows
-		err    error
-	}
-	counted := make(chan result, 1)
-	go func() {
-		// immutable: the reader writes nothing (no -wal, -shm or lock)
-		// beside the copy being streamed.
-		counts, err := sqliteCountTables(countCtx, sqliteDSN(tmp, true)+"&immutable=1")
-		counted <- result{counts, err}
-	}()
-	copyErr := copyContext(ctx, w, f)
-	if copyErr != nil {
-		stopCount()
-	}
-	res := <-counted
+	counts, copyErr, countErr := countWhile(ctx,
+		func(ctx context.Context) ([]TableRows, error) {
+			// immutable: the reader writes nothing (no -wal, -shm or
+			// lock) beside the copy being streamed.
+			return sqliteCountTables(ctx, sqliteDSN(tmp, true)+"&immutable=1")
+		},
+		func() error { return copyContext(ctx, w, f) })
 	if copyErr != nil {
 		return nil, fmt.Errorf("sqlite dump of %s: %w", s.path, copyErr)
 	}
-	if res.err != nil {
-		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.path, res.err)
+	if countErr != nil {
+		return nil, fmt.Errorf("count rows in the snapshot of %s: %w", s.path, countErr)
 	}
-	return newTables(MethodSnapshotCopy, res.counts), nil
+	return newTables(MethodSnapshotCopy, counts), nil
 }
 
 // copyContext copies r to w, stopping when ctx is done. Read and write

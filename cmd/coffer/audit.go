@@ -86,18 +86,11 @@ Exit 1 when a destination cannot be read or holds a malformed event.`,
 	return cmd
 }
 
-// auditStores opens the first destination of every job, each destination
-// once.
+// auditStores opens the destinations the audit trail is shipped to.
 func auditStores(cmd *cobra.Command, cfg *config.Config) ([]storage.Store, error) {
-	seen := map[string]bool{}
 	var stores []storage.Store
-	for _, name := range cfg.JobOrder {
-		j := cfg.Jobs[name]
-		if len(j.Destinations) == 0 || seen[j.Destinations[0]] {
-			continue
-		}
-		seen[j.Destinations[0]] = true
-		s, err := open.Store(cmd.Context(), cfg.Destinations[j.Destinations[0]])
+	for _, name := range audit.Destinations(cfg) {
+		s, err := open.Store(cmd.Context(), cfg.Destinations[name])
 		if err != nil {
 			return nil, err
 		}

@@ -50,6 +50,19 @@ func shipAuditTo(ctx context.Context, l *audit.Log, s storage.Store, log *zap.Lo
 // restore): when the log cannot be opened the command still runs, with a
 // warning.
 func auditBestEffort(cfg *config.Config, log *zap.Logger, evs ...audit.Event) {
+	l := openAuditBestEffort(cfg, log)
+	if l == nil {
+		return
+	}
+	defer l.Close()
+	for _, ev := range evs {
+		recordAudit(l, log, ev)
+	}
+}
+
+// openAuditBestEffort opens the state directory's audit log, or logs a
+// warning and returns nil when it cannot.
+func openAuditBestEffort(cfg *config.Config, log *zap.Logger) *audit.Log {
 	dir, err := stateDir(cfg)
 	var l *audit.Log
 	if err == nil {
@@ -57,10 +70,7 @@ func auditBestEffort(cfg *config.Config, log *zap.Logger, evs ...audit.Event) {
 	}
 	if err != nil {
 		log.Warn("audit trail not written (set daemon.state_dir to a writable directory)", zap.Error(err))
-		return
+		return nil
 	}
-	defer l.Close()
-	for _, ev := range evs {
-		recordAudit(l, log, ev)
-	}
+	return l
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/storage/open"
@@ -37,11 +36,7 @@ Exit codes: 0 every destination stored it, 3 partial (some did: the good
 copies are kept), 1 failed, 2 usage or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, all)
+			cfg, jobs, err := g.loadJobs(job, all)
 			if err != nil {
 				return err
 			}
@@ -90,9 +85,7 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJS
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -46,9 +45,7 @@ Exit 2 when the configuration is invalid.`,
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(out); jerr != nil {
+				if jerr := writeJSON(cmd.OutOrStdout(), out); jerr != nil {
 					return jerr
 				}
 			} else if err == nil {

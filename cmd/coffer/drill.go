@@ -1,17 +1,13 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
-	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/notify"
@@ -62,14 +58,7 @@ Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 }
 
 func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
-	if f.job == "" {
-		return usageErr(errors.New("--job NAME is required"))
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	jobs, err := selectJobs(cfg, f.job, false)
+	cfg, jobs, err := g.loadJobs(f.job, false)
 	if err != nil {
 		return err
 	}
@@ -87,15 +76,12 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	req.Trust = &trust
-	runner := &cycle.Runner{Log: log}
+	runner := &cycle.Runner{Log: log, Audit: openAuditBestEffort(cfg, log)}
+	if runner.Audit != nil {
+		defer runner.Audit.Close()
+	}
 	if dir, err := stateDir(cfg); err == nil {
 		runner.DrillDir = filepath.Join(dir, "drills")
-		if l, err := audit.Open(dir); err == nil {
-			defer l.Close()
-			runner.Audit = l
-		} else {
-			log.Warn("audit trail not written (set daemon.state_dir to a writable directory)", zap.Error(err))
-		}
 	}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
 	rep, err := runner.DrillNow(cmd.Context(), cfg, job, req)
@@ -103,9 +89,7 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	if f.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(rep); jerr != nil {
+		if jerr := writeJSON(cmd.OutOrStdout(), rep); jerr != nil {
 			return jerr
 		}
 	} else {

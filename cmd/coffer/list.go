@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,11 +54,7 @@ backup's sequence number is compared with the highest seen before, as
 verify does. Exit 1 when a destination cannot be listed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, job == "")
+			cfg, jobs, err := g.loadJobs(job, job == "")
 			if err != nil {
 				return err
 			}
@@ -92,9 +87,7 @@ verify does. Exit 1 when a destination cannot be listed.`,
 				}
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 					return err
 				}
 			} else {

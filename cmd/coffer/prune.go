@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -40,11 +39,7 @@ Exit codes: 0 done, 1 a deletion failed or a destination was refused, 2 usage
 or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, job == "")
+			cfg, jobs, err := g.loadJobs(job, job == "")
 			if err != nil {
 				return err
 			}
@@ -71,6 +66,7 @@ or config error.`,
 
 func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
+	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
 	var results []*prune.Result
 	problems := 0
 	for _, j := range jobs {
@@ -82,7 +78,6 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		if err != nil {
 			return err
 		}
-		trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
 		res, err := prune.Run(ctx, j.Name, policy, dests, trust, time.Now(), dryRun, log, func(it prune.Item) {
 			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
@@ -104,9 +99,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -92,9 +91,7 @@ or failed), 2 usage or config error (including a missing --confirm).`,
 			}
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
+				if err := writeJSON(out, results); err != nil {
 					return err
 				}
 			}

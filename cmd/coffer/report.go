@@ -51,11 +51,7 @@ Exit codes: 0 every control passed (warnings allowed), 1 a control failed,
 			if err != nil {
 				return usageErr(err)
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, job == "")
+			cfg, jobs, err := g.loadJobs(job, job == "")
 			if err != nil {
 				return err
 			}

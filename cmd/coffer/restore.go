@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/coffer-backup/coffer/audit"
@@ -72,11 +71,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	case f.output == "-" && f.asJSON:
 		return usageErr(errors.New("--json cannot share stdout with -o -"))
 	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	jobs, err := selectJobs(cfg, f.job, false)
+	cfg, jobs, err := g.loadJobs(f.job, false)
 	if err != nil {
 		return err
 	}
@@ -116,9 +111,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		}
 	}
 	if f.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(cmd.OutOrStdout(), rep)
 	}
 	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, rep.Duration.Round(1e7))
 	if len(rep.Attempts) > 1 {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -53,6 +55,17 @@ func (g *globals) loadConfig() (*config.Config, error) {
 		return nil, usageErr(err)
 	}
 	return cfg, nil
+}
+
+// loadJobs loads the configuration and selects the named job, or every
+// job with all (see selectJobs).
+func (g *globals) loadJobs(name string, all bool) (*config.Config, []*config.Job, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := selectJobs(cfg, name, all)
+	return cfg, jobs, err
 }
 
 // selectJobs returns the named job, or every job with all.
@@ -123,4 +136,12 @@ func readPassphrase(file string) ([]byte, error) {
 	pass, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	return pass, err
+}
+
+// writeJSON writes v to w as indented JSON: the --json output of every
+// command.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,11 +74,7 @@ Exit status: 0 when every job has a backup at every destination and its
 last drill passed, 1 otherwise (so it can run in monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			jobs, err := selectJobs(cfg, job, job == "")
+			cfg, jobs, err := g.loadJobs(job, job == "")
 			if err != nil {
 				return err
 			}
@@ -95,9 +90,7 @@ last drill passed, 1 otherwise (so it can run in monitoring).`,
 				out = append(out, st)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 					return err
 				}
 			} else {
@@ -119,6 +112,7 @@ last drill passed, 1 otherwise (so it can run in monitoring).`,
 // statusOf gathers one job's status.
 func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.Time) (jobStatus, error) {
 	st := jobStatus{Job: j.Name, Source: j.Source.Type, RTOSeconds: j.RTO.D().Seconds(), Unreachable: map[string]string{}}
+	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
 	if sched, loc, err := daemon.Schedule(j); err == nil {
 		st.NextBackup = sched.Next(now.In(loc))
 	}
@@ -141,7 +135,7 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 		st.Problems = append(st.Problems, "no complete backup anywhere")
 	} else {
 		e := entries[len(entries)-1]
-		b, m, merr := newestBackupStatus(ctx, dests, j, e, manifest.Trust{Verifier: cfg.Signing.Verifier()}, now)
+		b, m, merr := newestBackupStatus(ctx, dests, j, e, trust, now)
 		st.LastBackup = b
 		if m == nil {
 			st.Problems = append(st.Problems, fmt.Sprintf("newest backup %s: no readable, correctly signed manifest: %v", e.ID, merr))
@@ -150,13 +144,12 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 			st.Problems = append(st.Problems, "newest backup missing from "+strings.Join(b.Missing, ", "))
 		}
 		if m != nil {
-			st.Restore, st.StockTools = restoreCommands(cfg, j, dests, m)
+			st.Restore, st.StockTools = restoreCommands(cfg, j, e.Destinations, m)
 		}
 	}
 	if from := findDest(dests, j.Drill.From); from != nil {
-		reports, _, err := drill.ReadReports(ctx, from.Store, j.Name, manifest.Trust{Verifier: cfg.Signing.Verifier()})
-		if err == nil && len(reports) > 0 {
-			r := reports[len(reports)-1]
+		r, err := drill.LatestReport(ctx, from.Store, j.Name, trust)
+		if err == nil && r != nil {
 			st.LastDrill = &drillStatus{ID: r.ID, Finished: r.Finished, Result: r.Result, From: r.From, TotalSeconds: r.TotalSeconds, RTORatio: r.RTORatio, Error: r.Error}
 			if !r.Passed() {
 				st.Problems = append(st.Problems, "last drill failed: "+r.Error)
@@ -207,8 +200,9 @@ func findDest(dests []storage.Destination, name string) *storage.Destination {
 }
 
 // restoreCommands are the commands that restore m into a new database:
-// with Coffer, and with the stock tools from the first destination.
-func restoreCommands(cfg *config.Config, j *config.Job, dests []storage.Destination, m *manifest.Manifest) (string, string) {
+// with Coffer, and with the stock tools from the first of the job's
+// destinations that holds it (present lists those).
+func restoreCommands(cfg *config.Config, j *config.Job, present []string, m *manifest.Manifest) (string, string) {
 	cfgPath, _ := filepath.Abs(cfg.Path)
 	identity := j.Drill.IdentityFile
 	if identity == "" {
@@ -229,30 +223,22 @@ func restoreCommands(cfg *config.Config, j *config.Job, dests []storage.Destinat
 		coffer = fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s -o dump.%s", cfgPath, j.Name, m.ID, identity, m.Source.Format)
 		load = "> dump." + m.Source.Format
 	}
-	fetch := ""
-	for _, name := range j.Destinations {
-		d := cfg.Destinations[name]
-		if d == nil || !slices.Contains(m.CopyNames(), name) {
-			continue
-		}
-		key := m.Payload.Key
-		if d.Prefix != "" {
-			key = d.Prefix + "/" + key
-		}
-		switch d.Type {
-		case "s3":
-			endpoint := ""
-			if d.Endpoint != "" {
-				endpoint = " --endpoint-url " + d.Endpoint
-			}
-			fetch = fmt.Sprintf("aws s3 cp%s s3://%s/%s -", endpoint, d.Bucket, key)
-		case "local":
-			fetch = "cat " + filepath.Join(d.Path, key)
-		}
-		break
-	}
-	if fetch == "" {
+	i := slices.IndexFunc(j.Destinations, func(n string) bool { return slices.Contains(present, n) })
+	if i < 0 {
 		return coffer, ""
+	}
+	d := cfg.Destinations[j.Destinations[i]]
+	key := m.Payload.Key
+	if d.Prefix != "" {
+		key = d.Prefix + "/" + key
+	}
+	fetch := "cat " + filepath.Join(d.Path, key)
+	if d.Type == "s3" {
+		endpoint := ""
+		if d.Endpoint != "" {
+			endpoint = " --endpoint-url " + d.Endpoint
+		}
+		fetch = fmt.Sprintf("aws s3 cp%s s3://%s/%s -", endpoint, d.Bucket, key)
 	}
 	return coffer, fmt.Sprintf("%s | age -d -i %s | zstd -d %s", fetch, identity, load)
 }

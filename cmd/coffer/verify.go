@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -50,11 +49,7 @@ Exit 1 when any destination fails its check.`,
 }
 
 func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	jobs, err := selectJobs(cfg, f.job, false)
+	cfg, jobs, err := g.loadJobs(f.job, false)
 	if err != nil {
 		return err
 	}
@@ -99,9 +94,7 @@ func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
 		}
 	}
 	if f.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(checks); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), checks); err != nil {
 			return err
 		}
 	} else {

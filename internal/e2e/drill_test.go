@@ -243,7 +243,7 @@ func TestDrillOffsiteUnreachable(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	path, _ := e.sqliteJob("app", 500)
+	e.sqliteJob("app", 500)
 	e.backup("app")
 
 	// Point the offsite at a port nobody listens on.
@@ -275,7 +275,6 @@ func TestDrillOffsiteUnreachable(t *testing.T) {
 	if code != 0 || r.From != "primary" || r.Result != "passed" {
 		t.Errorf("drill --from primary: exit %d %+v", code, r)
 	}
-	_ = path
 }
 
 // TestDrillRefusesExistingTarget: a scratch database that already exists

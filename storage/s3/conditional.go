@@ -167,13 +167,7 @@ func condQuote(etag string) string {
 // Precondition Failed, or 409 ConditionalRequestConflict (S3's answer when
 // another write of the key raced this one).
 func condIsConflict(err error) bool {
-	if isPreconditionFailed(err) {
-		return true
-	}
-	if condCode(err) == "ConditionalRequestConflict" {
-		return true
-	}
-	return condStatus(err) == 409
+	return isPreconditionFailed(err) || httpStatus(err) == 409
 }
 
 // condIsRejected reports whether err says the server does not implement
@@ -183,7 +177,7 @@ func condIsRejected(err error) bool {
 	case "NotImplemented", "InvalidArgument", "InvalidRequest":
 		return true
 	}
-	switch condStatus(err) {
+	switch httpStatus(err) {
 	case 400, 501:
 		return true
 	}
@@ -194,16 +188,8 @@ func condCode(err error) string {
 	if c := errorCode(err); c != "" {
 		return c
 	}
-	if st := condStatus(err); st != 0 {
+	if st := httpStatus(err); st != 0 {
 		return fmt.Sprintf("HTTP %d", st)
 	}
 	return "unknown"
-}
-
-func condStatus(err error) int {
-	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
 }

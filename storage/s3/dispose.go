@@ -79,13 +79,13 @@ func (s *Store) Dispose(ctx context.Context, key string) (int, error) {
 	}
 	removed := 0
 	for i := len(versions) - 1; i >= 0; i-- {
-		if err := s.deleteVersion(ctx, versions[i]); err != nil {
+		if err := s.deleteVersion(ctx, versions[i], false); err != nil {
 			return removed, fmt.Errorf("dispose of %s in %s: %w", key, s, s.lockedError(ctx, versions[i], err))
 		}
 		removed++
 	}
 	for _, m := range markers {
-		if err := s.deleteVersion(ctx, m); err != nil {
+		if err := s.deleteVersion(ctx, m, false); err != nil {
 			return removed, fmt.Errorf("dispose of %s in %s: delete marker: %w", key, s, err)
 		}
 		removed++
@@ -93,10 +93,15 @@ func (s *Store) Dispose(ctx context.Context, key string) (int, error) {
 	return removed, nil
 }
 
-func (s *Store) deleteVersion(ctx context.Context, v objectVersion) error {
+// deleteVersion deletes one version or delete marker; bypass overrides
+// governance-mode retention. A version already gone is not an error.
+func (s *Store) deleteVersion(ctx context.Context, v objectVersion, bypass bool) error {
 	in := &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(v.key)}
 	if v.id != "" {
 		in.VersionId = aws.String(v.id)
+	}
+	if bypass {
+		in.BypassGovernanceRetention = aws.Bool(true)
 	}
 	_, err := s.client.DeleteObject(ctx, in)
 	if err != nil && isNotFound(err) {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -24,35 +23,15 @@ import (
 )
 
 // lockTestStore returns a Store with prefix "tenant-a" on a fresh bucket of
-// the primary test server, created with bopts. At cleanup the bucket must
-// be removable (governance locks are bypassed), or the test fails.
+// the primary test server, created with bopts (see testStore).
 func lockTestStore(t *testing.T, bopts BucketOptions, edit func(*Options)) *Store {
 	t.Helper()
-	srv := testenv.S3(t, "primary")
-	var b [6]byte
-	rand.Read(b[:])
-	opts := Options{
-		Endpoint:        srv.Endpoint,
-		Region:          srv.Region,
-		Bucket:          "coffer-test-" + hex.EncodeToString(b[:]),
-		Prefix:          "tenant-a",
-		PathStyle:       true,
-		AccessKeyID:     srv.AccessKey,
-		SecretAccessKey: srv.SecretKey,
-		PartSize:        5 << 20,
-	}
-	if edit != nil {
-		edit(&opts)
-	}
-	s, err := New(t.Context(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.EnsureBucketWith(t.Context(), bopts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeBucket(t, s) })
-	return s
+	return testStore(t, testenv.S3(t, "primary"), bopts, func(o *Options) {
+		o.Prefix, o.PartSize = "tenant-a", 5<<20
+		if edit != nil {
+			edit(o)
+		}
+	})
 }
 
 func governanceHour(o *Options) { o.LockMode, o.LockFor = LockGovernance, time.Hour }

@@ -435,11 +435,7 @@ func (s *Store) RemoveBucket(ctx context.Context) error {
 			return fmt.Errorf("remove bucket %s: list: %w", s.bucket, err)
 		}
 		for _, v := range listedVersions(page) {
-			in := &s3.DeleteObjectInput{Bucket: bucket, Key: aws.String(v.key), BypassGovernanceRetention: aws.Bool(true)}
-			if v.id != "" {
-				in.VersionId = aws.String(v.id)
-			}
-			if _, err := s.client.DeleteObject(ctx, in); err != nil && !isNotFound(err) {
+			if err := s.deleteVersion(ctx, v, true); err != nil {
 				return fmt.Errorf("remove bucket %s: %w", s.bucket, err)
 			}
 		}
@@ -514,8 +510,7 @@ func isPreconditionFailed(err error) bool {
 	if c := errorCode(err); c == "PreconditionFailed" || c == "ConditionalRequestConflict" {
 		return true
 	}
-	var re interface{ HTTPStatusCode() int }
-	return errors.As(err, &re) && re.HTTPStatusCode() == 412
+	return httpStatus(err) == 412
 }
 
 func errorCode(err error) string {
@@ -524,6 +519,16 @@ func errorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// httpStatus returns the HTTP status code of a response error; 0 when err
+// carries none.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }
 
 func errorMessage(err error) string {

@@ -27,34 +27,50 @@ import (
 	"github.com/coffer-backup/coffer/storage/storagetest"
 )
 
-// newTestStore returns a Store on a fresh, randomly named bucket of the
-// shared MinIO server which ("primary" or "offsite"). The bucket is emptied
-// and removed at cleanup.
-func newTestStore(t *testing.T, which, prefix string) *Store {
-	t.Helper()
-	srv := testenv.S3(t, which)
+// testOptions returns options for a fresh, randomly named bucket on srv.
+func testOptions(srv testenv.S3Server) Options {
 	var b [6]byte
 	rand.Read(b[:])
-	bucket := "coffer-test-" + hex.EncodeToString(b[:])
-	s, err := New(t.Context(), Options{
+	return Options{
 		Endpoint:        srv.Endpoint,
 		Region:          srv.Region,
-		Bucket:          bucket,
-		Prefix:          prefix,
+		Bucket:          "coffer-test-" + hex.EncodeToString(b[:]),
 		PathStyle:       true,
 		AccessKeyID:     srv.AccessKey,
 		SecretAccessKey: srv.SecretKey,
-		PartSize:        5 << 20, // the minimum: the 40 MiB object spans 8 parts
-		Concurrency:     3,
-	})
+	}
+}
+
+// testStore returns a Store on a fresh bucket of srv (see testOptions),
+// created with bopts, after edit (if not nil) adjusted its options. At
+// cleanup the bucket must be removable (governance locks are bypassed), or
+// the test fails.
+func testStore(t *testing.T, srv testenv.S3Server, bopts BucketOptions, edit func(*Options)) *Store {
+	t.Helper()
+	opts := testOptions(srv)
+	if edit != nil {
+		edit(&opts)
+	}
+	s, err := New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EnsureBucket(t.Context()); err != nil {
+	if err := s.EnsureBucketWith(t.Context(), bopts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeBucket(t, s) })
 	return s
+}
+
+// newTestStore returns a Store with prefix on a fresh bucket of the shared
+// MinIO server which ("primary" or "offsite").
+func newTestStore(t *testing.T, which, prefix string) *Store {
+	t.Helper()
+	return testStore(t, testenv.S3(t, which), BucketOptions{}, func(o *Options) {
+		o.Prefix = prefix
+		o.PartSize = 5 << 20 // the minimum: the 40 MiB object spans 8 parts
+		o.Concurrency = 3
+	})
 }
 
 func removeBucket(t *testing.T, s *Store) {

@@ -2,10 +2,8 @@ package s3
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -25,16 +23,6 @@ import (
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// tlsOptions returns options for a fresh bucket on srv with caFile.
-func tlsOptions(srv testenv.S3Server, caFile string) Options {
-	var b [6]byte
-	rand.Read(b[:])
-	return Options{
-		Endpoint: srv.Endpoint, Region: srv.Region, Bucket: "coffer-tls-" + hex.EncodeToString(b[:]),
-		PathStyle: true, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, CAFile: caFile,
-	}
-}
-
 // noRetry makes a refused connection fail at once, keeping tests short.
 func noRetry(o *s3.Options) { o.RetryMaxAttempts = 1 }
 
@@ -53,7 +41,7 @@ func TestTLSPrivateCA(t *testing.T) {
 	t.Setenv(envCABundle, "") // the host's own bundle must not matter here
 
 	t.Run("without the CA", func(t *testing.T) {
-		s, err := newStore(t.Context(), tlsOptions(srv, ""), noRetry)
+		s, err := newStore(t.Context(), testOptions(srv), noRetry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,14 +55,7 @@ func TestTLSPrivateCA(t *testing.T) {
 	})
 
 	t.Run("ca_file", func(t *testing.T) {
-		s, err := New(t.Context(), tlsOptions(srv, srv.CAFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.EnsureBucket(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { removeBucket(t, s) })
+		s := testStore(t, srv, BucketOptions{}, func(o *Options) { o.CAFile = srv.CAFile })
 		data := bytes.Repeat([]byte("encrypted in transit "), 1000)
 		if _, err := s.Put(t.Context(), "a/b", bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
@@ -102,14 +83,7 @@ func TestTLSPrivateCA(t *testing.T) {
 		if err := os.WriteFile(otherFile, other, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(t.Context(), tlsOptions(srv, otherFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.EnsureBucket(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { removeBucket(t, s) })
+		testStore(t, srv, BucketOptions{}, func(o *Options) { o.CAFile = otherFile })
 	})
 }
 
