@@ -66,7 +66,7 @@ go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
 # commit it with the fix.
 FUZZTIME=${FUZZTIME:-10s}
 if [ "$FUZZTIME" != 0 ]; then
-	for target in manifest:FuzzDecode seal:FuzzDecrypt config:FuzzParse config:FuzzDuration snapshot:FuzzSQLCounterSplit; do
+	for target in manifest:FuzzDecode seal:FuzzDecrypt config:FuzzParse config:FuzzDuration snapshot:FuzzSQLCounterSplit snapshot:FuzzPGArchive; do
 		pkg=./${target%%:*} name=${target#*:}
 		step "fuzz $name ($pkg, $FUZZTIME)"
 		go test -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" "$pkg" || die "fuzz $name in $pkg"

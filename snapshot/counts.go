@@ -8,11 +8,14 @@ import (
 
 // Methods of Tables: how the counts were taken.
 const (
-	// MethodExportedSnapshot: counted in the PostgreSQL transaction whose
-	// snapshot pg_dump read (pg_export_snapshot, pg_dump --snapshot).
+	// MethodExportedSnapshot: counted with count(*) in the PostgreSQL
+	// transaction whose snapshot pg_dump read (pg_export_snapshot, pg_dump
+	// --snapshot): for plain-format dumps, and for archives the stream
+	// counter cannot read.
 	MethodExportedSnapshot = "exported-snapshot"
-	// MethodDumpStream: counted in the SQL of a MySQL or MariaDB dump as
-	// it streamed past.
+	// MethodDumpStream: counted in the dump as it streamed past: the
+	// COPY data of a pg_dump custom archive, the INSERTs of a MySQL or
+	// MariaDB dump.
 	MethodDumpStream = "dump-stream"
 	// MethodSnapshotCopy: counted in the SQLite copy that was streamed.
 	MethodSnapshotCopy = "snapshot-copy"

@@ -147,8 +147,14 @@ func (s *pgSource) Describe(ctx context.Context) (Info, error) {
 
 // Dump runs pg_dump and streams its output to w. pg_dump reads the
 // snapshot exported by a repeatable-read, read-only transaction of our own,
-// in which every table's rows are counted while pg_dump runs; that
-// transaction ends only after pg_dump has exited.
+// which ends only after pg_dump has exited.
+//
+// The row counts come from the dump itself: a custom-format archive is
+// parsed as it streams past (pgArchiveCounter), so the database is read
+// once. When that is not possible (the plain format, or an archive format
+// the parser does not know), the rows are counted with count(*) in the
+// exported snapshot instead: in parallel with a plain dump, after a custom
+// one.
 func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	args := []string{"--no-password"}
 	if s.format == "pg-custom" {
@@ -169,18 +175,33 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction on %s: %w", s.p, err)
 	}
+	// pg_dump has exited when Dump returns: the exported snapshot may go
+	// then. The transaction only read, so how it ends changes nothing.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var snapshotID string
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshotID); err != nil {
 		return nil, fmt.Errorf("export snapshot of %s: %w", s.p, err)
 	}
 	c.args = append(c.args, "--snapshot="+snapshotID)
+	count := func(ctx context.Context) ([]TableRows, error) { return pgCountTables(ctx, tx) }
 
-	counts, dumpErr, countErr := countWhile(ctx,
-		func(ctx context.Context) ([]TableRows, error) { return pgCountTables(ctx, tx) },
-		func() error { return c.dump(ctx, w) })
-	// pg_dump has exited: the exported snapshot may go now. The
-	// transaction only read, so how it ends changes nothing.
-	_ = tx.Rollback(context.WithoutCancel(ctx))
+	if s.format == "pg-custom" {
+		counter := newPGArchiveCounter(w)
+		dumpErr := c.dump(ctx, counter)
+		counts, parseErr := counter.finish()
+		if dumpErr != nil {
+			return nil, dumpErr
+		}
+		if parseErr == nil {
+			return newTables(MethodDumpStream, counts), nil
+		}
+		counts, err := count(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("count rows in the snapshot of %s (the archive could not be read: %v): %w", s.p, parseErr, err)
+		}
+		return newTables(MethodExportedSnapshot, counts), nil
+	}
+	counts, dumpErr, countErr := countWhile(ctx, count, func() error { return c.dump(ctx, w) })
 	if dumpErr != nil {
 		return nil, dumpErr
 	}

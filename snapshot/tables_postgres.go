@@ -7,12 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgTablesQuery lists the tables whose rows a PostgreSQL dump holds:
-// ordinary tables and leaf partitions (relkind 'r') outside the system
-// schemas. Partitioned parents (relkind 'p') hold no rows of their own:
-// counting them too would count every partitioned row twice. Views,
-// materialized views (refreshed, not copied, on restore), foreign tables
-// and sequences are not tables here.
+// pgTablesQuery lists the tables whose rows a PostgreSQL dump holds, as
+// pg_dump does: ordinary tables and leaf partitions (relkind 'r') outside
+// the system schemas, except members of an extension (CREATE EXTENSION
+// makes those, with contents of its own). Partitioned parents (relkind
+// 'p') hold no rows of their own: counting them too would count every
+// partitioned row twice. Views, materialized views (refreshed, not copied,
+// on restore), foreign tables and sequences are not tables here.
 const pgTablesQuery = `
 	SELECT n.nspname, c.relname
 	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -20,9 +21,13 @@ const pgTablesQuery = `
 	  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 	  AND n.nspname NOT LIKE 'pg\_toast%'
 	  AND n.nspname NOT LIKE 'pg\_temp%'
+	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+	    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 	ORDER BY 1, 2`
 
-// pgCountTables counts the rows of every table pgTablesQuery lists, in tx:
+// pgCountTables counts the rows of every table pgTablesQuery lists, in tx,
+// each table's own rows only (FROM ONLY, as pg_dump copies them, not those
+// of tables inheriting from it):
 // the counts describe tx's snapshot. The backup side runs it in the
 // transaction whose snapshot pg_dump imports, Scratch.Tables in a read-only
 // transaction of the scratch database, so both count the same tables the
@@ -56,7 +61,7 @@ func pgCountTables(ctx context.Context, tx pgx.Tx) ([]TableRows, error) {
 	counts := make([]TableRows, 0, len(names))
 	for _, id := range names {
 		var n int64
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM ONLY "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count rows of %s.%s: %w", id[0], id[1], err)
 		}
 		counts = append(counts, TableRows{Name: id[0] + "." + id[1], Rows: n})

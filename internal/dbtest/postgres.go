@@ -171,7 +171,8 @@ func SeedPostgres(t testing.TB, src config.Source, rows int) {
 
 // PostgresTableHashes returns, for every table outside the system schemas
 // of src's database, its row count and a hash of its rows in a fixed order
-// ("schema.table" keys), and the state of every sequence ("sequence:" keys).
+// ("schema.table" keys; a table's own rows, not those of tables inheriting
+// from it), and the state of every sequence ("sequence:" keys).
 func PostgresTableHashes(t testing.TB, src config.Source) map[string]string {
 	t.Helper()
 	conn := PostgresConnect(t, src)
@@ -192,7 +193,7 @@ func PostgresTableHashes(t testing.TB, src config.Source) map[string]string {
 	out := make(map[string]string)
 	for _, st := range tables {
 		ident := pgx.Identifier{st[0], st[1]}.Sanitize()
-		rows, err := conn.Query(ctx, `SELECT t::text FROM `+ident+` t ORDER BY t::text COLLATE "C"`)
+		rows, err := conn.Query(ctx, `SELECT t::text FROM ONLY `+ident+` t ORDER BY t::text COLLATE "C"`)
 		if err != nil {
 			t.Fatalf("dbtest: read %s: %v", ident, err)
 		}

@@ -1,0 +1,455 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// pgArchiveCounter passes a pg_dump custom-format archive through to w and
+// counts, as it streams past, the rows of every table whose data it holds,
+// so that a PostgreSQL backup needs no second read of the database to
+// record its row counts.
+//
+// The archive written to a pipe is a header, the table of contents (TOC)
+// and then one data block per TABLE DATA entry, in which pg_dump writes
+// COPY text: one line per row (newlines inside values escaped), then an
+// end marker. The parser runs on its own goroutine and holds no more of
+// the archive than one TOC entry. An archive it does not understand (an unknown format version,
+// compressed data, a malformed stream) makes finish return an error, and
+// the caller counts another way; the dump itself is never affected.
+//
+// The format is pg_dump's (src/bin/pg_dump/pg_backup_archiver.c and
+// pg_backup_custom.c): versions 1.12 (PostgreSQL 11) to 1.16 (17).
+type pgArchiveCounter struct {
+	w      io.Writer
+	pw     *io.PipeWriter
+	gaveUp bool // the parser stopped; writes no longer reach it
+	done   chan struct{}
+	counts []TableRows
+	err    error
+}
+
+// newPGArchiveCounter starts the parser; finish must be called.
+func newPGArchiveCounter(w io.Writer) *pgArchiveCounter {
+	pr, pw := io.Pipe()
+	c := &pgArchiveCounter{w: w, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		p := &pgArchiveParser{r: bufio.NewReaderSize(pr, 256<<10), tables: map[int64]*pgTableData{}}
+		c.counts, c.err = p.parse()
+		// Unblock the writer and make its later writes fail fast.
+		pr.CloseWithError(errParserStopped)
+	}()
+	return c
+}
+
+var errParserStopped = errors.New("archive parser stopped")
+
+// Write passes p to w, then to the parser.
+func (c *pgArchiveCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if !c.gaveUp && n > 0 {
+		if _, perr := c.pw.Write(p[:n]); perr != nil {
+			c.gaveUp = true
+		}
+	}
+	return n, err
+}
+
+// finish ends the stream and returns the counts, or why there are none.
+func (c *pgArchiveCounter) finish() ([]TableRows, error) {
+	c.pw.Close()
+	<-c.done
+	return c.counts, c.err
+}
+
+// errUnsupportedArchive marks an archive the parser does not read.
+var errUnsupportedArchive = errors.New("unsupported pg_dump archive")
+
+// Archive versions (MAKE_ARCHIVE_VERSION in pg_backup_archiver.h).
+const (
+	pgArchV1_12 = 1<<16 | 12<<8 // separate BLOB entries (PostgreSQL 11)
+	pgArchV1_14 = 1<<16 | 14<<8 // TOC entries carry the table access method
+	pgArchV1_15 = 1<<16 | 15<<8 // compression algorithm in the header
+	pgArchV1_16 = 1<<16 | 16<<8 // TOC entries carry relkind (PostgreSQL 17)
+	pgArchMax   = 1<<16 | 16<<8 | 255
+)
+
+// Block types in the data section (pg_backup_archiver.h).
+const (
+	pgBlockData  = 1
+	pgBlockBlobs = 3
+)
+
+const pgArchiveCustom = 1 // archCustom in pg_backup.h
+
+// pgTableData is one TABLE DATA entry of the TOC.
+type pgTableData struct {
+	name string // schema.table
+	rows int64
+}
+
+type pgArchiveParser struct {
+	r       *bufio.Reader
+	version int
+	intSize int
+	offSize int
+	tables  map[int64]*pgTableData // by dump id
+}
+
+func (p *pgArchiveParser) parse() ([]TableRows, error) {
+	if err := p.header(); err != nil {
+		return nil, err
+	}
+	if err := p.toc(); err != nil {
+		return nil, fmt.Errorf("table of contents: %w", err)
+	}
+	if err := p.data(); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	counts := make([]TableRows, 0, len(p.tables))
+	for _, t := range p.tables {
+		counts = append(counts, TableRows{Name: t.name, Rows: t.rows})
+	}
+	return counts, nil
+}
+
+func (p *pgArchiveParser) header() error {
+	var magic [8]byte
+	if _, err := io.ReadFull(p.r, magic[:8]); err != nil {
+		return eof(err)
+	}
+	if string(magic[:5]) != "PGDMP" {
+		return fmt.Errorf("%w: no PGDMP magic", errUnsupportedArchive)
+	}
+	p.version = int(magic[5])<<16 | int(magic[6])<<8 | int(magic[7])
+	if p.version < pgArchV1_12 || p.version > pgArchMax {
+		return fmt.Errorf("%w: format version %d.%d", errUnsupportedArchive, magic[5], magic[6])
+	}
+	var sizes [3]byte
+	if _, err := io.ReadFull(p.r, sizes[:]); err != nil {
+		return eof(err)
+	}
+	p.intSize, p.offSize = int(sizes[0]), int(sizes[1])
+	if p.intSize < 1 || p.intSize > 8 || p.offSize < 1 || p.offSize > 8 {
+		return fmt.Errorf("%w: integer size %d, offset size %d", errUnsupportedArchive, p.intSize, p.offSize)
+	}
+	if sizes[2] != pgArchiveCustom {
+		return fmt.Errorf("%w: format %d is not custom", errUnsupportedArchive, sizes[2])
+	}
+	var compressed int64
+	if p.version >= pgArchV1_15 {
+		b, err := p.r.ReadByte()
+		if err != nil {
+			return eof(err)
+		}
+		compressed = int64(b)
+	} else {
+		var err error
+		if compressed, err = p.int(); err != nil {
+			return err
+		}
+	}
+	if compressed != 0 {
+		return fmt.Errorf("%w: compressed data", errUnsupportedArchive)
+	}
+	for range 7 { // creation time: sec, min, hour, mday, mon, year, isdst
+		if _, err := p.int(); err != nil {
+			return err
+		}
+	}
+	for range 3 { // database name, server version, pg_dump version
+		if err := p.skipStr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toc reads the table of contents and records every TABLE DATA entry that
+// belongs to a TABLE entry. An extension's configuration table has data
+// but no TABLE entry (CREATE EXTENSION makes it, with rows of its own that
+// the dump leaves out); it is not counted, as Scratch.Tables does not count
+// extension members.
+func (p *pgArchiveParser) toc() error {
+	n, err := p.int()
+	if err != nil {
+		return err
+	}
+	if n < 0 || n > 1<<26 {
+		return fmt.Errorf("%d entries", n)
+	}
+	tables := map[string]bool{}
+	data := map[int64]string{}
+	for range n {
+		id, err := p.int()
+		if err != nil {
+			return err
+		}
+		if _, err := p.int(); err != nil { // had a data dumper
+			return err
+		}
+		var f [2]string                       // tag, desc
+		if err := p.skipStrs(2); err != nil { // table oid, oid
+			return err
+		}
+		for i := range f {
+			s, ok, err := p.str(maxPGName)
+			if err != nil {
+				return err
+			}
+			if ok {
+				f[i] = s
+			}
+		}
+		tag, desc := f[0], f[1]
+		if _, err := p.int(); err != nil { // section
+			return err
+		}
+		if err := p.skipStrs(3); err != nil { // definition, drop, copy statements
+			return err
+		}
+		schema, _, err := p.str(maxPGName)
+		if err != nil {
+			return err
+		}
+		if err := p.skipStrs(1); err != nil { // tablespace
+			return err
+		}
+		if p.version >= pgArchV1_14 {
+			if err := p.skipStrs(1); err != nil { // table access method
+				return err
+			}
+		}
+		if p.version >= pgArchV1_16 {
+			if _, err := p.int(); err != nil { // relkind
+				return err
+			}
+		}
+		if err := p.skipStrs(2); err != nil { // owner, "with oids"
+			return err
+		}
+		for { // dependencies, ended by a NULL string
+			_, ok, err := p.str(64)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+		}
+		// Data offset: a flag byte and offSize bytes.
+		if _, err := p.r.Discard(1 + p.offSize); err != nil {
+			return eof(err)
+		}
+		name := schema + "." + tag
+		switch desc {
+		case "TABLE":
+			tables[name] = true
+		case "TABLE DATA":
+			data[id] = name
+		}
+	}
+	for id, name := range data {
+		if tables[name] {
+			p.tables[id] = &pgTableData{name: name}
+		}
+	}
+	return nil
+}
+
+// maxPGName bounds the TOC strings the parser keeps: PostgreSQL names are
+// at most 63 bytes.
+const maxPGName = 1024
+
+// data reads the data blocks to the end of the archive, counting the rows
+// of the table data blocks.
+func (p *pgArchiveParser) data() error {
+	for {
+		kind, err := p.r.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id, err := p.int()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case pgBlockData:
+			var lines copyLines
+			if err := p.chunks(&lines); err != nil {
+				return fmt.Errorf("block of entry %d: %w", id, err)
+			}
+			if t := p.tables[id]; t != nil {
+				t.rows += lines.rows
+			}
+		case pgBlockBlobs:
+			for {
+				oid, err := p.int()
+				if err != nil {
+					return err
+				}
+				if oid == 0 {
+					break
+				}
+				if err := p.chunks(nil); err != nil {
+					return fmt.Errorf("large object %d: %w", oid, err)
+				}
+			}
+		default:
+			return fmt.Errorf("unknown block type %d", kind)
+		}
+	}
+}
+
+// chunks reads length-prefixed chunks up to a zero length, feeding their
+// bytes to lines when it is not nil.
+func (p *pgArchiveParser) chunks(lines *copyLines) error {
+	for {
+		n, err := p.int()
+		if err != nil {
+			return err
+		}
+		switch {
+		case n == 0:
+			return nil
+		case n < 0:
+			return fmt.Errorf("chunk length %d", n)
+		}
+		for n > 0 {
+			k := int(min(n, int64(p.r.Size())))
+			b, err := p.r.Peek(k)
+			if len(b) == 0 {
+				return eof(err)
+			}
+			if lines != nil {
+				lines.write(b)
+			}
+			_, _ = p.r.Discard(len(b))
+			n -= int64(len(b))
+		}
+	}
+}
+
+// copyLines counts the rows of COPY text: the lines up to an end marker
+// (a line holding only "\."), which pg_dump writes after a table's rows.
+// In COPY text a backslash in a value is escaped, so no row is "\.", and
+// an empty line is a row (one empty column).
+type copyLines struct {
+	rows  int64
+	state uint8
+	ended bool
+}
+
+// copyLines states: where in a line the next byte is.
+const (
+	clLineStart = iota
+	clBackslash // after a backslash at the start of a line
+	clMarker    // after "\." at the start of a line
+	clInLine
+)
+
+func (c *copyLines) write(b []byte) {
+	for len(b) > 0 && !c.ended {
+		switch {
+		case c.state == clLineStart && b[0] == '\\':
+			c.state, b = clBackslash, b[1:]
+			continue
+		case c.state == clBackslash && b[0] == '.':
+			c.state, b = clMarker, b[1:]
+			continue
+		case c.state == clMarker && b[0] == '\n':
+			c.ended = true
+			return
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.state = clInLine
+			return
+		}
+		c.rows++
+		c.state, b = clLineStart, b[i+1:]
+	}
+}
+
+// int reads pg_dump's integer: a sign byte, then intSize bytes, least
+// significant first.
+func (p *pgArchiveParser) int() (int64, error) {
+	sign, err := p.r.ReadByte()
+	if err != nil {
+		return 0, eof(err)
+	}
+	var v uint64
+	for i := range p.intSize {
+		b, err := p.r.ReadByte()
+		if err != nil {
+			return 0, eof(err)
+		}
+		v |= uint64(b) << (8 * i)
+	}
+	if v > 1<<62 {
+		return 0, fmt.Errorf("integer %d out of range", v)
+	}
+	if sign != 0 {
+		return -int64(v), nil
+	}
+	return int64(v), nil
+}
+
+// str reads a length-prefixed string; ok is false for a NULL string. A
+// string longer than keep is skipped and returned empty.
+func (p *pgArchiveParser) str(keep int) (s string, ok bool, err error) {
+	n, err := p.int()
+	if err != nil {
+		return "", false, err
+	}
+	if n < 0 {
+		return "", false, nil
+	}
+	if n > int64(keep) {
+		return "", true, p.skip(n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(p.r, b); err != nil {
+		return "", false, eof(err)
+	}
+	return string(b), true, nil
+}
+
+func (p *pgArchiveParser) skipStr() error {
+	n, err := p.int()
+	if err != nil || n < 0 {
+		return err
+	}
+	return p.skip(n)
+}
+
+func (p *pgArchiveParser) skipStrs(k int) error {
+	for range k {
+		if err := p.skipStr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pgArchiveParser) skip(n int64) error {
+	if _, err := p.r.Discard(int(min(n, 1<<40))); err != nil {
+		return eof(err)
+	}
+	return nil
+}
+
+// eof turns an end of input inside a structure into io.ErrUnexpectedEOF.
+func eof(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
