@@ -51,6 +51,7 @@ func (c child) dump(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
+	growPipe(out)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", c.name, err)
 	}

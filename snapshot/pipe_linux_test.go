@@ -1,0 +1,33 @@
+package snapshot
+
+import (
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestGrowPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	growPipe(r)
+	sc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if err := sc.Control(func(fd uintptr) { size, err = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size < dumpPipeSize {
+		t.Fatalf("pipe buffer is %d bytes after growPipe, want %d", size, dumpPipeSize)
+	}
+	growPipe(nil) // not a file: nothing happens
+}
