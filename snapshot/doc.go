@@ -12,8 +12,11 @@
 // atomically.
 //
 // Row counts: Dump returns the rows of every table the dump holds, from the
-// dump's own snapshot. PostgreSQL counts in the transaction whose exported
-// snapshot pg_dump reads (pg_dump --snapshot); MySQL and MariaDB count the
+// dump's own snapshot. PostgreSQL counts the COPY rows of each table in
+// pg_dump's custom archive as it streams past (pgArchiveCounter), so the
+// database is read once; a plain dump, or an archive the counter cannot
+// read, is counted with count(*) in the transaction whose exported
+// snapshot pg_dump reads (pg_dump --snapshot). MySQL and MariaDB count the
 // INSERT tuples in the dump's SQL as it streams past (the dump tool's
 // snapshot cannot be shared); SQLite counts in the copy it streams. Exec
 // dumps have no counts.

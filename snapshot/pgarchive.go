@@ -192,27 +192,24 @@ func (p *pgArchiveParser) toc() error {
 		if _, err := p.int(); err != nil { // had a data dumper
 			return err
 		}
-		var f [2]string                       // tag, desc
 		if err := p.skipStrs(2); err != nil { // table oid, oid
 			return err
 		}
-		for i := range f {
-			s, ok, err := p.str(maxPGName)
-			if err != nil {
-				return err
-			}
-			if ok {
-				f[i] = s
-			}
+		tag, err := p.name()
+		if err != nil {
+			return err
 		}
-		tag, desc := f[0], f[1]
+		desc, err := p.name()
+		if err != nil {
+			return err
+		}
 		if _, err := p.int(); err != nil { // section
 			return err
 		}
 		if err := p.skipStrs(3); err != nil { // definition, drop, copy statements
 			return err
 		}
-		schema, _, err := p.str(maxPGName)
+		schema, err := p.name()
 		if err != nil {
 			return err
 		}
@@ -420,6 +417,13 @@ func (p *pgArchiveParser) str(keep int) (s string, ok bool, err error) {
 		return "", false, eof(err)
 	}
 	return string(b), true, nil
+}
+
+// name reads a string the parser keeps (a tag, a type, a schema); a NULL
+// string is empty.
+func (p *pgArchiveParser) name() (string, error) {
+	s, _, err := p.str(maxPGName)
+	return s, err
 }
 
 func (p *pgArchiveParser) skipStr() error {

@@ -127,7 +127,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 		}
 	}
 	if len(r.Tables) > 0 {
-		exact := "exact, from the backup's own snapshot"
+		exact := "exact, from the backup itself"
 		if !r.CountsExact {
 			exact = "approximate"
 		}

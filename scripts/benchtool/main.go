@@ -3,11 +3,14 @@
 // with (stdin streamed to one S3 object with the SDK's multipart uploader,
 // the same storage/s3 code path Coffer uses).
 //
+//	benchtool mkcert DIR
 //	benchtool mkbucket ENDPOINT BUCKET
 //	benchtool rmbucket ENDPOINT BUCKET
 //	benchtool upload ENDPOINT BUCKET KEY < data
 //
-// Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+// Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; an https
+// endpoint's certificate is checked against the system roots and
+// AWS_CA_BUNDLE.
 package main
 
 import (
@@ -26,8 +29,11 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) == 2 && args[0] == "mkcert" {
+		return mkcert(args[1])
+	}
 	if len(args) < 3 {
-		return fmt.Errorf("usage: benchtool mkbucket|rmbucket ENDPOINT BUCKET | upload ENDPOINT BUCKET KEY")
+		return fmt.Errorf("usage: benchtool mkcert DIR | mkbucket|rmbucket ENDPOINT BUCKET | upload ENDPOINT BUCKET KEY")
 	}
 	ctx := context.Background()
 	st, err := s3.New(ctx, s3.Options{
