@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coffer-backup/coffer/internal/atomicfile"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -92,29 +93,7 @@ func (l *Log) shippedOffset() (int64, error) {
 
 // saveOffset replaces audit.shipped atomically (temp file, fsync, rename).
 func (l *Log) saveOffset(off int64) error {
-	tmp, err := os.CreateTemp(l.dir, shippedName+".tmp-*") // 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(strconv.FormatInt(off, 10) + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, shippedName)); err != nil {
-		return err
-	}
-	if d, err := os.Open(l.dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(filepath.Join(l.dir, shippedName), []byte(strconv.FormatInt(off, 10)+"\n"), 0o600)
 }
 
 // readFrom returns the complete lines of path from offset on, and the

@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/atomicfile"
 )
 
 // FileName is the state file's name in the state directory.
@@ -130,27 +132,8 @@ func (s *State) Save() error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+FileName+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("rollback state: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rollback state %s: %w", s.path, err)
 	}
 	return nil
 }
