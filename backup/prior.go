@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,9 +40,16 @@ func ReadPrior(ctx context.Context, job string, dests []storage.Destination, tru
 	if wait <= 0 {
 		wait = DefaultStallTimeout
 	}
+	// Every destination is asked at once, so a slow one costs its own
+	// round trips only.
+	newest := make([]*manifest.Manifest, len(dests))
+	var reads sync.WaitGroup
+	for i, d := range dests {
+		reads.Go(func() { newest[i] = newestOn(ctx, job, d, trust, wait, log) })
+	}
+	reads.Wait()
 	var p Prior
-	for _, d := range dests {
-		m := newestOn(ctx, job, d, trust, wait, log)
+	for _, m := range newest {
 		if m == nil {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -155,14 +156,20 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	for _, s := range stored {
 		m.Copies = append(m.Copies, manifest.Copy{Destination: s.dest.Name, Key: key, Bytes: s.info.Size, SHA256: m.Payload.SHA256})
 	}
+	// The manifests go to every destination at once: a distant offsite
+	// bucket's round trips do not add to the primary's.
+	var writes sync.WaitGroup
 	for _, s := range stored {
-		if err := manifest.Write(ctx, s.dest.Store, m, job.Signer); err != nil {
-			s.err = err
-			// Without its manifest the payload is not a backup; remove it
-			// (best effort; the sweep of a later issue catches leftovers).
-			_ = s.dest.Store.Delete(context.WithoutCancel(ctx), key)
-		}
+		writes.Go(func() {
+			if err := manifest.Write(ctx, s.dest.Store, m, job.Signer); err != nil {
+				s.err = err
+				// Without its manifest the payload is not a backup; remove
+				// it (best effort; the sweep catches leftovers).
+				_ = s.dest.Store.Delete(context.WithoutCancel(ctx), key)
+			}
+		})
 	}
+	writes.Wait()
 	res.Destinations = destinationResults(fan, nil)
 	committed := 0
 	for _, d := range res.Destinations {
