@@ -65,12 +65,34 @@ go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
 # inputs. A crasher is written to the package's testdata/fuzz/<Target>/:
 # commit it with the fix. Minimizing a new interesting input may take 60 s
 # by default, during which a 10 s run finds nothing ("0 execs/sec"): cap it.
+#
+# Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
+# exceeded" as -fuzztime expires (golang/go#75804, fixed in Go 1.27): no
+# input failed and none is written. Such a run passes here, with a note; a
+# run that writes a crasher, or fails any other way, fails the build.
 FUZZTIME=${FUZZTIME:-10s}
+fuzz() { # PKG NAME
+	local pkg=$1 name=$2 dir="$1/testdata/fuzz/$2" before after log status
+	before=$(ls "$dir" 2>/dev/null || true)
+	log=$(mktemp)
+	set +e
+	go test -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINIMIZETIME:-1s}" "$pkg" 2>&1 | tee "$log"
+	status=${PIPESTATUS[0]}
+	set -e
+	after=$(ls "$dir" 2>/dev/null || true)
+	if [ "$status" != 0 ] && [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$log" &&
+		! grep -q -e '^panic' -e 'Failing input written' "$log"; then
+		echo "fuzz $name: the coordinator's deadline race (golang/go#75804); no input failed, not a failure"
+		status=0
+	fi
+	rm -f "$log"
+	return "$status"
+}
 if [ "$FUZZTIME" != 0 ]; then
 	for target in manifest:FuzzDecode seal:FuzzDecrypt config:FuzzParse config:FuzzDuration snapshot:FuzzSQLCounterSplit snapshot:FuzzPGArchive; do
 		pkg=./${target%%:*} name=${target#*:}
 		step "fuzz $name ($pkg, $FUZZTIME)"
-		go test -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINIMIZETIME:-1s}" "$pkg" || die "fuzz $name in $pkg"
+		fuzz "$pkg" "$name" || die "fuzz $name in $pkg"
 	done
 fi
 echo
