@@ -20,6 +20,38 @@ type Entry struct {
 	Destinations []string `json:"destinations"`
 }
 
+// Missing returns the names in all whose destination does not list e.
+func (e Entry) Missing(all []string) []string {
+	var out []string
+	for _, n := range all {
+		if !slices.Contains(e.Destinations, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ReadManifest reads e's manifest from the first of dests that lists e and
+// serves a manifest trust accepts; when none does, the error joins each
+// destination's.
+func ReadManifest(ctx context.Context, e Entry, dests []storage.Destination, trust manifest.Trust) (*manifest.Manifest, error) {
+	var errs []error
+	for _, d := range dests {
+		if !slices.Contains(e.Destinations, d.Name) {
+			continue
+		}
+		m, err := manifest.Read(ctx, d.Store, d.Name, e.Job, e.ID, trust)
+		if err == nil {
+			return m, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("backup %s of job %s: none of the destinations lists it", e.ID, e.Job)
+	}
+	return nil, errors.Join(errs...)
+}
+
 // Catalog lists job's complete backups (those with a manifest) across
 // dests, oldest first. Destinations that cannot be listed are reported in
 // unreachable and skipped.

@@ -145,3 +145,39 @@ func TestRefusedManifestFallsBack(t *testing.T) {
 		t.Fatalf("warnings %v, want one naming the primary manifest", warned)
 	}
 }
+
+// ReadManifest takes the first destination whose manifest verifies, names
+// every refused one when none does, and says so when no destination lists
+// the backup; Missing names the destinations that do not list it.
+func TestReadManifest(t *testing.T) {
+	signer := signtest.NewSigner()
+	trust := signtest.Trust(signer)
+	_, dests, m := signedBackup(t, signer, []byte("pupils\n"))
+	ctx := context.Background()
+	e := restore.Entry{Job: "app", ID: m.ID, Destinations: []string{"primary", "offsite"}}
+	if got := e.Missing([]string{"primary", "offsite", "archive"}); len(got) != 1 || got[0] != "archive" {
+		t.Fatalf("Missing = %v, want [archive]", got)
+	}
+
+	key := manifest.Key("app", m.ID)
+	forged, err := m.Sign(signtest.NewSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, dests[0].Store, key, forged)
+	got, err := restore.ReadManifest(ctx, e, dests, trust)
+	if err != nil || got.ID != m.ID {
+		t.Fatalf("with a forged primary manifest: %v, %v; want offsite's", got, err)
+	}
+
+	put(t, dests[1].Store, key, forged)
+	if _, err := restore.ReadManifest(ctx, e, dests, trust); err == nil ||
+		!strings.Contains(err.Error(), "primary") || !strings.Contains(err.Error(), "offsite") {
+		t.Fatalf("both forged: error %v, want one naming primary and offsite", err)
+	}
+
+	e.Destinations = nil
+	if _, err := restore.ReadManifest(ctx, e, dests, trust); err == nil || !strings.Contains(err.Error(), "none of the destinations lists it") {
+		t.Fatalf("listed nowhere: error %v", err)
+	}
+}

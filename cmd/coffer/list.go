@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,30 +107,20 @@ verify does. Exit 1 when a destination cannot be listed.`,
 // describeEntry reads the backup's manifest from the first destination that
 // holds it.
 func describeEntry(cmd *cobra.Command, dests []storage.Destination, all []string, e restore.Entry, trust manifest.Trust) listEntry {
-	le := listEntry{Job: e.Job, ID: e.ID, Destinations: e.Destinations, Missing: []string{}}
-	le.Started, _ = manifest.IDTime(e.ID)
-	for _, n := range all {
-		if !slices.Contains(e.Destinations, n) {
-			le.Missing = append(le.Missing, n)
-		}
+	le := listEntry{Job: e.Job, ID: e.ID, Destinations: e.Destinations, Missing: e.Missing(all)}
+	if le.Missing == nil {
+		le.Missing = []string{} // JSON: [], not null
 	}
-	var errs []string
-	for _, d := range dests {
-		if !slices.Contains(e.Destinations, d.Name) {
-			continue
-		}
-		m, err := manifest.Read(cmd.Context(), d.Store, d.Name, e.Job, e.ID, trust)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		le.Started, le.Finished = m.Started, m.Finished
-		le.Source = m.Source.Kind + " " + m.Source.Database
-		le.PlainBytes, le.StoredBytes = m.Plain.Bytes, m.Payload.Bytes
-		le.Sequence, le.SignedBy = m.Sequence, m.SignedBy
+	m, err := restore.ReadManifest(cmd.Context(), e, dests, trust)
+	if err != nil {
+		le.Started, _ = manifest.IDTime(e.ID)
+		le.Error = strings.ReplaceAll(err.Error(), "\n", "; ") // one line per backup
 		return le
 	}
-	le.Error = strings.Join(errs, "; ")
+	le.Started, le.Finished = m.Started, m.Finished
+	le.Source = m.Source.Kind + " " + m.Source.Database
+	le.PlainBytes, le.StoredBytes = m.Plain.Bytes, m.Payload.Bytes
+	le.Sequence, le.SignedBy = m.Sequence, m.SignedBy
 	return le
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -164,30 +163,17 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 // newestBackupStatus describes entry e, reading its manifest from the
 // first destination that serves it.
 func newestBackupStatus(ctx context.Context, dests []storage.Destination, j *config.Job, e restore.Entry, trust manifest.Trust, now time.Time) (*backupStatus, *manifest.Manifest, error) {
-	b := &backupStatus{ID: e.ID, Destinations: e.Destinations}
-	for _, name := range j.Destinations {
-		if !slices.Contains(e.Destinations, name) {
-			b.Missing = append(b.Missing, name)
+	b := &backupStatus{ID: e.ID, Destinations: e.Destinations, Missing: e.Missing(j.Destinations)}
+	m, err := restore.ReadManifest(ctx, e, dests, trust)
+	if err != nil {
+		if t, terr := manifest.IDTime(e.ID); terr == nil {
+			b.AgeSeconds = now.Sub(t).Seconds()
 		}
+		return b, nil, err
 	}
-	var errs []error
-	for _, d := range dests {
-		if !slices.Contains(e.Destinations, d.Name) {
-			continue
-		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, j.Name, e.ID, trust)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b.Finished, b.PlainBytes, b.StoredBytes = m.Finished, m.Plain.Bytes, m.Payload.Bytes
-		b.AgeSeconds = now.Sub(m.Finished).Seconds()
-		return b, m, nil
-	}
-	if t, err := manifest.IDTime(e.ID); err == nil {
-		b.AgeSeconds = now.Sub(t).Seconds()
-	}
-	return b, nil, errors.Join(errs...)
+	b.Finished, b.PlainBytes, b.StoredBytes = m.Finished, m.Plain.Bytes, m.Payload.Bytes
+	b.AgeSeconds = now.Sub(m.Finished).Seconds()
+	return b, m, nil
 }
 
 func findDest(dests []storage.Destination, name string) *storage.Destination {
