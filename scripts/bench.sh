@@ -47,7 +47,7 @@ start_tls_minio() { # NAME PORT
   tls_pids+=($!)
   local i
   for ((i = 0; i < 120; i++)); do
-    curl -fsS --cacert "$work/certs/public.crt" "https://127.0.0.1:$2/minio/health/live" >/dev/null 2>&1 && return
+    curl -fsS --cacert "$work/certs/ca.crt" "https://127.0.0.1:$2/minio/health/live" >/dev/null 2>&1 && return
     sleep 0.5
   done
   cat "$work/minio-$1.log" >&2
@@ -56,12 +56,12 @@ start_tls_minio() { # NAME PORT
 }
 if [ "${BENCH_TLS:-1}" = 1 ]; then
   "$work/benchtool" mkcert "$work/certs"
-  export AWS_CA_BUNDLE=$work/certs/public.crt
+  export AWS_CA_BUNDLE=$work/certs/ca.crt
   start_tls_minio primary "${BENCH_TLS_PORT:-9310}"
   start_tls_minio offsite "$((${BENCH_TLS_PORT:-9310} + 10))"
   s3_primary=https://127.0.0.1:${BENCH_TLS_PORT:-9310} s3_offsite=https://127.0.0.1:$((${BENCH_TLS_PORT:-9310} + 10))
   transport="https (own MinIO servers, self-signed certificate)"
-  dest_opts="ca_file: $work/certs/public.crt"
+  dest_opts="ca_file: $work/certs/ca.crt"
   minio_pids=("${tls_pids[@]}")
 else
   s3_primary=$COFFER_TEST_S3_PRIMARY s3_offsite=$COFFER_TEST_S3_OFFSITE
