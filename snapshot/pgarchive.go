@@ -26,7 +26,6 @@ import (
 type pgArchiveCounter struct {
 	w      io.Writer
 	pw     *io.PipeWriter
-	gaveUp bool // the parser stopped; writes no longer reach it
 	done   chan struct{}
 	counts []TableRows
 	err    error
@@ -48,13 +47,12 @@ func newPGArchiveCounter(w io.Writer) *pgArchiveCounter {
 
 var errParserStopped = errors.New("archive parser stopped")
 
-// Write passes p to w, then to the parser.
+// Write passes p to w, then to the parser; once the parser has stopped,
+// the pipe refuses writes at once (errParserStopped), which is ignored.
 func (c *pgArchiveCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	if !c.gaveUp && n > 0 {
-		if _, perr := c.pw.Write(p[:n]); perr != nil {
-			c.gaveUp = true
-		}
+	if n > 0 {
+		_, _ = c.pw.Write(p[:n])
 	}
 	return n, err
 }

@@ -178,6 +178,10 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	// pg_dump has exited when Dump returns: the exported snapshot may go
 	// then. The transaction only read, so how it ends changes nothing.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// It idles while pg_dump runs and must live on for a count(*) after.
+	if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
+		return nil, fmt.Errorf("snapshot transaction on %s: %w", s.p, err)
+	}
 	var snapshotID string
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshotID); err != nil {
 		return nil, fmt.Errorf("export snapshot of %s: %w", s.p, err)

@@ -39,8 +39,6 @@ func pgCountTables(ctx context.Context, tx pgx.Tx) ([]TableRows, error) {
 		"SET LOCAL row_security = off",
 		// A server default must not cut a long count (pg_dump does the same).
 		"SET LOCAL statement_timeout = 0",
-		// The transaction idles while pg_dump finishes; it must live on.
-		"SET LOCAL idle_in_transaction_session_timeout = 0",
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return nil, fmt.Errorf("%s: %w", q, err)

@@ -167,6 +167,10 @@ func TestPostgresDumpCountsFromSnapshot(t *testing.T) {
 		format, method string
 		waiting        int // sessions that wait for the lock
 	}{
+		// Stream counts describe the bytes pg_dump wrote by construction;
+		// this case checks end to end that they, and the dump, hold the
+		// snapshot's rows. The plain case is the one where a separate
+		// count(*) must read pg_dump's snapshot.
 		{"custom", snapshot.MethodDumpStream, 1},      // pg_dump
 		{"plain", snapshot.MethodExportedSnapshot, 2}, // pg_dump and count(*)
 	} {
