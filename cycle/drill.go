@@ -18,7 +18,6 @@ import (
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/notify"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
@@ -58,12 +57,12 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+	tr := trust(cfg)
 	if req.Trust != nil {
-		trust = *req.Trust
+		tr = *req.Trust
 	}
 	rep, err := drill.Run(ctx, drill.Options{
-		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: trust,
+		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: tr,
 		Keep: req.Keep, Host: host, Version: backup.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
 	})
 	if rep == nil {
@@ -75,7 +74,6 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	signer, serr := cfg.Signing.Signer()
 	if serr != nil {
 		log.Warn("drill report stored unsigned: the compliance report will not accept it as evidence", zap.Error(serr))
-		signer = nil
 	}
 	if kerr := drill.Keep(keepCtx, rep, from, r.DrillDir, signer); kerr != nil {
 		log.Error("drill evidence not fully stored", zap.Error(kerr))
@@ -141,14 +139,14 @@ func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	last, err := drill.LatestReport(ctx, from.Store, job.Name, manifest.Trust{Verifier: cfg.Signing.Verifier()})
+	last, err := drill.LatestReport(ctx, from.Store, job.Name, trust(cfg))
 	if err != nil {
 		return time.Time{}, false, err
 	}
 	if last != nil {
 		return last.Started, true, nil
 	}
-	if entries, _ := restore.Catalog(ctx, job.Name, []storage.Destination{from}); len(entries) == 0 {
+	if ids, _ := manifest.IDs(ctx, from.Store, job.Name); len(ids) == 0 {
 		return time.Now(), true, nil
 	}
 	return time.Time{}, false, nil

@@ -106,16 +106,6 @@ type Copy struct {
 // Duration is how long the backup took.
 func (m *Manifest) Duration() time.Duration { return m.Finished.Sub(m.Started) }
 
-// Copy returns the copy stored at destination, if any.
-func (m *Manifest) Copy(destination string) (Copy, bool) {
-	for _, c := range m.Copies {
-		if c.Destination == destination {
-			return c, true
-		}
-	}
-	return Copy{}, false
-}
-
 var (
 	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}$`)
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,8 @@ func TestRoundTrip(t *testing.T) {
 	if got.SignedBy != testSigner.Public().ID() {
 		t.Fatalf("SignedBy = %q, want %s", got.SignedBy, testSigner.Public().ID())
 	}
-	if _, ok := got.Copy("primary"); !ok {
-		t.Fatal("copy at primary lost")
+	if !slices.Equal(got.Copies, m.Copies) || len(got.Copies) == 0 || got.Copies[0].Destination != "primary" {
+		t.Fatalf("copies %+v, want %+v", got.Copies, m.Copies)
 	}
 	if idt, _ := IDTime(m.ID); !idt.Equal(m.Started) {
 		t.Fatalf("IDTime = %v, want %v", idt, m.Started)

@@ -93,6 +93,11 @@ func Policy(job *config.Job) (retention.Policy, error) {
 	if err != nil {
 		return retention.Policy{}, err
 	}
+	return PolicyIn(job, loc), nil
+}
+
+// PolicyIn is job's retention policy with weeks and months counted in loc.
+func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
 	r := job.Retention
 	return retention.Policy{
 		KeepWithin:  r.KeepWithin.D(),
@@ -100,7 +105,7 @@ func Policy(job *config.Job) (retention.Policy, error) {
 		KeepWeekly:  r.KeepWeekly,
 		KeepMonthly: r.KeepMonthly,
 		Location:    loc,
-	}, nil
+	}
 }
 
 // Run plans and (unless dryRun) carries out the retention policy for job on

@@ -241,7 +241,7 @@ func (c *copier) copyFrom(ctx context.Context, src storage.Destination) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	if err := c.writeManifest(ctx, m, info); err != nil {
+	if err := c.writeManifest(ctx, m); err != nil {
 		return 0, err
 	}
 	return info.Size, nil
@@ -342,11 +342,9 @@ func (c *copier) checkTarget(ctx context.Context, m *manifest.Manifest) (bad, er
 // writeManifest commits the backup on the target: the source's manifest
 // object, byte for byte (its signature covers its bytes), written
 // create-only. Its copies keep naming the destinations that committed the
-// backup when it was taken.
-func (c *copier) writeManifest(ctx context.Context, m *manifest.Manifest, info storage.ObjectInfo) error {
-	if info.Size != m.Payload.Bytes {
-		return fmt.Errorf("write payload to %s: stored %d bytes, want %d", c.target.Name, info.Size, m.Payload.Bytes)
-	}
+// backup when it was taken. putPayload has made sure the payload is
+// there at its full size.
+func (c *copier) writeManifest(ctx context.Context, m *manifest.Manifest) error {
 	err := manifest.WriteCopy(ctx, c.target.Store, m)
 	if !errors.Is(err, storage.ErrExist) {
 		return err

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -23,20 +24,10 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		c.Summary = "no drill evidence could be read"
 		return c, history
 	}
-	keys := make([]string, 0, len(e.in.BadDrills))
-	for k := range e.in.BadDrills {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(e.in.BadDrills)) {
 		c.add(Warn, "drill report %s in %s could not be read: %v", k, from, e.in.BadDrills[k])
 	}
-	objects := make([]string, 0, len(e.in.UnverifiedDrills))
-	for o := range e.in.UnverifiedDrills {
-		objects = append(objects, o)
-	}
-	slices.Sort(objects)
-	for _, o := range objects {
+	for _, o := range slices.Sorted(maps.Keys(e.in.UnverifiedDrills)) {
 		c.add(Warn, "drill report %s: signature not verified: %v", o, e.in.UnverifiedDrills[o])
 	}
 	drills := slices.Clone(e.in.Drills)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
 )
 
@@ -33,13 +34,9 @@ func (e *jobEval) retentionControl() Control {
 	limit := keepWithin + grace
 	c.add(Pass, "policy: keep_within %s, min_keep %d; a backup may be present up to %s old (grace %s)",
 		human(keepWithin), j.Retention.MinKeep, human(limit), graceText)
-	policy := retention.Policy{
-		KeepWithin:  keepWithin,
-		MinKeep:     j.Retention.MinKeep,
-		KeepWeekly:  j.Retention.KeepWeekly,
-		KeepMonthly: j.Retention.KeepMonthly,
-		Location:    e.loc,
-	}
+	// The policy prune applies, in e.loc (a bad time zone is reported as
+	// e.locErr).
+	policy := prune.PolicyIn(j, e.loc)
 	copies := map[string]int{}
 	for _, d := range e.in.Destinations {
 		for _, m := range d.Manifests {

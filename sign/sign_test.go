@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/testenv"
 )
 
 // testSigner is a fixed key, so test vectors stay valid.
@@ -170,13 +172,7 @@ func TestKeyFile(t *testing.T) {
 // TestOpenSSLReadsKeyFile checks the key file is standard PKCS#8: openssl
 // derives the same public key from it.
 func TestOpenSSLReadsKeyFile(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl is not installed")
-		}
-		t.Skip("openssl is not installed")
-	}
+	openssl := testenv.Tool(t, "openssl")
 	file, pub, err := GenerateKey(time.Now())
 	if err != nil {
 		t.Fatal(err)

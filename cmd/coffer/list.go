@@ -10,6 +10,7 @@ import (
 
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/rollback"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -73,12 +74,12 @@ verify does. Exit 1 when a destination cannot be listed.`,
 				for n, err := range unreachable {
 					out.Unreachable[n] = err.Error()
 				}
-				var newest *manifest.Manifest
+				var newest *rollback.Mark
 				for _, e := range entries {
 					le := describeEntry(cmd, dests, j.Destinations, e, trust)
 					out.Backups = append(out.Backups, le)
-					if le.SignedBy != "" {
-						newest = &manifest.Manifest{ID: le.ID, Sequence: le.Sequence, SignedBy: le.SignedBy}
+					if m := verifiedMark(le.ID, le.Sequence, le.SignedBy); m != nil {
+						newest = m
 					}
 				}
 				if w := observeNewest(cfg, j, dests, newest, log); w != nil {

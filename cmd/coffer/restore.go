@@ -105,8 +105,8 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	if err != nil {
 		return signatureHint(err)
 	}
-	if f.id == "" {
-		if w := observeNewest(cfg, jobs[0], stores, rep.Manifest, log); w != nil {
+	if m := rep.Manifest; f.id == "" && m != nil {
+		if w := observeNewest(cfg, jobs[0], stores, verifiedMark(m.ID, m.Sequence, m.SignedBy), log); w != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 		}
 	}

@@ -61,13 +61,23 @@ func signatureHint(err error) error {
 		"check signing.public_keys, and only if you trust the object, rerun with --insecure-skip-signature)", err)
 }
 
-// observeNewest records m, the newest visible backup of job (its
-// signature verified), in the state directory's rollback record and
+// verifiedMark is the rollback mark of a backup whose manifest verified
+// (signedBy set, a sequence number), or nil: an unverified manifest can
+// neither raise the mark nor hide a rollback.
+func verifiedMark(id string, sequence int64, signedBy string) *rollback.Mark {
+	if signedBy == "" || sequence < 1 {
+		return nil
+	}
+	return &rollback.Mark{Sequence: sequence, ID: id}
+}
+
+// observeNewest records newest, the mark of the newest visible backup of
+// job (nil: none verified), in the state directory's rollback record and
 // returns the warning when it is older than a backup seen before. dests
 // are the job's destinations; the first configured one names where the
 // job's backups live. Problems with the record are logged, never fatal.
-func observeNewest(cfg *config.Config, job *config.Job, dests []storage.Destination, m *manifest.Manifest, log *zap.Logger) *rollback.Warning {
-	if m == nil || m.SignedBy == "" || m.Sequence < 1 {
+func observeNewest(cfg *config.Config, job *config.Job, dests []storage.Destination, newest *rollback.Mark, log *zap.Logger) *rollback.Warning {
+	if newest == nil {
 		return nil
 	}
 	where := ""
@@ -85,7 +95,7 @@ func observeNewest(cfg *config.Config, job *config.Job, dests []storage.Destinat
 		log.Warn("rollback check skipped: state not readable (set daemon.state_dir to a writable directory)", zap.Error(err))
 		return nil
 	}
-	w := st.Observe(rollback.Key(job.Name, where), job.Name, rollback.Mark{Sequence: m.Sequence, ID: m.ID}, time.Now())
+	w := st.Observe(rollback.Key(job.Name, where), job.Name, *newest, time.Now())
 	if w == nil {
 		if err := st.Save(); err != nil {
 			log.Warn("rollback state not saved", zap.Error(err))

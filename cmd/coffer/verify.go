@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
+	"github.com/coffer-backup/coffer/rollback"
 )
 
 type verifyFlags struct {
@@ -74,10 +74,10 @@ func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
 	if f.id == "" {
 		// The newest visible backup: compare its sequence with the highest
 		// seen. Only manifests whose signature verified count.
-		var newest *manifest.Manifest
+		var newest *rollback.Mark
 		for _, c := range checks {
-			if c.SignedBy != "" && (newest == nil || c.Sequence > newest.Sequence) {
-				newest = &manifest.Manifest{ID: c.ID, Sequence: c.Sequence, SignedBy: c.SignedBy}
+			if m := verifiedMark(c.ID, c.Sequence, c.SignedBy); m != nil && (newest == nil || m.Sequence > newest.Sequence) {
+				newest = m
 			}
 		}
 		if w := observeNewest(cfg, jobs[0], stores, newest, log); w != nil {
