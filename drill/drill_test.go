@@ -32,6 +32,8 @@ type fixture struct {
 	ids    []age.Identity
 	m      *manifest.Manifest
 	signer *sign.Signer
+	// scratch is the scratch database the last run made.
+	scratch snapshot.Scratch
 }
 
 func newFixture(t *testing.T, src config.Source) *fixture {
@@ -64,8 +66,15 @@ func newFixture(t *testing.T, src config.Source) *fixture {
 
 func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error) {
 	t.Helper()
+	target := f.job.Drill.Target
+	server := config.Source{Type: f.job.Source.Type, Host: target.Host, Port: target.Port, User: target.User, Password: target.Password}
 	return drill.Run(context.Background(), drill.Options{Job: f.job, From: f.dest, Identities: f.ids, Now: now, Log: zap.NewNop(),
-		Trust: signtest.Trust(f.signer)})
+		Trust: signtest.Trust(f.signer),
+		NewScratch: func(info snapshot.Info, name string) (snapshot.Scratch, error) {
+			s, err := snapshot.NewScratch(info, server, name)
+			f.scratch = s
+			return s, err
+		}})
 }
 
 // rewriteManifest replaces the stored manifest with m, validly signed:
@@ -148,28 +157,14 @@ func TestDrillDetectsCountMismatch(t *testing.T) {
 			if rep.Phase(drill.PhaseCleanup) == 0 && len(rep.Phases) != 4 {
 				t.Errorf("phases %+v: cleanup must run after a failed validation", rep.Phases)
 			}
-			scratch, err := snapshot.NewScratch(f.m.Source, config.Source{Type: tc.name, Host: f.job.Drill.Target.Host, Port: f.job.Drill.Target.Port, User: f.job.Drill.Target.User}, scratchOf(f, rep))
-			if err != nil {
-				t.Fatal(err)
+			if f.scratch == nil {
+				t.Fatal("the drill made no scratch database")
 			}
-			if ok, err := scratch.Exists(context.Background()); err != nil || ok {
-				t.Errorf("scratch %s still exists after a failed drill (%v)", scratch, err)
+			if ok, err := f.scratch.Exists(context.Background()); err != nil || ok {
+				t.Errorf("scratch %s still exists after a failed drill (%v)", f.scratch, err)
 			}
 		})
 	}
-}
-
-// scratchOf recovers the scratch name from the report's target text.
-func scratchOf(f *fixture, rep *drill.Report) string {
-	i := strings.Index(rep.Target, "coffer_drill_")
-	name := rep.Target[i:]
-	if j := strings.IndexAny(name, `" `); j >= 0 {
-		name = name[:j]
-	}
-	if f.m.Source.Kind == "sqlite" {
-		return filepath.Join(f.job.Drill.Target.Dir, name)
-	}
-	return name
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
