@@ -248,9 +248,9 @@ func (d *run) finish(err error) *Report {
 		r.Result, r.Error = Failed, err.Error()
 	case r.RTOSeconds > 0 && r.TotalSeconds > r.RTOSeconds:
 		r.Result = Failed
-		r.Error = fmt.Sprintf("drill took %s, longer than the RTO of %s", fmtSeconds(r.TotalSeconds), fmtSeconds(r.RTOSeconds))
+		r.Error = fmt.Sprintf("drill took %s, longer than the RTO of %s", FormatSeconds(r.TotalSeconds), FormatSeconds(r.RTOSeconds))
 	case r.WarnRatio > 0 && r.RTORatio > r.WarnRatio:
-		r.Warning = fmt.Sprintf("drill took %s, %.0f%% of the RTO of %s (warning above %.0f%%)", fmtSeconds(r.TotalSeconds), 100*r.RTORatio, fmtSeconds(r.RTOSeconds), 100*r.WarnRatio)
+		r.Warning = fmt.Sprintf("drill took %s, %.0f%% of the RTO of %s (warning above %.0f%%)", FormatSeconds(r.TotalSeconds), 100*r.RTORatio, FormatSeconds(r.RTOSeconds), 100*r.WarnRatio)
 	}
 	log := d.Log.With(zap.String("result", r.Result), zap.Float64("total_seconds", r.TotalSeconds), zap.Float64("rto_ratio", r.RTORatio))
 	if r.Result == Passed {
@@ -369,6 +369,16 @@ func (d *run) defaultScratch(info snapshot.Info, name string) (snapshot.Scratch,
 	return snapshot.NewScratch(info, server, name)
 }
 
-func fmtSeconds(s float64) string {
+// FormatSeconds formats a phase or drill time, to the millisecond.
+func FormatSeconds(s float64) string {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
+}
+
+// Percent formats a ratio (of the RTO) as a percentage, never rounding a
+// non-zero ratio down to "0.0%".
+func Percent(ratio float64) string {
+	if ratio > 0 && ratio < 0.001 {
+		return "<0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*ratio)
 }

@@ -55,8 +55,8 @@ func (r *Report) AuditEvent() audit.Event {
 	if !r.Passed() {
 		outcome = audit.OutcomeFailed
 	}
-	detail := fmt.Sprintf("drill %s: %s in %s (%.1f%% of the RTO %s), %d bytes restored into %s",
-		r.ID, r.Result, fmtSeconds(r.TotalSeconds), 100*r.RTORatio, fmtSeconds(r.RTOSeconds), r.PlainBytes, r.Target)
+	detail := fmt.Sprintf("drill %s: %s in %s (%s of the RTO %s), %d bytes restored into %s",
+		r.ID, r.Result, FormatSeconds(r.TotalSeconds), Percent(r.RTORatio), FormatSeconds(r.RTOSeconds), r.PlainBytes, r.Target)
 	if r.Error != "" {
 		detail += ": " + r.Error
 	} else if r.Warning != "" {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -106,7 +105,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 	fmt.Fprintf(w, "drill %s of job %s: %s\n", r.ID, r.Job, r.Result)
 	fmt.Fprintf(w, "  backup   %s from %s into %s\n", r.Backup, r.From, r.Target)
 	for _, p := range r.Phases {
-		line := fmt.Sprintf("  %-9s%10s", p.Name, dur(p.Seconds))
+		line := fmt.Sprintf("  %-9s%10s", p.Name, drill.FormatSeconds(p.Seconds))
 		if p.Name == drill.PhaseLoad && r.Throughput > 0 {
 			line += fmt.Sprintf("   %s payload, %s plain, %s/s", humanBytes(r.PayloadBytes), humanBytes(r.PlainBytes), humanBytes(int64(r.Throughput)))
 		}
@@ -115,7 +114,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", dur(r.TotalSeconds), percent(r.RTORatio), dur(r.RTOSeconds))
+	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", drill.FormatSeconds(r.TotalSeconds), drill.Percent(r.RTORatio), drill.FormatSeconds(r.RTOSeconds))
 	if r.HeadroomBytes > 0 {
 		fmt.Fprintf(w, "  headroom at this throughput the dump could grow to %s before a recovery overran the RTO\n", humanBytes(r.HeadroomBytes))
 	}
@@ -146,17 +145,4 @@ func printDrill(w io.Writer, r *drill.Report) {
 	if r.Kept {
 		fmt.Fprintf(w, "  kept     %s (drop it when done)\n", r.Target)
 	}
-}
-
-// percent formats a ratio as a percentage, never rounding a non-zero
-// ratio down to "0.0%".
-func percent(ratio float64) string {
-	if ratio > 0 && ratio < 0.001 {
-		return "<0.1%"
-	}
-	return fmt.Sprintf("%.1f%%", 100*ratio)
-}
-
-func dur(s float64) string {
-	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
 }

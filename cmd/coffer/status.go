@@ -242,7 +242,7 @@ func printStatus(w io.Writer, st jobStatus, now time.Time) {
 	}
 	fmt.Fprintf(w, "  next backup  %s (in %s)\n", st.NextBackup.Format(time.RFC3339), ago(st.NextBackup.Sub(now).Seconds()))
 	if d := st.LastDrill; d != nil {
-		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(d.Result), dur(d.TotalSeconds), percent(d.RTORatio), dur(st.RTOSeconds))
+		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(d.Result), drill.FormatSeconds(d.TotalSeconds), drill.Percent(d.RTORatio), drill.FormatSeconds(st.RTOSeconds))
 	} else {
 		fmt.Fprintf(w, "  last drill   NONE\n")
 	}
