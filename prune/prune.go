@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -174,17 +175,32 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 
 // verifyCopies reads every manifest the catalog lists and keeps in each
 // entry only the destinations whose manifest reads and verifies. The
-// others become "unverified" items.
+// others become "unverified" items. Each destination is read on its own
+// goroutine, so a distant bucket's round trips do not add to the others'.
 func verifyCopies(ctx context.Context, job string, entries []restore.Entry, dests []storage.Destination, trust manifest.Trust, log *zap.Logger) ([]restore.Entry, []Item) {
+	// failed[i][k]: the error reading entries[k] on dests[i], if it lists it.
+	failed := make([][]error, len(dests))
+	var reads sync.WaitGroup
+	for i, d := range dests {
+		failed[i] = make([]error, len(entries))
+		reads.Go(func() {
+			for k, e := range entries {
+				if slices.Contains(e.Destinations, d.Name) {
+					_, failed[i][k] = manifest.Read(ctx, d.Store, d.Name, job, e.ID, trust)
+				}
+			}
+		})
+	}
+	reads.Wait()
 	var good []restore.Entry
 	var bad []Item
-	for _, e := range entries {
+	for k, e := range entries {
 		ok := restore.Entry{Job: e.Job, ID: e.ID}
-		for _, d := range dests {
+		for i, d := range dests {
 			if !slices.Contains(e.Destinations, d.Name) {
 				continue
 			}
-			if _, err := manifest.Read(ctx, d.Store, d.Name, job, e.ID, trust); err != nil {
+			if err := failed[i][k]; err != nil {
 				t, _ := manifest.IDTime(e.ID)
 				bad = append(bad, Item{Destination: d.Name, ID: e.ID, Time: t, Keep: true, Outcome: "unverified",
 					Reason: "manifest unusable: not counted as a copy, not deleted", Error: err.Error()})

@@ -128,10 +128,8 @@ func sqliteText(v any) string {
 
 // Drop removes the scratch file and its journals.
 func (s *sqliteScratch) Drop(ctx context.Context) error {
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		if err := os.Remove(s.l.path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("drop %s: %w", s, err)
-		}
+	if err := removeSQLiteFiles(s.l.path); err != nil {
+		return fmt.Errorf("drop %s: %w", s, err)
 	}
 	return nil
 }

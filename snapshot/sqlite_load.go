@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,7 +67,7 @@ func (l *sqliteLoader) Load(ctx context.Context, r io.Reader) (err error) {
 	defer func() {
 		if err != nil {
 			f.Close()
-			removeSQLiteFiles(tmp)
+			_ = removeSQLiteFiles(tmp)
 		}
 	}()
 	if err := copyContext(ctx, f, r); err != nil {
@@ -133,10 +134,14 @@ func checkSQLite(ctx context.Context, path string) error {
 }
 
 // removeSQLiteFiles removes a database file and its journals.
-func removeSQLiteFiles(path string) {
+func removeSQLiteFiles(path string) error {
+	var errs []error
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		os.Remove(path + suffix)
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // syncDir fsyncs a directory so that a rename in it is durable.
