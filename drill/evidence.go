@@ -204,15 +204,17 @@ func openReport(data []byte, trust manifest.Trust, object string) (*Report, erro
 	default:
 		sigErr = errors.New("not signed")
 	}
-	if sigErr != nil {
-		if !trust.SkipSignature {
-			return nil, sigErr
-		}
-		if trust.Warn != nil {
-			trust.Warn(object, sigErr)
-		}
+	if sigErr != nil && !trust.SkipSignature {
+		return nil, sigErr
 	}
-	return DecodeReport(data)
+	r, err := DecodeReport(data)
+	if err != nil {
+		return nil, err // reported as unreadable, not also as unverified
+	}
+	if sigErr != nil && trust.Warn != nil {
+		trust.Warn(object, sigErr)
+	}
+	return r, nil
 }
 
 // ReadReports returns job's drill reports on s, oldest first, each checked
