@@ -12,16 +12,21 @@ import (
 // wakes up, far less often per byte.
 const dumpPipeSize = 1 << 20
 
-// growPipe enlarges the pipe r reads from, when it is one; failure (an
-// unprivileged process above /proc/sys/fs/pipe-max-size) leaves it as is.
-func growPipe(r io.Reader) {
+// growPipe enlarges the pipe r reads from, when it is one, and reports
+// whether it now holds dumpPipeSize bytes; failure (an unprivileged
+// process above /proc/sys/fs/pipe-max-size) leaves it as is.
+func growPipe(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
-		return
+		return false
 	}
-	if sc, err := f.SyscallConn(); err == nil {
-		_ = sc.Control(func(fd uintptr) {
-			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, dumpPipeSize)
-		})
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return false
 	}
+	size := 0
+	_ = sc.Control(func(fd uintptr) {
+		size, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, dumpPipeSize)
+	})
+	return size >= dumpPipeSize
 }

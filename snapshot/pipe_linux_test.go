@@ -14,7 +14,9 @@ func TestGrowPipe(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	growPipe(r)
+	if !growPipe(r) {
+		t.Fatal("growPipe reported failure")
+	}
 	sc, err := r.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -29,5 +31,7 @@ func TestGrowPipe(t *testing.T) {
 	if size < dumpPipeSize {
 		t.Fatalf("pipe buffer is %d bytes after growPipe, want %d", size, dumpPipeSize)
 	}
-	growPipe(nil) // not a file: nothing happens
+	if growPipe(nil) {
+		t.Fatal("growPipe(nil) reported a grown pipe")
+	}
 }

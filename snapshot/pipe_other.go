@@ -4,5 +4,5 @@ package snapshot
 
 import "io"
 
-// growPipe does nothing outside Linux.
-func growPipe(io.Reader) {}
+// growPipe does nothing outside Linux, and reports false.
+func growPipe(io.Reader) bool { return false }
