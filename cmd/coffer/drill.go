@@ -49,7 +49,7 @@ Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 	fl.StringVar(&f.from, "from", "", "destination to drill from (default: the job's drill.from)")
 	fl.StringVar(&f.id, "id", "", "backup id (default: the newest on the source destination)")
 	fl.StringVarP(&f.identity, "identity", "i", "", "age identity file (default: drill.identity_file, then env COFFER_IDENTITY)")
-	fl.StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the identity's passphrase")
+	fl.StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the identity's passphrase (default: drill.passphrase_file for drill.identity_file, then env COFFER_PASSPHRASE_FILE, then the terminal)")
 	fl.BoolVar(&f.keep, "keep", false, "leave the scratch database in place for debugging")
 	fl.BoolVar(&f.asJSON, "json", false, "print the drill report as JSON")
 	skipSignatureFlag(cmd, &f.skipSignature)
@@ -63,10 +63,18 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 	}
 	job := jobs[0]
 	req := cycle.DrillRequest{From: f.from, ID: f.id, Keep: f.keep}
-	if f.identity != "" || job.Drill.IdentityFile == "" {
-		if req.Identities, err = loadIdentities(f.identity, f.passFile, true); err != nil {
-			return err
+	// --identity, else drill.identity_file (with --passphrase-file, else
+	// drill.passphrase_file), else $COFFER_IDENTITY; a protected file with
+	// no passphrase file is asked for on the terminal.
+	id, pass := f.identity, f.passFile
+	if id == "" && job.Drill.IdentityFile != "" {
+		id = job.Drill.IdentityFile
+		if pass == "" {
+			pass = job.Drill.PassphraseFile
 		}
+	}
+	if req.Identities, err = loadIdentities(id, pass, true); err != nil {
+		return err
 	}
 	log := g.logger()
 	defer log.Sync()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
 )
@@ -18,10 +20,12 @@ import (
 // encrypted with a passphrase (as `age -p` does). Restore opens it with
 // --passphrase-file (never argv); a wrong passphrase or a group-readable
 // passphrase file is refused with a clear message and no secret in it.
+// `coffer drill` opens the job's drill.identity_file with --passphrase-file
+// when the config names no drill.passphrase_file.
 func TestRestoreWithPassphraseProtectedIdentity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
-	_, want := e.sqliteJob("lite", 1_000)
+	db, want := e.sqliteJob("lite", 1_000)
 	e.backup("lite")
 
 	plain, err := os.ReadFile(e.identity)
@@ -83,5 +87,22 @@ func TestRestoreWithPassphraseProtectedIdentity(t *testing.T) {
 	}
 	if got := dbtest.SQLiteTableHashes(t, target); !maps.Equal(got, want) {
 		t.Error("restored tables differ")
+	}
+
+	// The drill's configured identity with the passphrase given on the
+	// command line; the drill restores into a scratch file and passes.
+	e.writeConfig("lite", sourceYAML(config.Source{Type: "sqlite", Path: db})+
+		"    drill:\n      identity_file: "+protected+"\n")
+	out, stderr, code = e.run("drill", "--job", "lite", "--json", "--passphrase-file", good)
+	var r drillReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r.Result != "passed" || len(r.Tables) == 0 {
+		t.Fatalf("drill with drill.identity_file and --passphrase-file: exit %d, report %+v (%v)\n%s", code, r, err, stderr)
+	}
+	if strings.Contains(out+stderr, passphrase) {
+		t.Error("the passphrase appears in the drill's output")
+	}
+	_, stderr, code = e.run("drill", "--job", "lite", "--passphrase-file", wrong)
+	if code != 2 || !strings.Contains(stderr, "wrong passphrase") {
+		t.Errorf("drill with a wrong --passphrase-file: exit %d, %q; want 2 and \"wrong passphrase\"", code, stderr)
 	}
 }
