@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,5 +299,67 @@ func TestStalledDestinationIsDropped(t *testing.T) {
 				t.Errorf("primary holds %v, want payload and manifest", k)
 			}
 		})
+	}
+}
+
+// listAfter is a store whose listings wait until a file exists (or give
+// up after ten seconds), and which records whether they had to give up.
+type listAfter struct {
+	storage.Store
+	file     string
+	gaveUp   *atomic.Bool
+	listings *atomic.Int32
+}
+
+func (l listAfter) List(ctx context.Context, prefix string) iter.Seq2[storage.ObjectInfo, error] {
+	l.listings.Add(1)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(l.file); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			l.gaveUp.Store(true)
+			break
+		}
+	}
+	return l.Store.List(ctx, prefix)
+}
+
+// TestPriorReadWhileDumping: the earlier backups' manifests are read while
+// the dump runs, not before it starts (a destination slow to list does not
+// hold the dump up), and what they say is used: the next sequence number,
+// and the shrink floor that fails a dump far smaller than the last one.
+func TestPriorReadWhileDumping(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	marker := filepath.Join(t.TempDir(), "dump-started")
+	var gaveUp atomic.Bool
+	var listings atomic.Int32
+	var dests []storage.Destination
+	for _, name := range []string{"primary", "offsite"} {
+		dests = append(dests, storage.Destination{Name: name, Store: listAfter{Store: newStore(t), file: marker, gaveUp: &gaveUp, listings: &listings}})
+	}
+	run := func(bytes int) (*backup.Result, error) {
+		os.Remove(marker)
+		return backup.Run(context.Background(), backup.Job{
+			Name: "app", Signer: testSigner, Recipients: []string{rcpt}, Level: 3, Threads: 2, Destinations: dests,
+			Source: execSource(t, fmt.Sprintf("touch %s; head -c %d /dev/urandom", marker, bytes)),
+			Prior:  backup.PriorFrom("app", dests, testTrust, time.Minute, 50, zaptest.NewLogger(t)),
+		}, zaptest.NewLogger(t))
+	}
+	for want := int64(1); want <= 2; want++ {
+		res, err := run(1_000_000)
+		if err != nil || res.Outcome != backup.OK {
+			t.Fatalf("backup %d: %+v, %v", want, res, err)
+		}
+		if res.Manifest.Sequence != want {
+			t.Errorf("backup %d has sequence %d", want, res.Manifest.Sequence)
+		}
+	}
+	if gaveUp.Load() || listings.Load() < 4 {
+		t.Fatalf("%d listings, gave up waiting for the dump: %v; want the earlier backups listed once the dump had started", listings.Load(), gaveUp.Load())
+	}
+	res, err := run(100_000)
+	if err == nil || res.Outcome != backup.Failed || !strings.Contains(err.Error(), "max_shrink_percent") {
+		t.Fatalf("a dump a tenth the size of the last: %+v, %v; want failed by the shrink check", res, err)
 	}
 }

@@ -206,14 +206,13 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		r.failed(ctx, log, job, err)
 		return
 	}
-	prior := backup.ReadPrior(ctx, job.Name, dests, trust(cfg), job.StallTimeout.D(), log)
 	started := r.now()
 	res, err := backup.Run(ctx, backup.Job{
 		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
-		MinPlainBytes: prior.ShrinkFloor(job.MaxShrinkPercent),
-		StallTimeout:  job.StallTimeout.D(),
-		Signer:        signer, Sequence: prior.NextSequence(),
+		StallTimeout: job.StallTimeout.D(),
+		Signer:       signer,
+		Prior:        backup.PriorFrom(job.Name, dests, trust(cfg), job.StallTimeout.D(), job.MaxShrinkPercent, log),
 	}, log)
 	finished := r.now()
 

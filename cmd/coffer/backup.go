@@ -111,7 +111,10 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 	if err != nil {
 		return nil, err
 	}
-	prior := backup.ReadPrior(cmd.Context(), j.Name, stores, manifest.Trust{Verifier: cfg.Signing.Verifier()}, j.StallTimeout.D(), log)
+	maxShrink := j.MaxShrinkPercent
+	if allowShrink {
+		maxShrink = 100 // no floor
+	}
 	bj := backup.Job{
 		Name:         j.Name,
 		Source:       src,
@@ -121,10 +124,7 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Destinations: stores,
 		StallTimeout: j.StallTimeout.D(),
 		Signer:       signer,
-		Sequence:     prior.NextSequence(),
-	}
-	if !allowShrink {
-		bj.MinPlainBytes = prior.ShrinkFloor(j.MaxShrinkPercent)
+		Prior:        backup.PriorFrom(j.Name, stores, manifest.Trust{Verifier: cfg.Signing.Verifier()}, j.StallTimeout.D(), maxShrink, log),
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }
