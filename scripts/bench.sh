@@ -5,7 +5,7 @@
 #   BENCH_ROWS=400000 scripts/bench.sh   # quicker, smaller
 #
 # For each size it times, in the same run on the same data, each variant
-# BENCH_RUNS times (default 3, alternating; min and median shown):
+# BENCH_RUNS times (default 5, alternating; min and median shown):
 #   (a)  coffer backup  -> primary AND offsite MinIO (peak RSS via /usr/bin/time)
 #   (a1) coffer backup  -> primary only (the same work as the shell pipeline)
 #   (b)  pg_dump -Fc -Z0 | zstd -3 -T2 | age -r KEY | upload to ONE MinIO
@@ -156,7 +156,7 @@ measure() { # $1 = label
   # insert would otherwise slow whichever run comes first), then alternate
   # the variants BENCH_RUNS times.
   psql -d $db -c "VACUUM (ANALYZE) events" -c "CHECKPOINT"
-  local size i runs=${BENCH_RUNS:-3}
+  local size i runs=${BENCH_RUNS:-5}
   size=$(psql -d $db -Atc "SELECT pg_size_pretty(pg_database_size('$db'))")
   for ((i = 1; i <= runs; i++)); do
     timed "$work/res-b.$i" bash -c "set -o pipefail; shell_pipeline $1-$i"
