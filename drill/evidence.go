@@ -168,25 +168,29 @@ type envelope struct {
 // WriteReport stores r in s, create-only, signed by signer (nil stores it
 // unsigned, which readers refuse unless told to skip signatures).
 func WriteReport(ctx context.Context, s storage.Store, r *Report, signer *sign.Signer) error {
-	data, err := r.Encode()
+	data, err := encodeStored(r, signer)
 	if err != nil {
 		return err
-	}
-	if signer != nil {
-		// Compact bytes are signed: they are stored exactly so (an
-		// indenting encoder would re-indent them).
-		if data, err = json.Marshal(r); err != nil {
-			return err
-		}
-		if data, err = json.Marshal(envelope{DrillReport: data, Signature: signer.Sign(data)}); err != nil {
-			return err
-		}
 	}
 	key := ReportKey(r.Job, r.ID)
 	if _, err := storage.Create(ctx, s, key, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("write drill report %s to %s: %w", key, s, err)
 	}
 	return nil
+}
+
+// encodeStored returns the object stored for r: its indented JSON, or,
+// with a signer, an envelope around its compact JSON and the signature of
+// exactly those bytes (an indenting encoder would re-indent them).
+func encodeStored(r *Report, signer *sign.Signer) ([]byte, error) {
+	if signer == nil {
+		return r.Encode()
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(envelope{DrillReport: data, Signature: signer.Sign(data)})
 }
 
 // openReport checks a stored report's signature under trust and decodes
