@@ -101,7 +101,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 	os.WriteFile(dataFile, data, 0o600)
 
 	job := backup.Job{
-		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Name: "app", Signer: testSigner, Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
@@ -134,7 +134,7 @@ func TestFailedDumpLeavesNothing(t *testing.T) {
 	primary, offsite := newStore(t), newStore(t)
 	// 8 MB of output, then exit 1: bytes were streamed, the run must fail.
 	job := backup.Job{
-		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
+		Name: "app", Signer: testSigner, Source: execSource(t, "head -c 8000000 /dev/urandom; echo 'disk error' >&2; exit 1"),
 		Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}},
 	}
@@ -157,7 +157,7 @@ func TestCancelledBackupLeavesNothing(t *testing.T) {
 	primary := newStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	job := backup.Job{
-		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
+		Name: "app", Signer: testSigner, Source: execSource(t, "head -c 4000000 /dev/urandom; sleep 30"),
 		Recipients: []string{rcpt}, Level: 1, Threads: 1,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}},
 	}
@@ -184,7 +184,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	primary := newStore(t)
 	broken := &failingStore{Store: newStore(t), n: 1 << 20}
 	job := backup.Job{
-		Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+		Name: "app", Signer: testSigner, Source: execSource(t, "head -c 6000000 /dev/urandom"), Recipients: []string{rcpt}, Level: 3, Threads: 2,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: broken}},
 	}
 	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
@@ -210,10 +210,10 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	_, rcpt := newIdentity(t)
 	primary, offsite := newStore(t), newStore(t)
 	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}
-	run := func(script string, min int64) (*backup.Result, error) {
+	run := func(script string, maxShrink int) (*backup.Result, error) {
 		return backup.Run(context.Background(), backup.Job{
-			Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, script), Recipients: []string{rcpt}, Level: 3, Threads: 2,
-			Destinations: dests, MinPlainBytes: min,
+			Name: "app", Signer: testSigner, Source: execSource(t, script), Recipients: []string{rcpt}, Level: 3, Threads: 2,
+			Destinations: dests, Trust: testTrust, MaxShrinkPercent: maxShrink,
 		}, zaptest.NewLogger(t))
 	}
 	if _, err := run("head -c 1000000 /dev/urandom", 0); err != nil {
@@ -230,7 +230,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 		{"empty", "true", "the dump is empty"},
 		{"shrunk", "head -c 100000 /dev/urandom", "max_shrink_percent"},
 	} {
-		res, err := run(tc.script, floor)
+		res, err := run(tc.script, 50)
 		if err == nil || res.Outcome != backup.Failed || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s dump: %v, %v; want failed with %q", tc.name, res, err, tc.want)
 		}
@@ -240,7 +240,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 			}
 		}
 	}
-	if _, err := run("head -c 600000 /dev/urandom", floor); err != nil {
+	if _, err := run("head -c 600000 /dev/urandom", 50); err != nil {
 		t.Errorf("a dump above the floor failed: %v", err)
 	}
 	if prior.ShrinkFloor(100) != 0 {
@@ -278,7 +278,7 @@ func TestStalledDestinationIsDropped(t *testing.T) {
 			primary := newStore(t)
 			hole := blackHole{Store: newStore(t), limit: tc.limit}
 			job := backup.Job{
-				Name: "app", Signer: testSigner, Sequence: 1, Source: execSource(t, "head -c 8000000 /dev/urandom"),
+				Name: "app", Signer: testSigner, Source: execSource(t, "head -c 8000000 /dev/urandom"),
 				Recipients: []string{rcpt}, Level: 3, Threads: 2, StallTimeout: 500 * time.Millisecond,
 				Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: hole}},
 			}
@@ -343,7 +343,7 @@ func TestPriorReadWhileDumping(t *testing.T) {
 		return backup.Run(context.Background(), backup.Job{
 			Name: "app", Signer: testSigner, Recipients: []string{rcpt}, Level: 3, Threads: 2, Destinations: dests,
 			Source: execSource(t, fmt.Sprintf("touch %s; head -c %d /dev/urandom", marker, bytes)),
-			Prior:  backup.PriorFrom("app", dests, testTrust, time.Minute, 50, zaptest.NewLogger(t)),
+			Trust:  testTrust, MaxShrinkPercent: 50,
 		}, zaptest.NewLogger(t))
 	}
 	for want := int64(1); want <= 2; want++ {

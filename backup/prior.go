@@ -95,13 +95,3 @@ func (p Prior) ShrinkFloor(maxShrinkPercent int) int64 {
 
 // NextSequence is the sequence number of the next backup.
 func (p Prior) NextSequence() int64 { return p.Sequence + 1 }
-
-// PriorFrom returns a Job.Prior reading job's earlier backups on dests
-// (ReadPrior, each destination given wait): the next sequence number, and
-// the shrink floor for maxShrinkPercent (none at 100).
-func PriorFrom(job string, dests []storage.Destination, trust manifest.Trust, wait time.Duration, maxShrinkPercent int, log *zap.Logger) func(context.Context) (int64, int64) {
-	return func(ctx context.Context) (int64, int64) {
-		p := ReadPrior(ctx, job, dests, trust, wait, log)
-		return p.NextSequence(), p.ShrinkFloor(maxShrinkPercent)
-	}
-}

@@ -30,23 +30,22 @@ type Job struct {
 	Recipients   []string // age public keys
 	Level        int      // zstd level, 1..22
 	Threads      int      // zstd encoder goroutines
-	// MinPlainBytes fails a dump smaller than this (see Prior.ShrinkFloor); an
-	// empty dump always fails.
-	MinPlainBytes int64
 	// StallTimeout drops a destination that accepts no data for this long
 	// (default DefaultStallTimeout).
 	StallTimeout time.Duration
 	// Signer signs the manifests; required.
 	Signer *sign.Signer
-	// Sequence is recorded in the manifest: Prior.NextSequence of the
-	// job's earlier backups. Required (1 or more) unless Prior is set.
-	Sequence int64
-	// Prior, when set, replaces Sequence and MinPlainBytes with what it
-	// returns (see PriorFrom). Run calls it on its own goroutine as the
-	// backup starts and uses the result once the dump has ended: the
-	// earlier manifests are read while the dump runs, and a destination
-	// slow to list them does not hold the dump up.
-	Prior func(ctx context.Context) (sequence, minPlainBytes int64)
+	// Trust verifies the job's earlier manifests, which Run reads (see
+	// ReadPrior) while the dump runs, so that a destination slow to list
+	// them does not hold the dump up: the newest verified one gives the
+	// manifest's sequence number (1 with none) and the shrink check's
+	// size. A manifest that does not verify is ignored.
+	Trust manifest.Trust
+	// MaxShrinkPercent fails a dump more than this many percent smaller
+	// than the newest verified earlier backup (see Prior.ShrinkFloor): 0
+	// refuses any shrink, 100 turns the check off. An empty dump always
+	// fails.
+	MaxShrinkPercent int
 }
 
 // Outcome is how a run ended.
@@ -90,11 +89,14 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		return nil, fmt.Errorf("job %s: no destinations", job.Name)
 	case job.Signer == nil:
 		return nil, fmt.Errorf("job %s: no signing key: manifests must be signed (set signing.key_file)", job.Name)
-	case job.Prior == nil && job.Sequence < 1:
-		return nil, fmt.Errorf("job %s: sequence %d: want 1 or more (see ReadPrior)", job.Name, job.Sequence)
 	}
-	prior := startPrior(ctx, job)
-	defer prior.stop()
+	// The earlier manifests are needed only once the dump has ended.
+	var prior Prior
+	priorCtx, cancelPrior := context.WithCancel(ctx)
+	var priorRead sync.WaitGroup
+	priorLog := log
+	priorRead.Go(func() { prior = ReadPrior(priorCtx, job.Name, job.Destinations, job.Trust, job.StallTimeout, priorLog) })
+	defer func() { cancelPrior(); priorRead.Wait() }()
 	recipients, err := seal.ParseRecipients(job.Recipients)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
@@ -125,10 +127,8 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		err = enc.close()
 	}
 	if err == nil {
-		err = prior.wait()
-	}
-	if err == nil {
-		err = checkSize(enc.plain.digest().Bytes, prior.minPlainBytes)
+		priorRead.Wait()
+		err = checkSize(enc.plain.digest().Bytes, prior.ShrinkFloor(job.MaxShrinkPercent))
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -160,7 +160,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},
 		Encryption:    manifest.Encryption{Algorithm: "age", Recipients: job.Recipients},
 		CofferVersion: Version,
-		Sequence:      prior.sequence,
+		Sequence:      prior.NextSequence(),
 	}
 	m.Host, _ = os.Hostname()
 	stored := storedCopies(fan, m)
@@ -324,43 +324,4 @@ func checkSize(n, min int64) error {
 			"the source may be broken or emptied; if the shrink is expected, raise max_shrink_percent or run coffer backup --allow-shrink", n, min)
 	}
 	return nil
-}
-
-// priorRead is a Job.Prior call running alongside the dump.
-type priorRead struct {
-	sequence, minPlainBytes int64
-	done                    chan struct{}
-	cancel                  context.CancelFunc
-}
-
-// startPrior calls job.Prior on its own goroutine, or takes Sequence and
-// MinPlainBytes as they are when it is nil.
-func startPrior(ctx context.Context, job Job) *priorRead {
-	p := &priorRead{sequence: job.Sequence, minPlainBytes: job.MinPlainBytes, done: make(chan struct{}), cancel: func() {}}
-	if job.Prior == nil {
-		close(p.done)
-		return p
-	}
-	ctx, p.cancel = context.WithCancel(ctx)
-	go func() {
-		defer close(p.done)
-		p.sequence, p.minPlainBytes = job.Prior(ctx)
-	}()
-	return p
-}
-
-// wait returns once the prior read has ended, with an error when it gave
-// no usable sequence.
-func (p *priorRead) wait() error {
-	<-p.done
-	if p.sequence < 1 {
-		return fmt.Errorf("sequence %d from the earlier backups: want 1 or more", p.sequence)
-	}
-	return nil
-}
-
-// stop cancels a prior read still running and waits for it to return.
-func (p *priorRead) stop() {
-	p.cancel()
-	<-p.done
 }

@@ -27,10 +27,9 @@ func TestSignedAndNumbered(t *testing.T) {
 	ctx, log := context.Background(), zaptest.NewLogger(t)
 	run := func() *manifest.Manifest {
 		t.Helper()
-		prior := backup.ReadPrior(ctx, "app", dests, testTrust, time.Minute, log)
 		res, err := backup.Run(ctx, backup.Job{
-			Name: "app", Signer: testSigner, Sequence: prior.NextSequence(), Source: execSource(t, "head -c 100000 /dev/urandom"),
-			Recipients: []string{rcpt}, Level: 1, Threads: 1, Destinations: dests, MinPlainBytes: prior.ShrinkFloor(50),
+			Name: "app", Signer: testSigner, Source: execSource(t, "head -c 100000 /dev/urandom"),
+			Recipients: []string{rcpt}, Level: 1, Threads: 1, Destinations: dests, Trust: testTrust, MaxShrinkPercent: 50,
 		}, log)
 		if err != nil || res.Outcome != backup.OK {
 			t.Fatalf("Run = %+v, %v", res, err)
@@ -76,8 +75,8 @@ func TestSignedAndNumbered(t *testing.T) {
 	}
 }
 
-// TestUnsignedJobRefused: without a signing key or a sequence nothing is
-// dumped and nothing is written.
+// TestUnsignedJobRefused: without a signing key nothing is dumped and
+// nothing is written.
 func TestUnsignedJobRefused(t *testing.T) {
 	_, rcpt := newIdentity(t)
 	primary := newStore(t)
@@ -86,8 +85,7 @@ func TestUnsignedJobRefused(t *testing.T) {
 		job  backup.Job
 		want string
 	}{
-		{"no signer", backup.Job{Name: "app", Sequence: 1}, "no signing key"},
-		{"no sequence", backup.Job{Name: "app", Signer: testSigner}, "sequence 0"},
+		{"no signer", backup.Job{Name: "app"}, "no signing key"},
 	} {
 		j := tc.job
 		j.Source, j.Recipients, j.Level, j.Threads = execSource(t, "echo data"), []string{rcpt}, 1, 1

@@ -212,7 +212,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
 		StallTimeout: job.StallTimeout.D(),
 		Signer:       signer,
-		Prior:        backup.PriorFrom(job.Name, dests, trust(cfg), job.StallTimeout.D(), job.MaxShrinkPercent, log),
+		Trust:        trust(cfg), MaxShrinkPercent: job.MaxShrinkPercent,
 	}, log)
 	finished := r.now()
 

@@ -53,7 +53,7 @@ func newFixture(t *testing.T, src config.Source) *fixture {
 	}
 	signer := signtest.NewSigner()
 	res, err := backup.Run(context.Background(), backup.Job{
-		Name: "app", Source: s, Destinations: []storage.Destination{dest}, Signer: signer, Sequence: 1,
+		Name: "app", Source: s, Destinations: []storage.Destination{dest}, Signer: signer,
 		Recipients: []string{id.Recipient().String()}, Level: 3, Threads: 2,
 	}, zap.NewNop())
 	if err != nil {

@@ -68,9 +68,8 @@ func (e *env) backup(size string, dests ...storage.Destination) *manifest.Manife
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	prior := backup.ReadPrior(e.ctx, job, dests, e.trusted(), time.Minute, zaptest.NewLogger(e.t))
 	j := backup.Job{Name: job, Source: src, Destinations: dests, Recipients: []string{e.id.Recipient().String()}, Level: 1, Threads: 1,
-		Signer: e.signer, Sequence: prior.NextSequence()}
+		Signer: e.signer, Trust: e.trusted(), MaxShrinkPercent: 100}
 	res, err := backup.Run(e.ctx, j, zaptest.NewLogger(e.t))
 	if err != nil || res.Outcome != backup.OK {
 		e.t.Fatalf("backup.Run = %+v, %v", res, err)

@@ -47,7 +47,7 @@ func signedBackup(t *testing.T, signer *sign.Signer, data []byte) (*age.X25519Id
 		t.Fatal(err)
 	}
 	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
-		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer, Sequence: 1}, zaptest.NewLogger(t))
+		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
 	if err != nil || res.Outcome != backup.OK {
 		t.Fatalf("backup: %+v, %v", res, err)
 	}

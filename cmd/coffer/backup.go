@@ -116,15 +116,16 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		maxShrink = 100 // no floor
 	}
 	bj := backup.Job{
-		Name:         j.Name,
-		Source:       src,
-		Recipients:   j.Recipients,
-		Level:        j.Compression.Level,
-		Threads:      j.Compression.Threads,
-		Destinations: stores,
-		StallTimeout: j.StallTimeout.D(),
-		Signer:       signer,
-		Prior:        backup.PriorFrom(j.Name, stores, manifest.Trust{Verifier: cfg.Signing.Verifier()}, j.StallTimeout.D(), maxShrink, log),
+		Name:             j.Name,
+		Source:           src,
+		Recipients:       j.Recipients,
+		Level:            j.Compression.Level,
+		Threads:          j.Compression.Threads,
+		Destinations:     stores,
+		StallTimeout:     j.StallTimeout.D(),
+		Signer:           signer,
+		Trust:            manifest.Trust{Verifier: cfg.Signing.Verifier()},
+		MaxShrinkPercent: maxShrink,
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }
