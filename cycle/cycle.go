@@ -212,7 +212,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
 		StallTimeout: job.StallTimeout.D(),
 		Signer:       signer,
-		Trust:        trust(cfg), MaxShrinkPercent: job.MaxShrinkPercent,
+		Trust:        Trust(cfg), MaxShrinkPercent: job.MaxShrinkPercent,
 	}, log)
 	finished := r.now()
 
@@ -260,7 +260,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		return
 	}
 	if len(dests) > 1 {
-		rep, err := repair.Run(ctx, job.Name, dests, trust(cfg), repair.Options{}, log)
+		rep, err := repair.Run(ctx, job.Name, dests, Trust(cfg), repair.Options{}, log)
 		if err != nil {
 			log.Error("repair failed", zap.Error(err))
 		}
@@ -288,7 +288,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	policy, err := prune.Policy(job)
 	if err == nil {
 		var res *prune.Result
-		res, err = prune.Run(ctx, job.Name, policy, dests, trust(cfg), r.now(), false, log, func(it prune.Item) {
+		res, err = prune.Run(ctx, job.Name, policy, dests, Trust(cfg), r.now(), false, log, func(it prune.Item) {
 			r.record(it.AuditEvent(job.Name))
 		})
 		if res != nil {

@@ -57,7 +57,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	tr := trust(cfg)
+	tr := Trust(cfg)
 	if req.Trust != nil {
 		tr = *req.Trust
 	}
@@ -139,7 +139,7 @@ func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	last, err := drill.LatestReport(ctx, from.Store, job.Name, trust(cfg))
+	last, err := drill.LatestReport(ctx, from.Store, job.Name, Trust(cfg))
 	if err != nil {
 		return time.Time{}, false, err
 	}

@@ -5,10 +5,10 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 )
 
-// trust is how the daemon treats manifest signatures: it trusts the
-// configured public keys and never skips a failing signature. A backup
-// whose manifest fails is not a prior backup, not a repair source and not
-// a copy prune counts.
-func trust(cfg *config.Config) manifest.Trust {
+// Trust is how the daemon, and every command that writes, treats manifest
+// signatures: it trusts the configured public keys and never skips a
+// failing signature. A backup whose manifest fails is not a prior backup,
+// not a repair source and not a copy prune counts.
+func Trust(cfg *config.Config) manifest.Trust {
 	return manifest.Trust{Verifier: cfg.Signing.Verifier()}
 }

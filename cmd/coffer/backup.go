@@ -2,16 +2,15 @@ package main
 
 import (
 	"fmt"
-	"github.com/coffer-backup/coffer/cycle"
-	"github.com/coffer-backup/coffer/storage/open"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/storage/open"
 )
 
 func newBackupCmd(g *globals) *cobra.Command {
@@ -124,7 +123,7 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Destinations:     stores,
 		StallTimeout:     j.StallTimeout.D(),
 		Signer:           signer,
-		Trust:            manifest.Trust{Verifier: cfg.Signing.Verifier()},
+		Trust:            cycle.Trust(cfg),
 		MaxShrinkPercent: maxShrink,
 	}
 	return backup.Run(cmd.Context(), bj, log)

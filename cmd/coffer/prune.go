@@ -10,7 +10,7 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/prune"
 )
 
@@ -66,7 +66,7 @@ or config error.`,
 
 func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
-	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+	trust := cycle.Trust(cfg)
 	var results []*prune.Result
 	problems := 0
 	for _, j := range jobs {

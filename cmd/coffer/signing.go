@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/rollback"
 	"github.com/coffer-backup/coffer/sign"
@@ -26,7 +27,7 @@ func skipSignatureFlag(cmd *cobra.Command, skip *bool) {
 // configured public keys; with skip, read manifests whose signature fails
 // anyway, with a warning for each.
 func readTrust(cfg *config.Config, skip bool, log *zap.Logger) (manifest.Trust, error) {
-	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+	trust := cycle.Trust(cfg)
 	if !skip {
 		if len(cfg.Signing.PublicKeys) == 0 {
 			return trust, usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file) so manifests can be checked; "+

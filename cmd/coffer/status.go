@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/manifest"
@@ -111,7 +112,7 @@ last drill passed, 1 otherwise (so it can run in monitoring).`,
 // statusOf gathers one job's status.
 func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.Time) (jobStatus, error) {
 	st := jobStatus{Job: j.Name, Source: j.Source.Type, RTOSeconds: j.RTO.D().Seconds(), Unreachable: map[string]string{}}
-	trust := manifest.Trust{Verifier: cfg.Signing.Verifier()}
+	trust := cycle.Trust(cfg)
 	if sched, loc, err := daemon.Schedule(j); err == nil {
 		st.NextBackup = sched.Next(now.In(loc))
 	}
