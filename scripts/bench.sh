@@ -22,7 +22,17 @@ source .coffer-test/env
 rows=${BENCH_ROWS:-3600000}   # ~1 GB of pg_dump output
 db=coffer_bench
 work=$(mktemp -d)
+tls_pids=()
+stop_tls_minio() {
+  local p
+  for p in "${tls_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${tls_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+# Until the buckets exist, a failure stops the servers started so far
+# (their ports are fixed) and removes the work directory.
+trap 'stop_tls_minio; rm -rf "$work"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)"; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 missing (it computes the min and median)"; exit 1; }
 
 go build -o "$work/coffer" ./cmd/coffer
 go build -o "$work/benchtool" ./scripts/benchtool
@@ -37,8 +47,6 @@ export AWS_ACCESS_KEY_ID=$COFFER_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$COFFE
 # and MinIO does not hash them again. BENCH_TLS=0 uses the test suite's
 # plain-HTTP servers (insecure_http), where every part is SHA-256-signed by
 # the client and checked by the server.
-tls_pids=()
-stop_tls_minio() { local p; for p in "${tls_pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 start_tls_minio() { # NAME PORT
   mkdir -p "$work/minio-$1"
   MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
@@ -161,13 +169,17 @@ measure() { # $1 = label
   for ((i = 1; i <= runs; i++)); do
     timed "$work/res-b.$i" bash -c "set -o pipefail; shell_pipeline $1-$i"
     timed "$work/res-a.$i" "$work/coffer" backup --config "$work/coffer.yaml" --job bench --log-format json
-    cp "$work/res-a.$i.err" "$work/coffer.log"
     timed "$work/res-a1.$i" "$work/coffer" backup --config "$work/coffer.yaml" --job bench-one --log-format json
   done
-  local a a1 b dump stored
-  read -r a_min a_med a_cpu a_minio a_rss < <(stats "$work"/res-a.?)
-  read -r a1_min a1_med a1_cpu a1_minio _ < <(stats "$work"/res-a1.?)
-  read -r b_min b_med b_cpu b_minio _ < <(stats "$work"/res-b.?)
+  cp "$work/res-a.$runs.err" "$work/coffer.log"
+  runs_of() { local j; for ((j = 1; j <= runs; j++)); do echo "$work/$1.$j"; done; }
+  local dump stored a_min a_med a_cpu a_minio a_rss a1_min a1_med a1_cpu a1_minio b_min b_med b_cpu b_minio
+  # shellcheck disable=SC2046 # one path per run, no spaces (mktemp -d)
+  read -r a_min a_med a_cpu a_minio a_rss < <(stats $(runs_of res-a))
+  # shellcheck disable=SC2046
+  read -r a1_min a1_med a1_cpu a1_minio _ < <(stats $(runs_of res-a1))
+  # shellcheck disable=SC2046
+  read -r b_min b_med b_cpu b_minio _ < <(stats $(runs_of res-b))
   rm -f "$work"/res-*
   dump=$(grep -o '"plain_bytes":[0-9]*' "$work/coffer.log" | tail -1 | cut -d: -f2)
   stored=$(grep -o '"stored_bytes":[0-9]*' "$work/coffer.log" | tail -1 | cut -d: -f2)
