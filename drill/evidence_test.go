@@ -67,6 +67,10 @@ func TestDrillReportSignatures(t *testing.T) {
 			t.Errorf("report %s: error %v, want %q", id, err, want)
 		}
 	}
+	// The newest report that verifies, past the three newer bad ones.
+	if latest, err := drill.LatestReport(ctx, store, "app", trust); err != nil || latest == nil || latest.ID != good.ID {
+		t.Errorf("LatestReport = %+v, %v; want %s", latest, err, good.ID)
+	}
 
 	var warned []string
 	trust.SkipSignature = true
