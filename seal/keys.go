@@ -159,7 +159,7 @@ func ReadPrivateFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not a key file", path, max)
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a key or passphrase file", path, max)
 	}
 	return data, nil
 }

@@ -3,8 +3,10 @@ package seal
 import (
 	"bytes"
 	"fmt"
-	"os"
 )
+
+// maxPassphraseFile bounds what is read of a passphrase file.
+const maxPassphraseFile = 64 << 10
 
 // PassphraseFile returns a PassphraseFunc reading the passphrase from
 // file, which must not be readable by group or others. Trailing newlines
@@ -14,10 +16,7 @@ func PassphraseFile(file string) PassphraseFunc {
 		if file == "" {
 			return nil, fmt.Errorf("the identity file is passphrase-protected and no passphrase file is set")
 		}
-		if err := CheckPrivate(file); err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(file)
+		data, err := ReadPrivateFile(file, maxPassphraseFile)
 		if err != nil {
 			return nil, err
 		}
