@@ -37,7 +37,7 @@ func newPGArchiveCounter(w io.Writer) *pgArchiveCounter {
 	c := &pgArchiveCounter{w: w, pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		p := &pgArchiveParser{r: bufio.NewReaderSize(pr, 256<<10), tables: map[int64]*pgTableData{}}
+		p := &pgArchiveParser{r: bufio.NewReaderSize(pr, 256<<10)}
 		c.counts, c.err = p.parse()
 		// Unblock the writer and make its later writes fail fast.
 		pr.CloseWithError(errParserStopped)
@@ -173,6 +173,7 @@ func (p *pgArchiveParser) header() error {
 // the dump leaves out); it is not counted, as Scratch.Tables does not count
 // extension members.
 func (p *pgArchiveParser) toc() error {
+	p.tables = map[int64]*pgTableData{}
 	n, err := p.int()
 	if err != nil {
 		return err
