@@ -112,6 +112,9 @@ func SQLiteTableHashes(t testing.TB, path string) map[string]string {
 		}
 		tables = append(tables, n)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("dbtest: list tables of %s: %v", path, err)
+	}
 	rows.Close()
 	out := make(map[string]string)
 	for _, table := range tables {

@@ -180,11 +180,12 @@ func TableDigests(ctx context.Context, path string) (map[string]string, error) {
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		tables = append(tables, n)
 	}
-	if err := rows.Close(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
@@ -208,7 +209,7 @@ func TableDigests(ctx context.Context, path string) (map[string]string, error) {
 			fmt.Fprintf(h, "%v\n", vals)
 			n++
 		}
-		if err := r.Close(); err != nil {
+		if err := errors.Join(r.Err(), r.Close()); err != nil {
 			return nil, err
 		}
 		out[t] = fmt.Sprintf("%d rows, sha256 %s", n, hex.EncodeToString(h.Sum(nil))[:16])
