@@ -93,7 +93,7 @@ func (l *Log) shippedOffset() (int64, error) {
 
 // saveOffset replaces audit.shipped atomically (temp file, fsync, rename).
 func (l *Log) saveOffset(off int64) error {
-	return atomicfile.WriteFile(filepath.Join(l.dir, shippedName), []byte(strconv.FormatInt(off, 10)+"\n"), 0o600)
+	return atomicfile.WriteFile(filepath.Join(l.dir, shippedName), []byte(strconv.FormatInt(off, 10)+"\n"))
 }
 
 // readFrom returns the complete lines of path from offset on, and the

@@ -132,7 +132,7 @@ func (s *State) Save() error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(s.path, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(s.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("rollback state: %w", err)
 	}
 	return nil

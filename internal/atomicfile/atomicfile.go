@@ -8,20 +8,18 @@ import (
 	"path/filepath"
 )
 
-// WriteFile replaces path with data: it writes a temporary file in the same
-// directory with mode perm, syncs it, renames it over path and syncs the
-// directory. On failure path is unchanged and no temporary file is left.
-func WriteFile(path string, data []byte, perm os.FileMode) error {
+// WriteFile replaces path with data, readable by its owner only (0600):
+// it writes a temporary file in the same directory, syncs it, renames it
+// over path and syncs the directory. On failure path is unchanged and no
+// temporary file is left.
+func WriteFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // 0600
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -11,7 +11,7 @@ func TestWriteFileReplaces(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	for _, content := range []string{"first\n", "second, longer\n", ""} {
-		if err := WriteFile(path, []byte(content), 0o600); err != nil {
+		if err := WriteFile(path, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(path)
@@ -43,7 +43,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(target, "inside"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteFile(target, []byte("data"), 0o600)
+	err := WriteFile(target, []byte("data"))
 	if err == nil || !strings.Contains(err.Error(), target) {
 		t.Fatalf("error %v, want one naming %s", err, target)
 	}
@@ -51,7 +51,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name() != "busy" || !entries[0].IsDir() {
 		t.Fatalf("directory holds %v, want only the untouched busy/", entries)
 	}
-	if err := WriteFile(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
+	if err := WriteFile(filepath.Join(dir, "missing", "f"), []byte("x")); err == nil {
 		t.Fatal("writing into a missing directory succeeded")
 	}
 }
