@@ -35,7 +35,8 @@ type Trust struct {
 	SkipSignature bool
 	// Warn, if not nil, is called for each manifest accepted only because
 	// of SkipSignature; object names it ("app/<id>/manifest.json on
-	// offsite") and err says what failed.
+	// offsite") and err says what failed. It may be called from several
+	// goroutines at once (prune and backup read destinations in parallel).
 	Warn func(object string, err error)
 }
 
