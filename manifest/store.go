@@ -79,15 +79,23 @@ func Read(ctx context.Context, s storage.Store, destination, job, id string, tru
 // IDs lists the ids of job's backups that have a manifest on s, oldest
 // first. A payload without a manifest is not a backup and is not listed.
 func IDs(ctx context.Context, s storage.Store, job string) ([]string, error) {
-	var ids []string
+	ids, _, err := Scan(ctx, s, job)
+	return ids, err
+}
+
+// Scan is IDs that also returns the size of every object of job on s, by
+// key, from the same listing.
+func Scan(ctx context.Context, s storage.Store, job string) (ids []string, sizes map[string]int64, err error) {
+	sizes = map[string]int64{}
 	for obj, err := range s.List(ctx, job+"/") {
 		if err != nil {
-			return nil, fmt.Errorf("list %s on %s: %w", job, s, err)
+			return nil, nil, fmt.Errorf("list %s on %s: %w", job, s, err)
 		}
+		sizes[obj.Key] = obj.Size
 		if j, id, ok := ParseKey(obj.Key); ok && j == job {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
-	return ids, nil
+	return ids, sizes, nil
 }

@@ -92,22 +92,14 @@ func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Opt
 
 // readBackups fills d with job's backups on s: the manifests that check
 // out, and the backups whose manifest or payload does not. One listing of
-// the job's objects gives both the backups (their manifests, as
-// manifest.IDs finds them) and the payloads' sizes.
+// the job's objects (manifest.Scan) gives both the backups and the
+// payloads' sizes.
 func readBackups(ctx context.Context, s storage.Store, job string, trust manifest.Trust, d *DestinationInput) {
-	var ids []string
-	sizes := map[string]int64{}
-	for obj, err := range s.List(ctx, job+"/") {
-		if err != nil {
-			d.Err = fmt.Errorf("list %s on %s: %w", job, s, err)
-			return
-		}
-		sizes[obj.Key] = obj.Size
-		if j, id, ok := manifest.ParseKey(obj.Key); ok && j == job {
-			ids = append(ids, id)
-		}
+	ids, sizes, err := manifest.Scan(ctx, s, job)
+	if err != nil {
+		d.Err = err
+		return
 	}
-	slices.Sort(ids)
 	var unverified error
 	warn := trust.Warn
 	trust.Warn = func(object string, err error) {
