@@ -107,13 +107,14 @@ func (r *Runner) drillFailed(ctx context.Context, job *config.Job, from string, 
 func (r *Runner) Drill(ctx context.Context, cfg *config.Config, job *config.Job, t daemon.Trigger) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
 	if cfg.Daemon.HA {
-		dests, err := open.JobDestinations(ctx, cfg, job)
+		// The job's leases live on its first destination.
+		first, err := open.JobDestination(ctx, cfg, job, job.Destinations[0])
 		if err != nil {
-			r.drillFailed(ctx, job, job.Drill.From, fmt.Errorf("open destinations: %w", err))
+			r.drillFailed(ctx, job, job.Drill.From, fmt.Errorf("open destination: %w", err))
 			return
 		}
 		var release func()
-		ctx, release, err = r.takeLease(ctx, cfg, job, lease.DrillKey(job.Name), dests[0], log)
+		ctx, release, err = r.takeLease(ctx, cfg, job, lease.DrillKey(job.Name), first, log)
 		if errors.Is(err, lease.ErrHeld) {
 			log.Info("another daemon holds the job's drill lease: drill slot skipped")
 			return
@@ -152,17 +153,17 @@ func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time
 	return time.Time{}, false, nil
 }
 
-// drillSource opens the destination a drill of job reads: name, or the
-// job's drill.from.
+// drillSource opens the destination a drill of job reads, and no other:
+// name, or the job's drill.from.
 func drillSource(ctx context.Context, cfg *config.Config, job *config.Job, name string) (storage.Destination, error) {
 	if name == "" {
 		name = job.Drill.From
 	}
-	dests, err := open.JobDestinations(ctx, cfg, job, name) // name first
+	d, err := open.JobDestination(ctx, cfg, job, name)
 	if err != nil {
-		return storage.Destination{}, fmt.Errorf("open destinations: %w", err)
+		return storage.Destination{}, fmt.Errorf("open destination: %w", err)
 	}
-	return dests[0], nil
+	return d, nil
 }
 
 // drillIdentities loads the job's drill.identity_file.

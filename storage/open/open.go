@@ -79,13 +79,26 @@ func JobDestinations(ctx context.Context, cfg *config.Config, job *config.Job, f
 	}
 	var out []storage.Destination
 	for _, n := range names {
-		s, err := store(ctx, cfg.Destinations[n], job.Retention.KeepWithin.D())
+		d, err := JobDestination(ctx, cfg, job, n)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, storage.Destination{Name: n, Store: s})
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// JobDestination opens one of job's destinations, name, as
+// JobDestinations does, without opening the others.
+func JobDestination(ctx context.Context, cfg *config.Config, job *config.Job, name string) (storage.Destination, error) {
+	if !slices.Contains(job.Destinations, name) {
+		return storage.Destination{}, fmt.Errorf("job %s has no destination %s (it has %v)", job.Name, name, job.Destinations)
+	}
+	s, err := store(ctx, cfg.Destinations[name], job.Retention.KeepWithin.D())
+	if err != nil {
+		return storage.Destination{}, err
+	}
+	return storage.Destination{Name: name, Store: s}, nil
 }
 
 // WarnPlainHTTP logs a warning for each destination of jobs (of every

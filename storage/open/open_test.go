@@ -88,3 +88,23 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestJobDestination opens the one destination asked for, and refuses a
+// destination the job does not have (even one the config defines).
+func TestJobDestination(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := &config.Config{Destinations: map[string]*config.Destination{
+		"primary": {Name: "primary", Type: "local", Path: filepath.Join(dir, "primary")},
+		"offsite": {Name: "offsite", Type: "local", Path: filepath.Join(dir, "offsite")},
+		"other":   {Name: "other", Type: "local", Path: filepath.Join(dir, "other")},
+	}}
+	job := &config.Job{Name: "app", Destinations: []string{"primary", "offsite"}}
+	d, err := open.JobDestination(ctx, cfg, job, "offsite")
+	if err != nil || d.Name != "offsite" || d.Store.String() != "file://"+filepath.ToSlash(filepath.Join(dir, "offsite")) {
+		t.Fatalf("JobDestination(offsite) = %v %v, %v", d.Name, d.Store, err)
+	}
+	if _, err := open.JobDestination(ctx, cfg, job, "other"); err == nil || !strings.Contains(err.Error(), "job app has no destination other") {
+		t.Fatalf("JobDestination(other) error %v, want one saying the job has no such destination", err)
+	}
+}
