@@ -129,25 +129,37 @@ func StartMinIO(t testing.TB) (S3Server, func()) {
 	return startMinIO(t, "", "")
 }
 
+// WriteCertificates makes a certificate for host signed by a new CA
+// (NewCertificates) and writes them into dir as MinIO's --certs-dir wants
+// them (public.crt, private.key 0600), with the CA's certificate as
+// ca.crt, whose path it returns.
+func WriteCertificates(dir, host string) (caFile string, err error) {
+	caPEM, certPEM, keyPEM, err := NewCertificates(host)
+	if err != nil {
+		return "", err
+	}
+	caFile = filepath.Join(dir, "ca.crt")
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{filepath.Join(dir, "private.key"), keyPEM, 0o600}, {filepath.Join(dir, "public.crt"), certPEM, 0o644}, {caFile, caPEM, 0o644}} {
+		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
+			return "", err
+		}
+	}
+	return caFile, nil
+}
+
 // StartMinIOTLS is StartMinIO serving https on 127.0.0.1 with a
 // certificate signed by a CA made for this test alone (not in any system
 // trust store); the server's CAFile names that CA's PEM file.
 func StartMinIOTLS(t testing.TB) (S3Server, func()) {
 	t.Helper()
 	certsDir := t.TempDir()
-	caPEM, certPEM, keyPEM, err := NewCertificates("127.0.0.1")
+	caFile, err := WriteCertificates(certsDir, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
-	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	for name, data := range map[string][]byte{
-		filepath.Join(certsDir, "public.crt"):  certPEM,
-		filepath.Join(certsDir, "private.key"): keyPEM,
-		caFile:                                 caPEM,
-	} {
-		if err := os.WriteFile(name, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return startMinIO(t, certsDir, caFile)
 }
