@@ -20,7 +20,7 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: csv.NewWriter(w)} }
 func (w *Writer) Write(row []string) error {
 	out := make([]string, len(row))
 	for i, c := range row {
-		out[i] = Defuse(c)
+		out[i] = defuse(c)
 	}
 	return w.w.Write(out)
 }
@@ -31,8 +31,8 @@ func (w *Writer) Flush() error {
 	return w.w.Error()
 }
 
-// Defuse keeps a spreadsheet from reading cell c as a formula.
-func Defuse(c string) string {
+// defuse keeps a spreadsheet from reading cell c as a formula.
+func defuse(c string) string {
 	if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
 		return "'" + c
 	}
