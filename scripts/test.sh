@@ -89,7 +89,11 @@ fuzz() { # PKG NAME
 	return "$status"
 }
 if [ "$FUZZTIME" != 0 ]; then
-	for target in manifest:FuzzDecode seal:FuzzDecrypt config:FuzzParse config:FuzzDuration snapshot:FuzzSQLCounterSplit snapshot:FuzzPGArchive; do
+	# Every fuzz target in the tree, as package-dir:FuzzName.
+	targets=$(grep -r -H -o --include='*_test.go' --exclude-dir=.git --exclude-dir=.coffer-test '^func Fuzz[A-Za-z0-9_]*' . |
+		sed 's|^\./||; s|^\(.*\)/[^/]*_test.go:func |\1:|' | sort)
+	[ -n "$targets" ] || die "no fuzz targets found"
+	for target in $targets; do
 		pkg=./${target%%:*} name=${target#*:}
 		step "fuzz $name ($pkg, $FUZZTIME)"
 		fuzz "$pkg" "$name" || die "fuzz $name in $pkg"
