@@ -3,9 +3,7 @@ package manifest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/coffer-backup/coffer/sign"
@@ -52,28 +50,11 @@ func create(ctx context.Context, s storage.Store, key string, data []byte) error
 // destination read from need not be among them.
 func Read(ctx context.Context, s storage.Store, destination, job, id string, trust Trust) (*Manifest, error) {
 	key := Key(job, id)
-	rc, err := s.Get(ctx, key)
+	data, err := fetch(ctx, storage.Destination{Name: destination, Store: s}, key)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest %s from %s: %w", key, destination, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s from %s: %w", key, destination, err)
-	}
-	object := key + " on " + destination
-	m, err := decode(data, trust, object)
-	var se *SignatureError
-	if errors.As(err, &se) {
 		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object, err)
-	}
-	if m.Job != job || m.ID != id {
-		return nil, fmt.Errorf("%s: describes backup %s/%s, not %s/%s", object, m.Job, m.ID, job, id)
-	}
-	return m, nil
+	return decodeFor(data, trust, key+" on "+destination, job, id)
 }
 
 // IDs lists the ids of job's backups that have a manifest on s, oldest
