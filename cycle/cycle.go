@@ -48,6 +48,9 @@ type Runner struct {
 	// DrillDir keeps a local copy of every drill report; empty means
 	// none.
 	DrillDir string
+	// Manifests caches verified manifests between passes (state
+	// directory); nil reads every manifest every time.
+	Manifests *manifest.Cache
 
 	notifier atomic.Pointer[notify.Notifier] // replaced on reload
 	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job

@@ -19,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/daemon"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/metrics"
 	"github.com/coffer-backup/coffer/monitor"
 	"github.com/coffer-backup/coffer/notify"
@@ -83,7 +84,11 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 	for _, name := range cfg.JobOrder {
 		m.Job(name) // counters exist at zero, so the first failure shows as an increase
 	}
-	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder(), DrillDir: filepath.Join(dir, "drills")}
+	manifests, err := manifest.OpenCache(filepath.Join(dir, "manifests"))
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder(), DrillDir: filepath.Join(dir, "drills"), Manifests: manifests}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
 	sched := daemon.New(cfg, runner.Run, cycle.Newest, daemon.Hooks{
 		Skipped: m.BackupSkipped,
