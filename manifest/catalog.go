@@ -81,6 +81,9 @@ type Untrusted struct {
 	// ID is the backup id the key names; empty when it names none.
 	ID     string `json:"id,omitempty"`
 	Reason string `json:"reason"`
+	// Err is the error behind Reason, for errors.Is (e.g. a
+	// *SignatureError wrapping sign.ErrUnknownKey).
+	Err error `json:"-"`
 }
 
 // String describes u for logs and messages.
@@ -279,7 +282,7 @@ func scanDestination(ctx context.Context, job string, d storage.Destination, tru
 				s.err = fmt.Errorf("read manifests of %s on %s: %w", job, d.Name, ctx.Err())
 				return s
 			}
-			s.untrusted = append(s.untrusted, Untrusted{Destination: d.Name, Key: obj.Key, ID: id, Reason: untrustedReason(r.err, obj.Key, d.Name)})
+			s.untrusted = append(s.untrusted, Untrusted{Destination: d.Name, Key: obj.Key, ID: id, Reason: untrustedReason(r.err, obj.Key, d.Name), Err: r.err})
 			continue
 		}
 		size, present := sizes[r.m.Payload.Key]
@@ -289,7 +292,7 @@ func scanDestination(ctx context.Context, job string, d storage.Destination, tru
 				Reason: fmt.Sprintf("payload %s is missing", r.m.Payload.Key)})
 		case size != r.m.Payload.Bytes:
 			s.incomplete = append(s.incomplete, Incomplete{Destination: d.Name, ID: id, Manifest: r.m,
-				Reason: fmt.Sprintf("payload %s is %d bytes, the manifest records %d", r.m.Payload.Key, size, r.m.Payload.Bytes)})
+				Reason: fmt.Sprintf("payload %s is %d bytes, the manifest says %d", r.m.Payload.Key, size, r.m.Payload.Bytes)})
 		default:
 			s.whole = append(s.whole, r.m)
 		}

@@ -157,7 +157,7 @@ func TestCatalogUsesOnlyVerifiedWholeBackups(t *testing.T) {
 		t.Errorf("untrusted = %v, want 4 entries", c.Untrusted)
 	}
 	if len(c.Incomplete) != 1 || c.Incomplete[0].ID != b2 || c.Incomplete[0].Destination != "offsite" ||
-		!strings.Contains(c.Incomplete[0].Reason, "300 bytes, the manifest records 600") {
+		!strings.Contains(c.Incomplete[0].Reason, "300 bytes, the manifest says 600") {
 		t.Errorf("incomplete = %+v, want b2 on offsite, 300 of 600 bytes", c.Incomplete)
 	}
 	if on := c.On("offsite"); len(on) != 2 || on[0].ID != b1 || on[1].ID != b3 {

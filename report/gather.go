@@ -3,8 +3,10 @@ package report
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/coffer-backup/coffer/audit"
@@ -90,52 +92,40 @@ func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Opt
 	return in, ctx.Err()
 }
 
-// readBackups fills d with job's backups on s: the manifests that check
-// out, and the backups whose manifest or payload does not. One listing of
-// the job's objects (manifest.Scan) gives both the backups and the
-// payloads' sizes.
+// readBackups fills d with job's backups on s, from the verified catalog
+// of that destination: the manifests that check out (signature, the
+// backup their key names, payload present at the recorded size), and the
+// keys that do not, with the reason.
 func readBackups(ctx context.Context, s storage.Store, job string, trust manifest.Trust, d *DestinationInput) {
-	ids, sizes, err := manifest.Scan(ctx, s, job)
-	if err != nil {
-		d.Err = err
-		return
-	}
-	var unverified error
+	var mu sync.Mutex
+	unverified := map[string]error{} // object -> why, for manifests accepted only by SkipSignature
 	warn := trust.Warn
 	trust.Warn = func(object string, err error) {
-		unverified = err
+		mu.Lock()
+		unverified[object] = err
+		mu.Unlock()
 		if warn != nil {
 			warn(object, err)
 		}
 	}
-	for _, id := range ids {
-		unverified = nil
-		m, err := manifest.Read(ctx, s, d.Name, job, id, trust)
-		if err == nil {
-			err = checkPayload(m, sizes)
-		}
-		if err != nil {
-			d.Bad = append(d.Bad, BadBackup{ID: id, Err: err})
-			continue
-		}
-		if unverified != nil {
-			d.Unverified = append(d.Unverified, BadBackup{ID: id, Err: unverified})
-		}
-		d.Manifests = append(d.Manifests, m)
+	c := manifest.ReadCatalog(ctx, job, []storage.Destination{{Name: d.Name, Store: s}}, trust, nil)
+	if err := c.Unreachable[d.Name]; err != nil {
+		d.Err = err
+		return
 	}
-}
-
-// checkPayload checks that m's payload object was listed, in sizes (by
-// key), with the size the manifest records.
-func checkPayload(m *manifest.Manifest, sizes map[string]int64) error {
-	size, ok := sizes[m.Payload.Key]
-	switch {
-	case !ok:
-		return fmt.Errorf("payload %s is missing", m.Payload.Key)
-	case size != m.Payload.Bytes:
-		return fmt.Errorf("payload %s is %d bytes, the manifest says %d", m.Payload.Key, size, m.Payload.Bytes)
+	for _, u := range c.Untrusted {
+		d.Bad = append(d.Bad, BadBackup{ID: cmp.Or(u.ID, u.Key), Err: u.Err})
 	}
-	return nil
+	for _, in := range c.Incomplete {
+		d.Bad = append(d.Bad, BadBackup{ID: in.ID, Err: errors.New(in.Reason)})
+	}
+	slices.SortFunc(d.Bad, func(a, b BadBackup) int { return cmp.Compare(a.ID, b.ID) })
+	for _, b := range c.Backups {
+		if err := unverified[manifest.Key(job, b.ID)+" on "+d.Name]; err != nil {
+			d.Unverified = append(d.Unverified, BadBackup{ID: b.ID, Err: err})
+		}
+		d.Manifests = append(d.Manifests, b.Manifest)
+	}
 }
 
 // readAudit reads the audit events since since from the local log and
