@@ -158,7 +158,7 @@ type DrillRun struct {
 	// not recorded as verified) is "failed" here.
 	Result string `json:"result"`
 	// OverRTO is true when TotalSeconds exceeds RTOSeconds.
-	OverRTO bool   `json:"over_rto"`
+	OverRTO bool `json:"over_rto"`
 	// ManifestVerified is whether the drill verified the backup's
 	// manifest signature; null for evidence written before Coffer
 	// recorded it. A drill without true here is shown as failed, with
