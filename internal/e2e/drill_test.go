@@ -254,7 +254,7 @@ func TestDrillOffsiteUnreachable(t *testing.T) {
 	proxy := newProxy(t, strings.TrimPrefix(e.offsite.server.Endpoint, "http://"))
 	proxy.down()
 	cfg := strings.Replace(readFile(t, e.config), e.offsite.server.Endpoint, proxy.url(), 1) +
-		"notify:\n  webhooks: [\"" + srv.URL + "/hook\"]\n"
+		"notify:\n  insecure_http: true\n  webhooks: [\"" + srv.URL + "/hook\"]\n"
 	writeFile(t, e.config, cfg)
 
 	r, stderr, code := e.drill("--job", "app")
