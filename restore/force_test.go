@@ -3,6 +3,8 @@ package restore_test
 import (
 	"context"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -38,6 +40,25 @@ type engine struct {
 }
 
 var engines = []engine{
+	{
+		name: "sqlite", staged: true,
+		// A name only: seeding or restoring creates the file.
+		create: func(t testing.TB) string { return filepath.Join(t.TempDir(), "db.sqlite") },
+		source: func(t testing.TB, path string) config.Source { return config.Source{Type: "sqlite", Path: path} },
+		seed:   func(t testing.TB, src config.Source, rows int) { dbtest.SeedSQLite(t, src.Path, rows) },
+		hashes: func(t testing.TB, src config.Source) map[string]string { return dbtest.SQLiteTableHashes(t, src.Path) },
+		// The target and any temporary file the loader left beside it
+		// (.<name>.coffer-*); the target's own -wal and -shm are not
+		// counted.
+		databases: func(t testing.TB, path string) []string {
+			var out []string
+			if _, err := os.Stat(path); err == nil {
+				out = append(out, path)
+			}
+			m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".coffer-*"))
+			return append(out, m...)
+		},
+	},
 	{
 		name: "postgres", create: dbtest.CreatePostgresDB, source: dbtest.PostgresSource,
 		seed: dbtest.SeedPostgres, hashes: dbtest.PostgresTableHashes, staged: true,
@@ -132,7 +153,8 @@ func (b *dbBackup) forceRestore(t *testing.T, e engine, target string, ids []age
 // existing database with rows of its own, from a backup whose every copy
 // is bad, fails and leaves the target's rows as they were (the old code
 // dropped the target first); no staging database is left behind. A copy
-// whose payload breaks mid-stream is caught only by staging (PostgreSQL);
+// whose payload breaks mid-stream is caught only by staging (PostgreSQL,
+// and SQLite's temporary file renamed over the target at the end);
 // MariaDB, which cannot rename a database, checks the manifest and the
 // payload's size, age header and identity before dropping, and keeps the
 // documented window for damage inside the payload.
