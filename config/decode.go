@@ -494,10 +494,11 @@ func (p *parser) daemon(d *Daemon, n *yaml.Node, path string) {
 
 // notify decodes where run results are sent.
 func (p *parser) notify(nt *Notify, n *yaml.Node, path string) {
-	p.object(n, path, "a mapping with on_success, webhooks and slack", []field{
+	p.object(n, path, "a mapping with on_success, webhooks, slack and insecure_http", []field{
 		{"on_success", p.boolean(&nt.OnSuccess)},
 		{"webhooks", p.secrets(&nt.Webhooks)},
 		{"slack", p.secrets(&nt.Slack)},
+		{"insecure_http", p.boolean(&nt.InsecureHTTP)},
 	})
 }
 
@@ -581,6 +582,7 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 		{"stall_timeout", p.duration(&j.StallTimeout)},
 		{"ping_url", keep(&pingURL)},
 		{"ping_url_file", keep(&pingURLFile)},
+		{"ping_insecure_http", p.boolean(&j.PingInsecureHTTP)},
 		{"drill", func(n *yaml.Node, path string) { p.drill(&j.Drill, n, path) }},
 	})
 	j.PingURL = p.secret(path, "ping_url", pingURL, pingURLFile)

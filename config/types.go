@@ -66,6 +66,10 @@ type Notify struct {
 	Webhooks []Secret `json:"webhooks,omitempty"`
 	// Slack receives Slack-compatible {"text": ...} messages (POST).
 	Slack []Secret `json:"slack,omitempty"`
+	// InsecureHTTP allows http:// webhook and Slack URLs: the events and
+	// the URLs' tokens then travel unencrypted. Without it they must be
+	// https://. For local test receivers only.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
 }
 
 // Destination is one place backups go. Type is "s3" or "local".
@@ -140,6 +144,9 @@ type Job struct {
 	// URL/start before a run, URL after a success and URL/fail after a
 	// failure or partial run.
 	PingURL Secret `json:"ping_url,omitzero"`
+	// PingInsecureHTTP allows an http:// PingURL (which then travels
+	// unencrypted, token and all); without it the URL must be https://.
+	PingInsecureHTTP bool `json:"ping_insecure_http,omitempty"`
 	// Drill configures the job's timed test restores.
 	Drill Drill `json:"drill"`
 }

@@ -53,11 +53,15 @@ func (p *parser) validate(c *Config) {
 	}
 	p.checkDaemon(&c.Daemon)
 	p.checkSigning(&c.Signing)
+	plain := false
 	for i, u := range c.Notify.Webhooks {
-		p.checkURL(fmt.Sprintf("notify.webhooks[%d]", i), u)
+		plain = p.checkURL(fmt.Sprintf("notify.webhooks[%d]", i), u, c.Notify.InsecureHTTP, "notify.insecure_http") || plain
 	}
 	for i, u := range c.Notify.Slack {
-		p.checkURL(fmt.Sprintf("notify.slack[%d]", i), u)
+		plain = p.checkURL(fmt.Sprintf("notify.slack[%d]", i), u, c.Notify.InsecureHTTP, "notify.insecure_http") || plain
+	}
+	if c.Notify.InsecureHTTP && !plain && !p.isBad("notify.insecure_http") {
+		p.errorf("notify.insecure_http", "only allows http:// webhook and slack URLs and none is one; remove it")
 	}
 }
 
@@ -100,12 +104,17 @@ func (p *parser) checkDaemon(d *Daemon) {
 }
 
 // checkURL checks a notification URL without showing it (it may hold a
-// token).
-func (p *parser) checkURL(path string, s Secret) {
+// token): https://, or http:// when insecure (the setting named flag)
+// allows it. It reports whether the URL is a valid http:// one.
+func (p *parser) checkURL(path string, s Secret, insecure bool, flag string) (plain bool) {
 	u, err := url.Parse(s.Reveal())
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		p.errorf(path, "want an http:// or https:// URL")
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		p.errorf(path, "want an https:// URL")
+	case u.Scheme == "http" && !insecure:
+		p.errorf(path, "http:// sends the notification and the URL's token unencrypted; use https://, or set %s: true if this is a local test receiver", flag)
 	}
+	return err == nil && u.Scheme == "http" && u.Host != ""
 }
 
 // checkName checks a job or destination name.
@@ -411,8 +420,9 @@ func (p *parser) checkJob(c *Config, j *Job) {
 	if j.StallTimeout.D() < time.Second {
 		p.errorf(path+".stall_timeout", "%s is too short (want at least 1s)", j.StallTimeout)
 	}
-	if !j.PingURL.IsZero() {
-		p.checkURL(path+".ping_url", j.PingURL)
+	plainPing := !j.PingURL.IsZero() && p.checkURL(path+".ping_url", j.PingURL, j.PingInsecureHTTP, path+".ping_insecure_http")
+	if j.PingInsecureHTTP && !plainPing && !p.isBad(path+".ping_insecure_http") {
+		p.errorf(path+".ping_insecure_http", "only allows an http:// ping_url and this job has none; remove it")
 	}
 
 	p.checkSource(path+".source", &j.Source)

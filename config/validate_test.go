@@ -367,7 +367,7 @@ notify:
 		want: []string{
 			"coffer.yaml:3: destinations.d.object_lock: not used by local destinations",
 			`coffer.yaml:4: destinations.s.object_lock.mode: want governance or compliance, got "forever"`,
-			"coffer.yaml:8: jobs.app.ping_url: want an http:// or https:// URL",
+			"coffer.yaml:8: jobs.app.ping_url: want an https:// URL",
 			"coffer.yaml:9: jobs.app.max_shrink_percent: 0 is out of range (want 1 to 100; 100 turns the check off)",
 			`coffer.yaml:11: daemon.listen: name the address to listen on, such as 127.0.0.1:9847`,
 			`coffer.yaml:12: daemon.allow[0]: want a network such as 10.0.0.0/8 or 127.0.0.1/32, got "10.0.0.0/33"`,
@@ -377,9 +377,49 @@ notify:
 			"coffer.yaml:16: daemon.leftover_grace: 0s is too short (want at least 1s)",
 			"coffer.yaml:17: daemon.shutdown_timeout: 0s is too short (want at least 1s)",
 			"coffer.yaml:18: daemon.bogus: unknown key",
-			"coffer.yaml:20: notify.webhooks[0]: want an http:// or https:// URL",
+			"coffer.yaml:20: notify.webhooks[0]: want an https:// URL",
 		},
 		dontWant: []string{"hooks.slack.example", "hc.example"},
+	},
+	{
+		name: "plain http notification URLs",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    ping_url: http://hc.example/ping/tok-123456
+  other:
+    source: {type: postgres, database: other}
+    ping_url: https://hc.example/ping/tok-abcdef
+    ping_insecure_http: true
+notify:
+  webhooks: ["https://hooks.example/ok", "http://hooks.example/hook-token-1"]
+  slack:
+    - http://hooks.slack.example/T0/B0/secret
+`,
+		want: []string{
+			"coffer.yaml:7: jobs.app.ping_url: http:// sends the notification and the URL's token unencrypted; use https://, or set jobs.app.ping_insecure_http: true",
+			"coffer.yaml:11: jobs.other.ping_insecure_http: only allows an http:// ping_url and this job has none; remove it",
+			"coffer.yaml:13: notify.webhooks[1]: http:// sends the notification and the URL's token unencrypted; use https://, or set notify.insecure_http: true",
+			"coffer.yaml:15: notify.slack[0]: http:// sends",
+		},
+		dontWant: []string{"hooks.slack.example", "hc.example", "hook-token-1", "tok-123456"},
+	},
+	{
+		name: "notify.insecure_http with https URLs only",
+		src: `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+notify:
+  webhooks: ["https://hooks.example/ok"]
+  insecure_http: true
+`,
+		want: []string{"coffer.yaml:9: notify.insecure_http: only allows http:// webhook and slack URLs and none is one; remove it"},
 	},
 	{
 		name: "time zone in the schedule",

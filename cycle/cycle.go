@@ -67,9 +67,9 @@ func (r *Runner) notify(ctx context.Context, ev notify.Event) {
 	}
 }
 
-func (r *Runner) ping(ctx context.Context, url config.Secret, outcome string) {
-	if n := r.notifier.Load(); n != nil && !url.IsZero() {
-		if err := n.Ping(context.WithoutCancel(ctx), url, outcome); err != nil {
+func (r *Runner) ping(ctx context.Context, job *config.Job, outcome string) {
+	if n := r.notifier.Load(); n != nil && !job.PingURL.IsZero() {
+		if err := n.Ping(context.WithoutCancel(ctx), job, outcome); err != nil {
 			r.Log.Warn("health check ping not delivered", zap.String("outcome", outcome), zap.Error(err))
 		}
 	}
@@ -198,7 +198,7 @@ func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.
 
 // backup takes one backup and reports it everywhere.
 func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
-	r.ping(ctx, job.PingURL, "started")
+	r.ping(ctx, job, "started")
 	src, err := snapshot.NewSource(job.Source)
 	if err != nil {
 		r.failed(ctx, log, job, err)
@@ -241,7 +241,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		r.record(ev)
 	}
 	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
-	r.ping(ctx, job.PingURL, outcome)
+	r.ping(ctx, job, outcome)
 	if err != nil {
 		log.Error("backup failed", zap.Error(err))
 	}
@@ -253,7 +253,7 @@ func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, e
 	r.Metrics.BackupFinished(job.Name, string(backup.Failed), r.now(), r.now(), nil)
 	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: "failed", Detail: err.Error()})
 	r.notify(ctx, notify.Event{Time: r.now(), Kind: "backup", Job: job.Name, Outcome: "failed", Message: err.Error()})
-	r.ping(ctx, job.PingURL, "failed")
+	r.ping(ctx, job, "failed")
 }
 
 // maintain repairs missing copies, then prunes and sweeps each destination.

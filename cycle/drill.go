@@ -85,6 +85,8 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	switch {
 	case !rep.Passed():
 		outcome, msg = "failed", fmt.Sprintf("drill from %s failed: %s", from.Name, rep.Error)
+	case rep.Unproven() != "":
+		outcome, msg = "warning", fmt.Sprintf("drill of %s from %s passed, but the compliance report will not accept it: %s", rep.Backup, from.Name, rep.Unproven())
 	case rep.Warning != "":
 		outcome, msg = "warning", fmt.Sprintf("drill from %s passed with a warning: %s", from.Name, rep.Warning)
 	}

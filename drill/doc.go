@@ -16,4 +16,8 @@
 //     was told to use is the one tested.
 //   - Every drill, passed or failed, produces a Report with each phase's
 //     time, and the caller stores it as evidence.
+//   - The Report records whether the backup's manifest signature verified
+//     (ManifestVerified, ManifestSignedBy); Unproven says why a report
+//     that did not is no evidence. A drill run with signatures skipped is
+//     recorded as such, never as verified.
 package drill

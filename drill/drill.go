@@ -88,6 +88,8 @@ func (d *run) do(ctx context.Context) error {
 		Started:       start.UTC(),
 		RTOSeconds:    job.RTO.D().Seconds(),
 		WarnRatio:     float64(job.Drill.WarnPercent) / 100,
+		// False until the manifest's signature verified in locate.
+		ManifestVerified: new(bool),
 	}
 	d.Log = d.Log.With(zap.String("job", job.Name), zap.String("drill", d.rep.ID), zap.String("from", d.From.Name))
 	d.Log.Info("drill started")
@@ -130,6 +132,11 @@ func (d *run) locate(ctx context.Context) error {
 		return fmt.Errorf("drill from %s: %w", d.From.Name, err)
 	}
 	d.m = m
+	verified := m.SignedBy != ""
+	d.rep.ManifestVerified, d.rep.ManifestSignedBy = &verified, m.SignedBy
+	if !verified {
+		d.Log.Warn("backup manifest signature NOT verified: this drill is no evidence for the compliance report")
+	}
 	d.rep.PayloadBytes = m.Payload.Bytes
 	if m.Tables != nil {
 		d.rep.CountsExact = m.Tables.Exact

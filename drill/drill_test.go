@@ -34,6 +34,8 @@ type fixture struct {
 	signer *sign.Signer
 	// scratch is the scratch database the last run made.
 	scratch snapshot.Scratch
+	// trust, when set, replaces the signer's trust in run.
+	trust *manifest.Trust
 }
 
 func newFixture(t *testing.T, src config.Source) *fixture {
@@ -68,8 +70,12 @@ func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error)
 	t.Helper()
 	target := f.job.Drill.Target
 	server := config.Source{Type: f.job.Source.Type, Host: target.Host, Port: target.Port, User: target.User, Password: target.Password}
+	trust := signtest.Trust(f.signer)
+	if f.trust != nil {
+		trust = *f.trust
+	}
 	return drill.Run(context.Background(), drill.Options{Job: f.job, From: f.dest, Identities: f.ids, Now: now, Log: zap.NewNop(),
-		Trust: signtest.Trust(f.signer),
+		Trust: trust,
 		NewScratch: func(info snapshot.Info, name string) (snapshot.Scratch, error) {
 			s, err := snapshot.NewScratch(info, server, name)
 			f.scratch = s
@@ -253,5 +259,39 @@ func TestDrillRefusesProductionName(t *testing.T) {
 	}
 	if got := dbtest.SQLiteTableHashes(t, victim); !maps.Equal(got, before) {
 		t.Error("the configured database was touched")
+	}
+}
+
+// TestDrillRecordsManifestVerification: a drill records whether the
+// backup's manifest signature verified, and by which key; one that read
+// the manifest with SkipSignature (coffer drill --insecure-skip-signature)
+// under a key it does not trust still restores, but its stored evidence
+// says the manifest was not verified, and is no evidence.
+func TestDrillRecordsManifestVerification(t *testing.T) {
+	f := newFixture(t, sqliteSource(t, 200))
+	rep, err := f.run(t, nil)
+	if err != nil {
+		t.Fatalf("drill: %v", err)
+	}
+	if rep.ManifestVerified == nil || !*rep.ManifestVerified || rep.ManifestSignedBy != f.signer.Public().ID() || rep.Unproven() != "" {
+		t.Errorf("verified drill: manifest_verified %v signed_by %q unproven %q; want true by %s", rep.ManifestVerified, rep.ManifestSignedBy, rep.Unproven(), f.signer.Public().ID())
+	}
+
+	other := signtest.Trust(signtest.NewSigner()) // trusts another key only
+	other.SkipSignature = true
+	f.trust = &other
+	rep, err = f.run(t, nil)
+	if err != nil || !rep.Passed() {
+		t.Fatalf("drill with SkipSignature: %v", err)
+	}
+	if rep.ManifestVerified == nil || *rep.ManifestVerified || rep.ManifestSignedBy != "" || !strings.Contains(rep.Unproven(), "not verified") {
+		t.Errorf("skipped drill: manifest_verified %v signed_by %q unproven %q; want false", rep.ManifestVerified, rep.ManifestSignedBy, rep.Unproven())
+	}
+	if err := drill.WriteReport(context.Background(), f.dest.Store, rep, f.signer); err != nil {
+		t.Fatal(err)
+	}
+	got, err := drill.LatestReport(context.Background(), f.dest.Store, "app", signtest.Trust(f.signer))
+	if err != nil || got == nil || got.ID != rep.ID || got.ManifestVerified == nil || *got.ManifestVerified {
+		t.Errorf("stored evidence %+v, %v: want manifest_verified false", got, err)
 	}
 }

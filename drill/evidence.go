@@ -65,6 +65,18 @@ type Report struct {
 	// throughput, before a recovery would take longer than the RTO.
 	HeadroomBytes int64 `json:"headroom_bytes"`
 
+	// ManifestVerified says whether the restored backup's manifest
+	// signature was verified against a trusted key. It is false when the
+	// drill read the manifest with --insecure-skip-signature and its
+	// signature was missing or failed (or no key was trusted), and nil in
+	// evidence written before Coffer recorded it: such evidence cannot
+	// show the signature was checked. The compliance report accepts a
+	// drill as evidence only when this is true.
+	ManifestVerified *bool `json:"manifest_verified"`
+	// ManifestSignedBy is the id of the key whose signature on the
+	// manifest verified (set only when ManifestVerified is true).
+	ManifestSignedBy string `json:"manifest_signed_by,omitempty"`
+
 	Tables      []TableCheck `json:"tables,omitempty"`
 	CountsExact bool         `json:"counts_exact"`
 	Checks      []CheckRun   `json:"checks,omitempty"`
@@ -107,6 +119,21 @@ type CheckRun struct {
 
 // Passed reports whether the drill passed.
 func (r *Report) Passed() bool { return r.Result == Passed }
+
+// Unproven says why r is no evidence that a verified backup restores, or
+// returns "" when its manifest's signature was verified. A drill that
+// skipped verification restored data anyone with write access to the
+// bucket could have planted; evidence written before Coffer recorded
+// verification cannot show either way.
+func (r *Report) Unproven() string {
+	switch {
+	case r.ManifestVerified == nil:
+		return "the evidence does not record whether the backup's manifest signature was verified (written by an older Coffer): run a new drill to replace it"
+	case !*r.ManifestVerified:
+		return "the backup's manifest signature was not verified (drill run with --insecure-skip-signature, or no trusted signing key): not evidence of a restorable backup"
+	}
+	return ""
+}
 
 // Total is the drill's duration.
 func (r *Report) Total() time.Duration { return seconds(r.TotalSeconds) }

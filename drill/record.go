@@ -57,6 +57,9 @@ func (r *Report) AuditEvent() audit.Event {
 	}
 	detail := fmt.Sprintf("drill %s: %s in %s (%s of the RTO %s), %d bytes restored into %s",
 		r.ID, r.Result, FormatSeconds(r.TotalSeconds), Percent(r.RTORatio), FormatSeconds(r.RTOSeconds), r.PlainBytes, r.Target)
+	if r.Passed() && r.Unproven() != "" {
+		detail += " (manifest signature NOT verified)"
+	}
 	if r.Error != "" {
 		detail += ": " + r.Error
 	} else if r.Warning != "" {

@@ -24,6 +24,11 @@ type target struct {
 	url   config.Secret
 	body  []byte
 	ctype string
+	// insecure allows an http:// URL (notify.insecure_http, or the job's
+	// ping_insecure_http); otherwise only https:// is sent to.
+	insecure bool
+	// flag names the setting that would allow http://, for the error.
+	flag string
 }
 
 // maxRetryAfter is the longest Retry-After a target may ask for before
@@ -37,6 +42,9 @@ func (n *Notifier) deliver(ctx context.Context, t target) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s: invalid URL", t.name)
+	}
+	if u.Scheme == "http" && !t.insecure {
+		return fmt.Errorf("%s: http:// URL refused: it would send the notification and the URL's token unencrypted (use https://, or set %s: true for a local test receiver)", t.name, t.flag)
 	}
 	secrets := urlSecrets(raw, u)
 	wait := n.backoff
@@ -114,6 +122,11 @@ func (n *Notifier) attempt(ctx context.Context, u *url.URL, t target) (time.Dura
 	msg := "HTTP " + resp.Status
 	if s := oneLine(snippet, 120); s != "" {
 		msg += ": " + s
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Never re-POSTed to the Location: a redirect could take the
+		// event to another server, or from https to http.
+		return 0, &permanentError{msg + " (redirects are not followed)"}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		return parseRetryAfter(resp.Header.Get("Retry-After")), errors.New(msg)

@@ -53,5 +53,11 @@
 //     "ping" instead, and the URL is removed from transport errors.
 //   - TLS certificates are always verified, with TLS 1.2 or later when
 //     the Notifier builds its own client.
+//   - Nothing is sent to an http:// URL unless notify.insecure_http
+//     (webhooks, Slack) or the job's ping_insecure_http (its ping) allows
+//     it.
+//   - Redirects are never followed, with any client: a 3xx answer is a
+//     failed delivery (not retried) reported with its status, and nothing
+//     is sent to its Location.
 //   - Requests carry the User-Agent "coffer/VERSION".
 package notify

@@ -70,13 +70,15 @@ type Notifier struct {
 // Option changes a Notifier's HTTP client, version or timings.
 type Option func(*Notifier)
 
-// WithHTTPClient makes the Notifier send through c. Its Timeout should be
-// zero or larger than the per-target bound, which is applied through the
-// request context.
+// WithHTTPClient makes the Notifier send through (a copy of) c. Its
+// Timeout should be zero or larger than the per-target bound, which is
+// applied through the request context. Its CheckRedirect is replaced:
+// redirects are never followed.
 func WithHTTPClient(c *http.Client) Option {
 	return func(n *Notifier) {
 		if c != nil {
-			n.client = c
+			cc := *c
+			n.client = &cc
 		}
 	}
 }
@@ -136,11 +138,18 @@ func New(cfg config.Notify, log *zap.Logger, opts ...Option) *Notifier {
 	if n.client == nil {
 		n.client = defaultClient()
 	}
+	n.client.CheckRedirect = noRedirects
 	return n
 }
 
+// noRedirects makes the client return a 3xx answer as it is, which
+// deliver counts as a failed delivery: a POST is never sent on to the
+// Location (another server, or plain http) that a redirect names.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // defaultClient is an HTTP client over a clone of the default transport
-// that refuses TLS below 1.2.
+// (system roots, and certificates always verified) that refuses TLS below
+// 1.2.
 func defaultClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if t.TLSClientConfig == nil {
@@ -177,19 +186,23 @@ func (n *Notifier) Send(ctx context.Context, ev Event) error {
 	}
 	var ts []target
 	for i, u := range n.cfg.Webhooks {
-		ts = append(ts, target{name: fmt.Sprintf("webhook[%d]", i), url: u, body: body, ctype: "application/json"})
+		ts = append(ts, target{name: fmt.Sprintf("webhook[%d]", i), url: u, body: body, ctype: "application/json",
+			insecure: n.cfg.InsecureHTTP, flag: "notify.insecure_http"})
 	}
 	for i, u := range n.cfg.Slack {
-		ts = append(ts, target{name: fmt.Sprintf("slack[%d]", i), url: u, body: slack, ctype: "application/json"})
+		ts = append(ts, target{name: fmt.Sprintf("slack[%d]", i), url: u, body: slack, ctype: "application/json",
+			insecure: n.cfg.InsecureHTTP, flag: "notify.insecure_http"})
 	}
 	return n.deliverAll(ctx, ts)
 }
 
-// Ping reports outcome to a healthchecks-style check URL: URL/start for
-// "started", URL for "ok", URL/fail for "failed" and "partial". An empty
-// pingURL does nothing. The error names the target "ping" and never holds
-// the URL.
-func (n *Notifier) Ping(ctx context.Context, pingURL config.Secret, outcome string) error {
+// Ping reports outcome to job's healthchecks-style check URL (ping_url):
+// URL/start for "started", URL for "ok", URL/fail for "failed" and
+// "partial". A job without one does nothing; an http:// URL is refused
+// unless the job sets ping_insecure_http. The error names the target
+// "ping" and never holds the URL.
+func (n *Notifier) Ping(ctx context.Context, job *config.Job, outcome string) error {
+	pingURL := job.PingURL
 	if pingURL.IsZero() {
 		return nil
 	}
@@ -208,7 +221,8 @@ func (n *Notifier) Ping(ctx context.Context, pingURL config.Secret, outcome stri
 		return errors.New("ping: invalid URL")
 	}
 	body := []byte(fmt.Sprintf("coffer %s on %s\n", outcome, n.host))
-	return n.deliverAll(ctx, []target{{name: "ping", url: config.NewSecret(u), body: body, ctype: "text/plain; charset=utf-8"}})
+	return n.deliverAll(ctx, []target{{name: "ping", url: config.NewSecret(u), body: body, ctype: "text/plain; charset=utf-8",
+		insecure: job.PingInsecureHTTP, flag: "jobs." + job.Name + ".ping_insecure_http"}})
 }
 
 // deliverAll sends to every target in parallel and joins their errors in

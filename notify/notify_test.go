@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,11 @@ func secrets(urls ...string) []config.Secret {
 	return s
 }
 
+// pingJob is a job whose ping_url is u, http:// allowed (test servers).
+func pingJob(u string) *config.Job {
+	return &config.Job{Name: "app", PingURL: config.NewSecret(u), PingInsecureHTTP: true}
+}
+
 // fast keeps retries quick in tests.
 func fast(extra ...Option) []Option {
 	return append([]Option{WithRetry(3, time.Millisecond), WithTimeout(2 * time.Second), WithVersion("1.2.3")}, extra...)
@@ -89,7 +95,7 @@ var failedEvent = Event{
 
 func TestWebhookBody(t *testing.T) {
 	srv := newRecorder(t)
-	n := New(config.Notify{Webhooks: secrets(srv.URL + "/hook")}, nil, fast()...)
+	n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL + "/hook")}, nil, fast()...)
 	if err := n.Send(context.Background(), failedEvent); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +130,7 @@ func TestWebhookBody(t *testing.T) {
 
 func TestWebhookBodyEmptyFieldsPresent(t *testing.T) {
 	srv := newRecorder(t)
-	n := New(config.Notify{Webhooks: secrets(srv.URL)}, nil, fast()...)
+	n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL)}, nil, fast()...)
 	if err := n.Send(context.Background(), Event{Kind: "sweep", Outcome: "failed", Host: "h"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +170,7 @@ func TestSlackText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRecorder(t)
-			n := New(config.Notify{OnSuccess: true, Slack: secrets(srv.URL)}, nil, fast()...)
+			n := New(config.Notify{InsecureHTTP: true, OnSuccess: true, Slack: secrets(srv.URL)}, nil, fast()...)
 			if err := n.Send(context.Background(), tt.ev); err != nil {
 				t.Fatal(err)
 			}
@@ -193,8 +199,8 @@ func TestPingPaths(t *testing.T) {
 	for _, base := range []string{"/ping/abc", "/ping/abc/"} {
 		for _, tt := range tests {
 			srv := newRecorder(t)
-			n := New(config.Notify{}, nil, fast()...)
-			if err := n.Ping(context.Background(), config.NewSecret(srv.URL+base+"?rid=1"), tt.outcome); err != nil {
+			n := New(config.Notify{InsecureHTTP: true}, nil, fast()...)
+			if err := n.Ping(context.Background(), pingJob(srv.URL+base+"?rid=1"), tt.outcome); err != nil {
 				t.Fatal(err)
 			}
 			reqs := srv.requests()
@@ -206,8 +212,8 @@ func TestPingPaths(t *testing.T) {
 			}
 		}
 	}
-	n := New(config.Notify{}, nil, fast()...)
-	if err := n.Ping(context.Background(), config.Secret{}, "ok"); err != nil {
+	n := New(config.Notify{InsecureHTTP: true}, nil, fast()...)
+	if err := n.Ping(context.Background(), &config.Job{Name: "app"}, "ok"); err != nil {
 		t.Errorf("ping without URL: %v", err)
 	}
 }
@@ -216,7 +222,7 @@ func TestOnSuccess(t *testing.T) {
 	for _, onSuccess := range []bool{false, true} {
 		for _, outcome := range []string{"ok", "partial", "failed", "started"} {
 			hook, slack := newRecorder(t), newRecorder(t)
-			n := New(config.Notify{OnSuccess: onSuccess, Webhooks: secrets(hook.URL), Slack: secrets(slack.URL)}, nil, fast()...)
+			n := New(config.Notify{InsecureHTTP: true, OnSuccess: onSuccess, Webhooks: secrets(hook.URL), Slack: secrets(slack.URL)}, nil, fast()...)
 			ev := failedEvent
 			ev.Outcome = outcome
 			if err := n.Send(context.Background(), ev); err != nil {
@@ -236,7 +242,7 @@ func TestOnSuccess(t *testing.T) {
 func TestRetryThenSuccess(t *testing.T) {
 	for _, status := range []int{500, 503, 429} {
 		srv := newRecorder(t, status, status, 200)
-		n := New(config.Notify{Webhooks: secrets(srv.URL)}, nil, fast()...)
+		n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL)}, nil, fast()...)
 		if err := n.Send(context.Background(), failedEvent); err != nil {
 			t.Errorf("status %d twice then 200: %v", status, err)
 		}
@@ -248,7 +254,7 @@ func TestRetryThenSuccess(t *testing.T) {
 
 func TestRetryGivesUp(t *testing.T) {
 	srv := newRecorder(t, 502)
-	n := New(config.Notify{Webhooks: secrets(srv.URL)}, nil, fast()...)
+	n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL)}, nil, fast()...)
 	err := n.Send(context.Background(), failedEvent)
 	if err == nil || !strings.Contains(err.Error(), "webhook[0]") || !strings.Contains(err.Error(), "502") {
 		t.Errorf("got error %v, want webhook[0] with HTTP 502", err)
@@ -276,7 +282,7 @@ func TestRetryOnNetworkError(t *testing.T) {
 			c.Close()
 		}
 	}()
-	n := New(config.Notify{Slack: secrets("http://" + ln.Addr().String() + "/x")}, nil, fast()...)
+	n := New(config.Notify{InsecureHTTP: true, Slack: secrets("http://" + ln.Addr().String() + "/x")}, nil, fast()...)
 	if err := n.Send(context.Background(), failedEvent); err == nil || !strings.Contains(err.Error(), "slack[0]") {
 		t.Errorf("got error %v, want one naming slack[0]", err)
 	}
@@ -288,7 +294,7 @@ func TestRetryOnNetworkError(t *testing.T) {
 func TestNoRetryOn4xx(t *testing.T) {
 	for _, status := range []int{400, 404} {
 		srv := newRecorder(t, status, 200)
-		n := New(config.Notify{Webhooks: secrets(srv.URL)}, nil, fast()...)
+		n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL)}, nil, fast()...)
 		err := n.Send(context.Background(), failedEvent)
 		if err == nil || !strings.Contains(err.Error(), http.StatusText(status)) {
 			t.Errorf("status %d: got error %v, want it reported", status, err)
@@ -317,7 +323,7 @@ func TestTimeoutBoundsSend(t *testing.T) {
 	srv := hanging(t)
 	ok := newRecorder(t)
 	const bound = 300 * time.Millisecond
-	n := New(config.Notify{
+	n := New(config.Notify{InsecureHTTP: true,
 		Webhooks: secrets(srv.URL+"/a", ok.URL),
 		Slack:    secrets(srv.URL + "/b"),
 	}, nil, WithTimeout(bound), WithRetry(3, time.Millisecond))
@@ -340,7 +346,7 @@ func TestTimeoutBoundsSend(t *testing.T) {
 	}
 
 	start = time.Now()
-	if err := n.Ping(context.Background(), config.NewSecret(srv.URL), "ok"); err == nil {
+	if err := n.Ping(context.Background(), pingJob(srv.URL), "ok"); err == nil {
 		t.Error("ping to a hanging server succeeded")
 	}
 	if elapsed := time.Since(start); elapsed > 2*bound {
@@ -373,7 +379,7 @@ func TestErrorsHideURLs(t *testing.T) {
 		"http://bad host/" + token + "?" + query,
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	n := New(config.Notify{Webhooks: secrets(urls...), Slack: secrets(urls...)}, zap.New(core),
+	n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(urls...), Slack: secrets(urls...)}, zap.New(core),
 		WithTimeout(300*time.Millisecond), WithRetry(2, time.Millisecond))
 	err = n.Send(context.Background(), failedEvent)
 	if err == nil {
@@ -387,7 +393,7 @@ func TestErrorsHideURLs(t *testing.T) {
 			}
 		}
 	}
-	pingErr := n.Ping(context.Background(), config.NewSecret(urls[1]), "failed")
+	pingErr := n.Ping(context.Background(), pingJob(urls[1]), "failed")
 	if pingErr == nil || !strings.HasPrefix(pingErr.Error(), "ping: ") {
 		t.Errorf("ping to a refused port: got %v, want a ping error", pingErr)
 	}
@@ -416,7 +422,7 @@ func TestErrorsHideURLs(t *testing.T) {
 
 func TestSendCancelled(t *testing.T) {
 	srv := hanging(t)
-	n := New(config.Notify{Webhooks: secrets(srv.URL)}, nil, fast()...)
+	n := New(config.Notify{InsecureHTTP: true, Webhooks: secrets(srv.URL)}, nil, fast()...)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
@@ -426,5 +432,56 @@ func TestSendCancelled(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("Send kept going %s after cancellation", elapsed)
+	}
+}
+
+// TestPlainHTTPRefused: without notify.insecure_http (or the job's
+// ping_insecure_http) an http:// webhook, Slack or ping URL is never
+// sent to, and the error names the setting; an https:// one is.
+func TestPlainHTTPRefused(t *testing.T) {
+	plain := newRecorder(t)
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	n := New(config.Notify{Webhooks: secrets(plain.URL+"/hook", tlsSrv.URL+"/hook"), Slack: secrets(plain.URL + "/slack")}, nil,
+		fast(WithHTTPClient(tlsSrv.Client()))...)
+	err := n.Send(context.Background(), failedEvent)
+	if err == nil || !strings.Contains(err.Error(), "webhook[0]: http:// URL refused") || !strings.Contains(err.Error(), "slack[0]: http:// URL refused") ||
+		!strings.Contains(err.Error(), "notify.insecure_http: true") || strings.Contains(err.Error(), "webhook[1]") {
+		t.Errorf("Send: %v; want webhook[0] and slack[0] refused naming notify.insecure_http, webhook[1] (https) delivered", err)
+	}
+	err = n.Ping(context.Background(), &config.Job{Name: "app", PingURL: config.NewSecret(plain.URL + "/ping")}, "ok")
+	if err == nil || !strings.Contains(err.Error(), "ping: http:// URL refused") || !strings.Contains(err.Error(), "jobs.app.ping_insecure_http: true") {
+		t.Errorf("Ping: %v; want refused naming jobs.app.ping_insecure_http", err)
+	}
+	if reqs := plain.requests(); len(reqs) != 0 {
+		t.Errorf("the http:// receiver got %d requests, want none", len(reqs))
+	}
+}
+
+// TestRedirectNotFollowed: a receiver answering 302 or 307 with a Location
+// on another server is a failed delivery, reported with the status; the
+// other server receives nothing (not the event, not the ping).
+func TestRedirectNotFollowed(t *testing.T) {
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
+		elsewhere := newRecorder(t)
+		redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/stolen", status)
+		}))
+		t.Cleanup(redirector.Close)
+		n := New(config.Notify{Webhooks: secrets(redirector.URL + "/hook"), Slack: secrets(redirector.URL + "/slack")}, nil,
+			fast(WithHTTPClient(redirector.Client()))...)
+		err := n.Send(context.Background(), failedEvent)
+		want := "HTTP " + strconv.Itoa(status)
+		if err == nil || !strings.Contains(err.Error(), "webhook[0]: "+want) || !strings.Contains(err.Error(), "slack[0]: "+want) ||
+			!strings.Contains(err.Error(), "redirects are not followed") {
+			t.Errorf("Send to a %d: %v; want both targets failed with the status", status, err)
+		}
+		err = n.Ping(context.Background(), &config.Job{Name: "app", PingURL: config.NewSecret(redirector.URL + "/ping")}, "failed")
+		if err == nil || !strings.Contains(err.Error(), "ping: "+want) {
+			t.Errorf("Ping to a %d: %v; want failed with the status", status, err)
+		}
+		if reqs := elsewhere.requests(); len(reqs) != 0 {
+			t.Errorf("%d: the redirect's target got %d requests (%+v), want none", status, len(reqs), reqs)
+		}
 	}
 }

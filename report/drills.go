@@ -11,8 +11,11 @@ import (
 )
 
 // drillControl evaluates the drill control (the last drill is no older
-// than drill.max_age, passed, and took no longer than the RTO) and builds
-// the drill history.
+// than drill.max_age, passed, verified its backup's manifest signature,
+// and took no longer than the RTO) and builds the drill history. Evidence
+// that does not record verification (written by an older Coffer) fails
+// like a drill that skipped it: it cannot prove the restored data was the
+// signed backup.
 func (e *jobEval) drillControl() (Control, []DrillRun) {
 	c := Control{ID: ControlDrill, Title: TitleDrill, Status: Pass}
 	j := e.in.Job
@@ -38,11 +41,16 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		if r.Started.Before(e.from) && i != len(drills)-1 {
 			continue
 		}
-		history = append(history, DrillRun{
+		run := DrillRun{
 			ID: r.ID, Backup: r.Backup, From: r.From, Started: r.Started, Finished: r.Finished,
 			TotalSeconds: r.TotalSeconds, RTOSeconds: rto.Seconds(), Result: r.Result,
 			OverRTO: r.Total() > rto, Error: r.Error, Warning: r.Warning,
-		})
+			ManifestVerified: r.ManifestVerified, ManifestSignedBy: r.ManifestSignedBy,
+		}
+		if why := r.Unproven(); r.Passed() && why != "" {
+			run.Result, run.Error = drill.Failed, why
+		}
+		history = append(history, run)
 	}
 	if len(drills) == 0 {
 		c.add(Fail, "no drill report in %s (under _coffer/drills/%s/)", from, j.Name)
@@ -60,11 +68,20 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		pct = 100 * took.Seconds() / rto.Seconds()
 	}
 	c.add(Pass, "last drill %s restored backup %s from %s; finished %s, %s ago; took %s (%.0f s), %.0f%% of the RTO %s (%.0f s); %s",
-		last.ID, last.Backup, last.From, stamp(last.Finished), human(age), human(took), took.Seconds(), pct, human(rto), rto.Seconds(), last.Result)
+		last.ID, last.Backup, last.From, stamp(last.Finished), human(age), human(took), took.Seconds(), pct, human(rto), rto.Seconds(), drillVerdict(last))
 	var problems []string
 	if age > maxAge {
 		problems = append(problems, fmt.Sprintf("%s old, more than max_age %s", human(age), human(maxAge)))
 		c.add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human(age), human(maxAge))
+	}
+	if why := last.Unproven(); last.Passed() && why != "" {
+		problems = append(problems, "manifest signature not verified")
+		c.add(Fail, "last drill %s is no evidence: %s", last.ID, why)
+		if p := lastPassed(drills); p != nil {
+			c.add(Fail, "last passing drill that verified its manifest: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
+		} else {
+			c.add(Fail, "no drill on record passed with a verified manifest")
+		}
 	}
 	if !last.Passed() {
 		problems = append(problems, "failed")
@@ -96,13 +113,27 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 	return c, history
 }
 
-// lastPassed returns the newest passing drill of drills (sorted oldest
-// first), or nil.
+// lastPassed returns the newest drill of drills (sorted oldest first)
+// that passed with a verified manifest, or nil.
 func lastPassed(drills []*drill.Report) *drill.Report {
 	for i := len(drills) - 1; i >= 0; i-- {
-		if drills[i].Passed() {
+		if drills[i].Passed() && drills[i].Unproven() == "" {
 			return drills[i]
 		}
 	}
 	return nil
+}
+
+// drillVerdict is a drill's recorded result and whether its manifest signature
+// was verified.
+func drillVerdict(r *drill.Report) string {
+	switch {
+	case r.ManifestSignedBy != "":
+		return r.Result + ", manifest signed by " + r.ManifestSignedBy
+	case r.ManifestVerified == nil:
+		return r.Result + ", manifest verification not recorded"
+	case !*r.ManifestVerified:
+		return r.Result + ", manifest signature NOT verified"
+	}
+	return r.Result + ", manifest verified"
 }

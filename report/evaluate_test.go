@@ -293,6 +293,36 @@ func TestEvaluate(t *testing.T) {
 			},
 		},
 		{
+			name: "drill that skipped signature verification fails",
+			edit: func(in *Input) {
+				r := newDrill("app", time.Date(2026, 4, 1, 5, 0, 0, 0, time.UTC), time.Hour, drill.Passed)
+				r.ManifestVerified, r.ManifestSignedBy = new(bool), ""
+				in.Jobs[0].Drills[2] = r
+			},
+			want: map[string]expect{
+				ControlDrill: {status: Fail, evidence: []string{
+					"passed, manifest signature NOT verified",
+					"last drill 20260401T040000.000Z-7f3a is no evidence: the backup's manifest signature was not verified (drill run with --insecure-skip-signature",
+					"last passing drill that verified its manifest: 20260301T040000.000Z-7f3a",
+				}, summary: "manifest signature not verified"},
+			},
+		},
+		{
+			name: "drill evidence from before verification was recorded fails",
+			edit: func(in *Input) {
+				for _, r := range in.Jobs[0].Drills {
+					r.ManifestVerified, r.ManifestSignedBy = nil, ""
+				}
+			},
+			want: map[string]expect{
+				ControlDrill: {status: Fail, evidence: []string{
+					"passed, manifest verification not recorded",
+					"does not record whether the backup's manifest signature was verified (written by an older Coffer): run a new drill",
+					"no drill on record passed with a verified manifest",
+				}, summary: "manifest signature not verified"},
+			},
+		},
+		{
 			name: "no drill at all",
 			edit: func(in *Input) {
 				in.Jobs[0].Drills = nil

@@ -94,8 +94,15 @@ func newDrill(job string, end time.Time, took time.Duration, result string) *dri
 		RTOSeconds:    (8 * time.Hour).Seconds(),
 		Result:        result,
 		CofferVersion: "test",
+
+		ManifestVerified: &verified,
+		ManifestSignedBy: "k1",
 	}
 }
+
+// verified is what newDrill's reports record: the manifest's signature
+// was verified.
+var verified = true
 
 // sundays are the backup times of the clean history: every Sunday at
 // 02:00 from 2026-01-25 (2026-W04) to 2026-04-12 (2026-W15).

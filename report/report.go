@@ -153,12 +153,21 @@ type DrillRun struct {
 	// RTOSeconds is the RTO the drill is judged against: the job's
 	// configured RTO.
 	RTOSeconds float64 `json:"rto_seconds"`
-	// Result is "passed" or "failed", as the drill recorded it.
+	// Result is "passed" or "failed": as the drill recorded it, except
+	// that a passed drill whose manifest signature was not verified (or
+	// not recorded as verified) is "failed" here.
 	Result string `json:"result"`
 	// OverRTO is true when TotalSeconds exceeds RTOSeconds.
-	OverRTO bool   `json:"over_rto"`
-	Error   string `json:"error,omitempty"`
-	Warning string `json:"warning,omitempty"`
+	OverRTO bool `json:"over_rto"`
+	// ManifestVerified is whether the drill verified the backup's
+	// manifest signature; null for evidence written before Coffer
+	// recorded it. A drill without true here is shown as failed, with
+	// the reason in Error.
+	ManifestVerified *bool `json:"manifest_verified"`
+	// ManifestSignedBy is the id of the key that signed the manifest.
+	ManifestSignedBy string `json:"manifest_signed_by,omitempty"`
+	Error            string `json:"error,omitempty"`
+	Warning          string `json:"warning,omitempty"`
 }
 
 // Passed reports whether no control of any job failed. Warnings pass.

@@ -86,6 +86,9 @@ func writeTextJob(w io.Writer, j *JobReport) {
 			if d.OverRTO {
 				result += ", over the RTO"
 			}
+			if d.ManifestVerified == nil || !*d.ManifestVerified {
+				result += ", manifest signature not verified"
+			}
 			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%.0f%%\t%s\n", d.ID, d.Backup, stamp(d.Finished),
 				human(seconds(d.TotalSeconds)), 100*d.TotalSeconds/max(d.RTOSeconds, 1), result)
 		}

@@ -149,3 +149,72 @@ func TestWriteText(t *testing.T) {
 		}
 	}
 }
+
+// TestUnverifiedDrillInEveryFormat: a passed drill whose manifest
+// signature was not verified (coffer drill --insecure-skip-signature) is
+// shown as failed, with the reason, in the text, JSON, CSV and HTML
+// reports, and fails the report.
+func TestUnverifiedDrillInEveryFormat(t *testing.T) {
+	in := clean()
+	last := in.Jobs[0].Drills[len(in.Jobs[0].Drills)-1]
+	last.ManifestVerified, last.ManifestSignedBy = new(bool), ""
+	r := Evaluate(in)
+	if r.Passed() {
+		t.Fatal("report passed with an unverified last drill")
+	}
+	const reason = "manifest signature was not verified"
+	var text, js, cs, html bytes.Buffer
+	for _, w := range []struct {
+		name  string
+		write func() error
+	}{
+		{"text", func() error { return WriteText(&text, r) }},
+		{"json", func() error { return WriteJSON(&js, r) }},
+		{"csv", func() error { return WriteCSV(&cs, r) }},
+		{"html", func() error { return WriteHTML(&html, r) }},
+	} {
+		if err := w.write(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+	}
+	for name, want := range map[string][]string{
+		"text": {"[FAIL] " + TitleDrill, reason, "failed, manifest signature not verified"},
+		"csv":  {"drill,\"" + TitleDrill + "\",fail", reason},
+		"html": {reason},
+	} {
+		out := map[string]string{"text": text.String(), "csv": cs.String(), "html": html.String()}[name]
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s report lacks %q:\n%s", name, w, out)
+			}
+		}
+	}
+	var got struct {
+		Jobs []struct {
+			Controls []struct {
+				ID       string   `json:"id"`
+				Status   string   `json:"status"`
+				Evidence []string `json:"evidence"`
+			} `json:"controls"`
+			Drills []struct {
+				ID               string `json:"id"`
+				Result           string `json:"result"`
+				Error            string `json:"error"`
+				ManifestVerified *bool  `json:"manifest_verified"`
+			} `json:"drills"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil || len(got.Jobs) != 1 {
+		t.Fatalf("json: %v\n%s", err, js.String())
+	}
+	d := got.Jobs[0].Drills
+	if n := len(d); n == 0 || d[n-1].ID != last.ID || d[n-1].Result != "failed" || !strings.Contains(d[n-1].Error, reason) ||
+		d[n-1].ManifestVerified == nil || *d[n-1].ManifestVerified {
+		t.Errorf("json drill history %+v: want %s failed with the reason and manifest_verified false", d, last.ID)
+	}
+	for _, c := range got.Jobs[0].Controls {
+		if c.ID == ControlDrill && c.Status != "fail" {
+			t.Errorf("json drill control %s %v, want fail", c.Status, c.Evidence)
+		}
+	}
+}

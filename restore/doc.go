@@ -15,4 +15,8 @@
 //     copy ends in a read error, and the loader fails.
 //   - A wrong identity is reported with the recipients the backup was
 //     encrypted to, and is not retried on other destinations.
+//   - The target is prepared (and, forced, emptied or staged) only after a
+//     copy's manifest signature, payload size, age header and identity
+//     checked out; a staging loader (snapshot.Staged) is committed only
+//     after a Load that passed every check, and aborted otherwise.
 package restore

@@ -54,36 +54,60 @@ type Request struct {
 // received data. newLoader builds the loader from the first manifest read
 // (it needs the backup's source and format). The report is returned also
 // on failure.
-func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (*Report, error) {
+//
+// The target is prepared (for a forced restore: emptied, or staged beside
+// it) only once a copy's manifest signature, payload size and age header
+// (hash, and that an identity opens it) have been checked, so a bucket
+// whose every copy is forged, unreadable or for other keys leaves the
+// target untouched. A loader that stages (snapshot.Staged) is committed
+// after the load passed every check (SHA-256 and sizes at the end of the
+// stream, the loading tool's success), and aborted on any failure.
+func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (rep *Report, err error) {
 	start := time.Now()
 	entry, err := Locate(ctx, req.Job, req.ID, req.Destinations)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Job: req.Job, ID: entry.ID}
+	rep = &Report{Job: req.Job, ID: entry.ID}
 	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID))
 	var loader snapshot.Loader
+	defer func() {
+		staged, ok := loader.(snapshot.Staged)
+		if err == nil || !ok {
+			return
+		}
+		if aerr := staged.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			err = fmt.Errorf("%w; and %v", err, aerr)
+		}
+	}()
 	var errs []error
 	for _, d := range req.Destinations {
 		if !slices.Contains(entry.Destinations, d.Name) {
 			continue
 		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID, req.Trust)
-		if err == nil && loader == nil {
-			if loader, err = prepare(ctx, m.Source, newLoader); err != nil {
-				return rep, err
-			}
-			rep.Target = loader.String()
-		}
 		var n int64
+		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID, req.Trust)
 		if err == nil {
-			n, err = Load(ctx, d, m, req.Identities, loader)
+			n, err = loadCopy(ctx, d, m, req.Identities, &loader, newLoader)
 		}
 		if err == nil {
+			rep.Target = loader.String()
+			if staged, ok := loader.(snapshot.Staged); ok {
+				if err := staged.Commit(ctx); err != nil {
+					return rep, fmt.Errorf("backup %s/%s from %s: %w", req.Job, entry.ID, d.Name, err)
+				}
+			}
 			rep.ServedBy, rep.Manifest, rep.PlainBytes, rep.Duration = d.Name, m, n, time.Since(start)
 			rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name})
 			log.Info("restore finished", zap.String("target", rep.Target), zap.String("served_by", d.Name), zap.Int64("bytes", n), zap.Duration("duration", rep.Duration))
 			return rep, nil
+		}
+		var prep *prepareError
+		if errors.As(err, &prep) {
+			return rep, prep.err
+		}
+		if loader != nil {
+			rep.Target = loader.String()
 		}
 		rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name, Error: err.Error()})
 		errs = append(errs, err)
@@ -106,6 +130,35 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		errs: errs,
 	}
 }
+
+// loadCopy opens the payload m describes on d (its size, age header and
+// identity checked), prepares the loader if this is the first copy that
+// got this far, and streams the payload into it, returning how many
+// plaintext bytes reached the loader. A failure to build or prepare the
+// loader is a *prepareError: no other copy would fare better.
+func loadCopy(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader *snapshot.Loader, newLoader func(snapshot.Info) (snapshot.Loader, error)) (int64, error) {
+	r, closeFn, err := openPayload(ctx, d, m, ids)
+	if err != nil {
+		return 0, err
+	}
+	defer closeFn()
+	if *loader == nil {
+		l, err := prepare(ctx, m.Source, newLoader)
+		if err != nil {
+			return 0, &prepareError{err}
+		}
+		*loader = l
+	}
+	cr := &countReader{r: r}
+	err = (*loader).Load(ctx, cr)
+	return cr.n, err
+}
+
+// prepareError is a restore target that could not be built or prepared.
+type prepareError struct{ err error }
+
+func (e *prepareError) Error() string { return e.err.Error() }
+func (e *prepareError) Unwrap() error { return e.err }
 
 // allFailedError is a restore that no destination could serve. Its message
 // summarises every attempt; it unwraps to each attempt's error (for

@@ -38,6 +38,11 @@
 //   - Prepare MUST NOT load over a target holding data unless forced. A
 //     scratch Loader's Prepare MUST fail on a database or file that exists,
 //     even empty, and leave it untouched.
+//   - A forced PostgreSQL Prepare over a non-empty database MUST NOT change
+//     it: the load goes to a staging database (the loader is Staged), the
+//     target is replaced only by Commit, in one transaction of renames, and
+//     Abort drops the staging database. An SQLite target is replaced only
+//     by renaming the checked file over it at the end of Load.
 //   - Counts returned with Exact true MUST describe exactly the rows in the
 //     dump; a dump that fails returns no counts.
 //   - Scratch.Query MUST NOT change the scratch database: it runs in a
@@ -53,6 +58,7 @@
 //
 // Not guaranteed: the SQLite source writes its snapshot to a temporary file
 // (in os.TempDir) before streaming it, so it needs free space the size of
-// the database; a forced database Prepare drops the old database before the
-// load, so a failed forced load leaves the target empty, not as it was.
+// the database; a forced MySQL/MariaDB Prepare drops the old database
+// before the load (they cannot rename a database), so a failed forced load
+// there leaves the target empty or partly loaded, not as it was.
 package snapshot

@@ -37,7 +37,11 @@ func myIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + 
 
 // Prepare creates the target database if missing. An existing database with
 // any table, view, routine or event is refused unless forced; forced, it is
-// dropped and created again.
+// dropped and created again. MySQL and MariaDB cannot rename a database, so
+// unlike PostgreSQL's loader this one does not stage: restore.Run calls
+// Prepare only after the copy's manifest signature, payload size, age
+// header and identity have been checked, but damage found later in the
+// payload (or a failing client) leaves the target empty or partly loaded.
 func (l *myLoader) Prepare(ctx context.Context) error {
 	db, err := l.p.open("")
 	if err != nil {

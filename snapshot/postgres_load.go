@@ -2,18 +2,33 @@ package snapshot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // pgLoader restores a pg_dump into a database: pg_restore for the custom
 // format, psql for plain SQL.
+//
+// Forced over a non-empty database, it never drops the target before the
+// restore succeeded: Prepare creates a staging database
+// (<target>__coffer_restore_<random>), Load and Reset work on it, Commit
+// renames the target away and the staging database into its place in one
+// transaction and then drops the old one, and Abort drops the staging
+// database, leaving the target as it was.
 type pgLoader struct {
 	p      pgParams // p.database is the target
 	format string
 	force  bool
+	// stage is the staging database loaded into instead of the target,
+	// set by a forced Prepare over a non-empty target.
+	stage string
 }
 
 func newPostgresLoader(info Info, p pgParams, target string, force bool) (*pgLoader, error) {
@@ -46,8 +61,8 @@ func (l *pgLoader) admin(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // Prepare creates the target database if missing. An existing database with
-// any user relation is refused unless forced; forced, it is dropped and
-// created again.
+// any user relation is refused unless forced; forced, a staging database
+// is created to load into, and the target is left alone until Commit.
 func (l *pgLoader) Prepare(ctx context.Context) error {
 	conn, err := l.admin(ctx)
 	if err != nil {
@@ -71,7 +86,15 @@ func (l *pgLoader) Prepare(ctx context.Context) error {
 	if !l.force {
 		return fmt.Errorf("%s is not empty (%d relations): use --force to replace it", l, n)
 	}
-	return l.recreate(ctx, conn)
+	stage, err := pgSideName(l.p.database, "restore")
+	if err != nil {
+		return err
+	}
+	if err := pgCreateDatabase(ctx, conn, stage); err != nil {
+		return fmt.Errorf("create staging database %s for %s: %w", stage, l, err)
+	}
+	l.stage = stage
+	return nil
 }
 
 // relations counts tables, views, sequences and the like outside the system
@@ -95,19 +118,127 @@ func (l *pgLoader) relations(ctx context.Context) (int, error) {
 }
 
 func (l *pgLoader) create(ctx context.Context, conn *pgx.Conn) error {
-	q := "CREATE DATABASE " + pgx.Identifier{l.p.database}.Sanitize() + " TEMPLATE template0"
-	if _, err := conn.Exec(ctx, q); err != nil {
+	if err := pgCreateDatabase(ctx, conn, l.p.database); err != nil {
 		return fmt.Errorf("create %s: %w", l, err)
 	}
 	return nil
 }
 
-// recreate drops the target (disconnecting its sessions) and creates it.
+// pgCreateDatabase creates an empty database name.
+func pgCreateDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0")
+	return err
+}
+
+// recreate drops the database loaded into (the staging database, else the
+// target, disconnecting its sessions) and creates it again.
 func (l *pgLoader) recreate(ctx context.Context, conn *pgx.Conn) error {
+	if l.stage != "" {
+		if err := pgDropDatabase(ctx, conn, l.stage); err != nil {
+			return fmt.Errorf("drop staging database %s of %s: %w", l.stage, l, err)
+		}
+		if err := pgCreateDatabase(ctx, conn, l.stage); err != nil {
+			return fmt.Errorf("create staging database %s of %s: %w", l.stage, l, err)
+		}
+		return nil
+	}
 	if err := pgDropDatabase(ctx, conn, l.p.database); err != nil {
 		return fmt.Errorf("drop %s: %w", l, err)
 	}
 	return l.create(ctx, conn)
+}
+
+// pgMaxName is PostgreSQL's limit on a database name, in bytes.
+const pgMaxName = 63
+
+// pgSideName is a fresh name for a database beside target:
+// <target>__coffer_<kind>_<8 random hex digits>, the target's name cut (at
+// a character boundary) so the whole fits PostgreSQL's 63 bytes.
+func pgSideName(target, kind string) (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	suffix := "__coffer_" + kind + "_" + hex.EncodeToString(b[:])
+	prefix := target
+	for len(prefix)+len(suffix) > pgMaxName {
+		_, size := utf8.DecodeLastRuneInString(prefix)
+		prefix = prefix[:len(prefix)-size]
+	}
+	return prefix + suffix, nil
+}
+
+// Commit puts what Load loaded in place. After a forced Prepare over a
+// non-empty target it swaps names: it ends the other sessions on the
+// target, renames the target to <target>__coffer_old_<random> and the
+// staging database to the target's name in one transaction (so that a
+// failure leaves the target as it was, under its name), then drops the
+// old database. Without a staging database there is nothing to do.
+func (l *pgLoader) Commit(ctx context.Context) error {
+	if l.stage == "" {
+		return nil
+	}
+	conn, err := l.admin(ctx)
+	if err != nil {
+		return fmt.Errorf("swap restored %s into place: %w", l, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	old, err := pgSideName(l.p.database, "old")
+	if err != nil {
+		return err
+	}
+	target, stage := pgx.Identifier{l.p.database}.Sanitize(), pgx.Identifier{l.stage}.Sanitize()
+	swap := func() error {
+		// Best effort, as in pgDropDatabase: RENAME names any session
+		// still in the way (after waiting a few seconds for it to end).
+		_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", l.p.database)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if _, err := tx.Exec(ctx, "ALTER DATABASE "+target+" RENAME TO "+pgx.Identifier{old}.Sanitize()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "ALTER DATABASE "+stage+" RENAME TO "+target); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	// A client reconnecting between the terminate and the rename makes the
+	// rename fail; try a few times.
+	for attempt := 1; ; attempt++ {
+		err = swap()
+		if err == nil || attempt == 3 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("swap restored database %s in as %s (the target is unchanged): %w", l.stage, l, err)
+	}
+	l.stage = ""
+	if err := pgDropDatabase(ctx, conn, old); err != nil {
+		return fmt.Errorf("%s is restored, but dropping its previous contents, renamed %s, failed (drop it by hand): %w", l, old, err)
+	}
+	return nil
+}
+
+// Abort drops the staging database, if any: the target stays as it was.
+func (l *pgLoader) Abort(ctx context.Context) error {
+	if l.stage == "" {
+		return nil
+	}
+	conn, err := l.admin(ctx)
+	if err != nil {
+		return fmt.Errorf("drop staging database %s of %s: %w", l.stage, l, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := pgDropDatabase(ctx, conn, l.stage); err != nil {
+		return errors.Join(fmt.Errorf("drop staging database %s of %s (drop it by hand)", l.stage, l), err)
+	}
+	l.stage = ""
+	return nil
 }
 
 // pgDropDatabase drops database name if it exists, on the server of conn
@@ -128,7 +259,9 @@ func pgDropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
 	return err
 }
 
-// Reset drops and creates the target database again.
+// Reset drops and creates the database loaded into again: the staging
+// database after a forced Prepare over a non-empty target, else the
+// target (which Prepare found missing or empty).
 func (l *pgLoader) Reset(ctx context.Context) error {
 	conn, err := l.admin(ctx)
 	if err != nil {
@@ -141,7 +274,11 @@ func (l *pgLoader) Reset(ctx context.Context) error {
 // Load streams r into pg_restore (custom format) or psql (plain SQL); both
 // stop at the first error.
 func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
-	dbname := "--dbname=dbname=" + conninfoQuote(l.p.database)
+	into := l.p.database
+	if l.stage != "" {
+		into = l.stage
+	}
+	dbname := "--dbname=dbname=" + conninfoQuote(into)
 	var c child
 	var err error
 	if l.format == "pg-custom" {

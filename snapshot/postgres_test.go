@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -55,11 +56,20 @@ func TestPostgresLoaderRefusesNonEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := dbtest.PostgresTableHashes(t, src)
 	if err := l.Prepare(ctx); err != nil {
 		t.Fatalf("forced Prepare: %v", err)
 	}
+	// Forced, the target is kept until Commit swaps in the staging
+	// database loaded into (here: loaded with nothing).
+	if h := dbtest.PostgresTableHashes(t, src); !maps.Equal(h, before) {
+		t.Fatalf("forced Prepare changed the target: %v", h)
+	}
+	if err := l.(snapshot.Staged).Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
 	if h := dbtest.PostgresTableHashes(t, src); len(h) != 0 {
-		t.Fatalf("forced Prepare left %v", h)
+		t.Fatalf("forced Prepare and Commit left %v", h)
 	}
 	// Empty now: an unforced Prepare accepts it.
 	l, _ = snapshot.NewLoader(info, src, src.Database, false)

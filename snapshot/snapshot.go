@@ -39,3 +39,17 @@ type Loader interface {
 	// String names the target for messages, without secrets.
 	String() string
 }
+
+// Staged is implemented by a Loader that may load into a staging place
+// rather than the target itself (PostgreSQL forced over a non-empty
+// database): the target is replaced only by Commit, after a Load that
+// returned nil, and Abort removes the staging place, leaving the target as
+// it was. A restore must call Commit after its successful Load and Abort
+// whenever it gives up; both do nothing when nothing was staged.
+type Staged interface {
+	// Commit makes what Load loaded the target's contents. When it fails,
+	// a database is still under the target's name: the old or the new.
+	Commit(ctx context.Context) error
+	// Abort drops what was staged; safe after Commit.
+	Abort(ctx context.Context) error
+}

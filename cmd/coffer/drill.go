@@ -40,6 +40,11 @@ recovery would overrun it. The report is stored under
 _coffer/drills/<job>/ in the source destination and in the state
 directory; an audit event is recorded and failures are notified.
 
+The evidence records whether the backup's manifest signature was verified
+(and by which key). With --insecure-skip-signature a manifest whose
+signature is missing or fails is read anyway; such a drill is recorded as
+unverified and the compliance report fails it.
+
 Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDrill(cmd, g, f) },
@@ -112,6 +117,12 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 func printDrill(w io.Writer, r *drill.Report) {
 	fmt.Fprintf(w, "drill %s of job %s: %s\n", r.ID, r.Job, r.Result)
 	fmt.Fprintf(w, "  backup   %s from %s into %s\n", r.Backup, r.From, r.Target)
+	switch {
+	case r.ManifestSignedBy != "":
+		fmt.Fprintf(w, "  manifest signature verified (key %s)\n", r.ManifestSignedBy)
+	case r.Backup != "":
+		fmt.Fprintf(w, "  manifest signature NOT verified: the compliance report will fail this drill\n")
+	}
 	for _, p := range r.Phases {
 		line := fmt.Sprintf("  %-9s%10s", p.Name, drill.FormatSeconds(p.Seconds))
 		if p.Name == drill.PhaseLoad && r.Throughput > 0 {

@@ -32,6 +32,14 @@ Where it goes:
   --target NAME   a database (PostgreSQL/MariaDB: a database name on the job's
                   server, or a postgres:// / mysql:// URL; SQLite: a file path).
                   It must not exist or be empty, unless --force.
+  --force         replace a non-empty target, never before a copy's manifest
+                  signature, payload size, age header and identity checked out.
+                  PostgreSQL: loaded into <target>__coffer_restore_<random> and
+                  swapped in by renaming only after every check passed; on any
+                  failure the target is untouched. SQLite: a temporary file
+                  renamed over the target at the end. MariaDB/MySQL (no
+                  database rename): dropped after those checks, so damage
+                  found later in the payload leaves it empty or partly loaded.
   -o FILE         the plain dump, written to FILE (temp name, then renamed).
   -o -            the plain dump on stdout.
 

@@ -236,7 +236,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			src.Host, src.Port, role, secrets["pg password"], database)
 	}
 	ping := func(job string) string {
-		return "    ping_url: " + srv.URL + "/ping/" + secrets["ping token"] + "/" + job + "\n"
+		return "    ping_url: " + srv.URL + "/ping/" + secrets["ping token"] + "/" + job + "\n    ping_insecure_http: true\n"
 	}
 	weekly := "    schedule: \"0 2 * * 0\"\n"
 	jobs := "  good:\n    source:\n" + pg(db) + weekly + ping("good") + "    destinations: [primary, offsite]\n" +
@@ -250,7 +250,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	hostPort := strings.TrimPrefix(srv.URL, "http://")
 	cfg := e.header() + "destinations:\n" + e.primary.yaml("primary") + e.offsite.yaml("offsite") + down.yaml("down") +
 		"jobs:\n" + jobs + "daemon:\n" + daemonYAML + "  state_dir: " + stateDir + "\n" +
-		"notify:\n  on_success: true\n" +
+		"notify:\n  on_success: true\n  insecure_http: true\n" +
 		"  webhooks: [\"http://coffer:" + secrets["webhook pw"] + "@" + hostPort + "/hook/" + secrets["webhook token"] + "\"]\n" +
 		"  slack: [\"" + srv.URL + "/slack/" + secrets["slack token"] + "\"]\n"
 	e.config = filepath.Join(e.dir, "coffer.yaml")

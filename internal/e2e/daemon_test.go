@@ -434,9 +434,9 @@ func TestDaemonNotifies(t *testing.T) {
 		return slices.Contains(hits, path)
 	}
 
-	good, _ := pgJob(t, "good", 100, "    schedule: \"0 2 * * 0\"\n    ping_url: "+srv.URL+"/ping/good\n")
-	bad := "  bad:\n    source: {type: exec, command: [sh, -c, 'echo dump; exit 3']}\n    schedule: \"0 2 * * 0\"\n    ping_url: " + srv.URL + "/ping/bad-token-xyz\n"
-	cfg := e.daemonConfig("notify.yaml", good+bad, daemonYAML+"notify:\n  webhooks: [\""+srv.URL+"/hook\"]\n  slack: [\""+srv.URL+"/slack\"]\n")
+	good, _ := pgJob(t, "good", 100, "    schedule: \"0 2 * * 0\"\n    ping_url: "+srv.URL+"/ping/good\n    ping_insecure_http: true\n")
+	bad := "  bad:\n    source: {type: exec, command: [sh, -c, 'echo dump; exit 3']}\n    schedule: \"0 2 * * 0\"\n    ping_url: " + srv.URL + "/ping/bad-token-xyz\n    ping_insecure_http: true\n"
+	cfg := e.daemonConfig("notify.yaml", good+bad, daemonYAML+"notify:\n  insecure_http: true\n  webhooks: [\""+srv.URL+"/hook\"]\n  slack: [\""+srv.URL+"/slack\"]\n")
 	d := e.startDaemon("a", cfg)
 	waitFor(t, 30*time.Second, "both jobs' pings", func() bool {
 		return seen("/ping/bad-token-xyz/fail") && seen("/ping/good")

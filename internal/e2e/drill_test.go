@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
+	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/sign"
 )
 
 // drillReport is the part of `coffer drill --json` the tests check.
@@ -250,7 +254,7 @@ func TestDrillOffsiteUnreachable(t *testing.T) {
 	proxy := newProxy(t, strings.TrimPrefix(e.offsite.server.Endpoint, "http://"))
 	proxy.down()
 	cfg := strings.Replace(readFile(t, e.config), e.offsite.server.Endpoint, proxy.url(), 1) +
-		"notify:\n  webhooks: [\"" + srv.URL + "/hook\"]\n"
+		"notify:\n  insecure_http: true\n  webhooks: [\"" + srv.URL + "/hook\"]\n"
 	writeFile(t, e.config, cfg)
 
 	r, stderr, code := e.drill("--job", "app")
@@ -394,4 +398,88 @@ func pgScratchDatabases(t *testing.T, src config.Source) []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+// drillControl runs `coffer report --format json` and returns the drill
+// control's status and evidence, and the last drill in the history.
+func drillControl(t *testing.T, e *env) (status string, evidence []string, last map[string]any) {
+	t.Helper()
+	out, _, code := e.run("report", "--format", "json", "--since", "2w")
+	var rep struct {
+		Jobs []struct {
+			Controls []struct {
+				ID       string   `json:"id"`
+				Status   string   `json:"status"`
+				Evidence []string `json:"evidence"`
+			} `json:"controls"`
+			Drills []map[string]any `json:"drills"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Jobs) != 1 {
+		t.Fatalf("report --format json (exit %d): %v\n%s", code, err, out)
+	}
+	for _, c := range rep.Jobs[0].Controls {
+		if c.ID == "drill" {
+			status, evidence = c.Status, c.Evidence
+		}
+	}
+	if d := rep.Jobs[0].Drills; len(d) > 0 {
+		last = d[len(d)-1]
+	}
+	return status, evidence, last
+}
+
+// TestDrillSkippingSignatureIsNoEvidence: a drill that read its backup's
+// manifest with --insecure-skip-signature, whose signature did not verify
+// (the offsite manifest re-signed by an intruder's key), still restores,
+// but its signed evidence records that the manifest was not verified and
+// the compliance report fails it, naming why; a normal drill before it
+// passed the report with the signing key's id on record.
+func TestDrillSkippingSignatureIsNoEvidence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	e.sqliteJob("lite", 500)
+	e.backup("lite")
+	id := listJSON(t, e)[0].ID
+
+	r, _, code := e.drill("--job", "lite")
+	if code != 0 || r.Result != "passed" {
+		t.Fatalf("normal drill: exit %d %+v", code, r)
+	}
+	status, evidence, last := drillControl(t, e)
+	if status != "pass" || last["id"] != r.ID || last["result"] != "passed" || last["manifest_verified"] != true || last["manifest_signed_by"] == "" {
+		t.Fatalf("report after a normal drill: %s %v, last %v; want pass, verified", status, evidence, last)
+	}
+
+	otherKey := filepath.Join(e.dir, "intruder.key")
+	if _, _, code := e.run("keygen", "--signing-key", otherKey); code != 0 {
+		t.Fatal("keygen --signing-key")
+	}
+	intruder, err := sign.LoadSigner(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := manifest.Key("lite", id)
+	e.offsite.put(t, key, e.forgeManifest(e.offsite, key, intruder))
+	time.Sleep(5 * time.Millisecond) // drill ids sort by time
+
+	out, stderr, code := e.run("drill", "--json", "--identity", e.identity, "--job", "lite", "--insecure-skip-signature")
+	var skipped struct {
+		ID               string `json:"id"`
+		Result           string `json:"result"`
+		ManifestVerified *bool  `json:"manifest_verified"`
+	}
+	if err := json.Unmarshal([]byte(out), &skipped); err != nil || code != 0 || skipped.Result != "passed" {
+		t.Fatalf("drill --insecure-skip-signature: exit %d, %v\n%s\n%s", code, err, out, stderr)
+	}
+	if skipped.ManifestVerified == nil || *skipped.ManifestVerified {
+		t.Errorf("drill --insecure-skip-signature evidence manifest_verified = %v, want false", skipped.ManifestVerified)
+	}
+	status, evidence, last = drillControl(t, e)
+	if status != "fail" || !slices.ContainsFunc(evidence, func(s string) bool { return strings.Contains(s, "manifest signature was not verified") }) {
+		t.Errorf("report after a drill that skipped verification: %s %v; want fail naming it", status, evidence)
+	}
+	if last["id"] != skipped.ID || last["result"] != "failed" || last["manifest_verified"] != false || !strings.Contains(fmt.Sprint(last["error"]), "--insecure-skip-signature") {
+		t.Errorf("report's last drill %v: want %s failed, manifest_verified false, the reason in error", last, skipped.ID)
+	}
 }
