@@ -283,15 +283,12 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	}
 	for _, c := range rep.Copied {
 		r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
-		r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: c.ID, Destination: c.To, Outcome: "ok", Detail: c.Detail()})
-	}
-	for _, rm := range rep.Removed {
-		r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: rm.ID, Destination: rm.Destination, Outcome: "removed",
-			Detail: "verified manifest removed: no destination holds its payload whole (" + rm.Reason + ")"})
 	}
 	for _, f := range rep.Failed {
 		r.Metrics.Repaired(job.Name, f.To, metrics.OutcomeFailed)
-		r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: f.ID, Destination: f.To, Outcome: "failed", Detail: f.Action + ": " + f.Err})
+	}
+	for _, ev := range rep.AuditEvents(job.Name) {
+		r.record(ev)
 	}
 	if len(rep.Failed) > 0 {
 		r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: "failed",

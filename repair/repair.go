@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -564,4 +565,22 @@ func readAll(ctx context.Context, s storage.Store, key string) ([]byte, error) {
 	}
 	defer rc.Close()
 	return io.ReadAll(io.LimitReader(rc, maxManifest))
+}
+
+// AuditEvents are the audit trail's records of what r did for job: one
+// per copy, heal or replace ("ok"), removal ("removed") and failure
+// ("failed"). A dry run has none.
+func (r Report) AuditEvents(job string) []audit.Event {
+	var evs []audit.Event
+	for _, c := range r.Copied {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: c.ID, Destination: c.To, Outcome: audit.OutcomeOK, Detail: c.Detail()})
+	}
+	for _, rm := range r.Removed {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: rm.ID, Destination: rm.Destination, Outcome: "removed",
+			Detail: "verified manifest removed: no destination holds its payload whole (" + rm.Reason + ")"})
+	}
+	for _, f := range r.Failed {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: f.ID, Destination: f.To, Outcome: audit.OutcomeFailed, Detail: f.Action + ": " + f.Err})
+	}
+	return evs
 }
