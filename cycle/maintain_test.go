@@ -41,8 +41,8 @@ func hexSum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// putBackup stores a whole backup of job taken at t on s.
-func putBackup(t *testing.T, s storage.Store, signer *sign.Signer, job string, at time.Time) {
+// putBackup stores a whole backup of job taken at t on each of stores.
+func putBackup(t *testing.T, signer *sign.Signer, job string, at time.Time, stores ...storage.Store) {
 	t.Helper()
 	id := manifest.NewID(at)
 	payload := []byte("age-encrypted zstd of " + job + "/" + id)
@@ -57,11 +57,16 @@ func putBackup(t *testing.T, s storage.Store, signer *sign.Signer, job string, a
 		Encryption:  manifest.Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
 		Sequence:    1,
 	}
-	if _, err := s.Put(context.Background(), key, bytes.NewReader(payload)); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"primary", "offsite"} {
+		m.Copies = append(m.Copies, manifest.Copy{Destination: d, Key: key, Bytes: m.Payload.Bytes, SHA256: m.Payload.SHA256})
 	}
-	if err := manifest.Write(context.Background(), s, m, signer); err != nil {
-		t.Fatal(err)
+	for _, s := range stores {
+		if _, err := s.Put(context.Background(), key, bytes.NewReader(payload)); err != nil {
+			t.Fatal(err)
+		}
+		if err := manifest.Write(context.Background(), s, m, signer); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -88,8 +93,7 @@ func TestMaintenanceManifestReads(t *testing.T) {
 		jobs = append(jobs, job)
 		for b := range 10 {
 			at := now.Add(-time.Duration(b) * 24 * time.Hour)
-			putBackup(t, primary, signer, job.Name, at)
-			putBackup(t, offsite, signer, job.Name, at)
+			putBackup(t, signer, job.Name, at, primary, offsite)
 		}
 	}
 	cache, err := manifest.OpenCache(t.TempDir())
