@@ -135,6 +135,12 @@ func TestRepairCommand(t *testing.T) {
 		t.Errorf("audit repair rows %q, want %s healed and %s replaced", details, ids[0], ids[1])
 	}
 
+	// An offsite that cannot be reached: nothing repaired there, exit 1.
+	writeFile(t, e.config, strings.Replace(readFile(t, e.config), e.offsite.server.Endpoint, "http://"+freeAddr(t), 1))
+	if stdout, stderr, code := e.run("repair"); code != 1 || !strings.Contains(stdout, "offsite: NOT REPAIRED") {
+		t.Errorf("repair with offsite down: exit %d, want 1 naming offsite:\n%s\n%s", code, stdout, stderr)
+	}
+
 	if _, stderr, code := e.run("repair", "--job", "nosuch"); code != 2 {
 		t.Errorf("repair --job nosuch: exit %d (%s), want 2", code, stderr)
 	}
