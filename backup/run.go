@@ -172,12 +172,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	var writes sync.WaitGroup
 	for _, s := range stored {
 		writes.Go(func() {
-			if err := manifest.Write(ctx, s.dest.Store, m, job.Signer); err != nil {
-				s.err = err
-				// Without its manifest the payload is not a backup; remove
-				// it (best effort; the sweep catches leftovers).
-				_ = s.dest.Store.Delete(context.WithoutCancel(ctx), key)
-			}
+			s.err = commit(ctx, s.dest, m, job.Signer, job.Trust, log)
 		})
 	}
 	writes.Wait()

@@ -258,40 +258,60 @@ func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, e
 
 // maintain repairs missing copies, then prunes and sweeps each destination.
 // Repair comes first so that prune sees every copy that can exist.
+//
+// Both work on the job's verified catalog, read through the runner's
+// manifest cache: once for repair, and again for prune only when repair
+// changed something (the second read fetches only the manifests repair
+// wrote).
 func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
 	if ctx.Err() != nil {
 		return
 	}
-	if len(dests) > 1 {
-		rep, err := repair.Run(ctx, job.Name, dests, Trust(cfg), repair.Options{}, log)
-		if err != nil {
-			log.Error("repair failed", zap.Error(err))
-		}
-		// Destinations repair could not list are left alone until the next
-		// cycle: prune counts a copy there as missing anyway, which only
-		// keeps more.
+	cat := r.catalog(ctx, log, cfg, job, dests)
+	rep, err := repair.RunCatalog(ctx, cat, dests, Trust(cfg), repair.Options{}, log)
+	if err != nil {
+		log.Error("repair failed", zap.Error(err))
+	}
+	// Destinations that could not be listed are left alone until the next
+	// cycle: prune counts a copy there as missing anyway, which only keeps
+	// more.
+	if len(cat.Unreachable) > 0 {
 		dests = slices.DeleteFunc(slices.Clone(dests), func(d storage.Destination) bool {
-			_, down := rep.Unreachable[d.Name]
+			_, down := cat.Unreachable[d.Name]
 			return down
 		})
-		for _, c := range rep.Copied {
-			r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
-			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: c.ID, Destination: c.To, Outcome: "ok", Detail: "copied from " + c.From})
-		}
-		for _, f := range rep.Failed {
-			r.Metrics.Repaired(job.Name, f.To, metrics.OutcomeFailed)
-			r.record(audit.Event{Action: audit.ActionRepair, Job: job.Name, BackupID: f.ID, Destination: f.To, Outcome: "failed", Detail: f.Err})
-		}
-		if len(rep.Failed) > 0 {
-			r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: "failed",
-				Message: fmt.Sprintf("%d missing copies could not be repaired", len(rep.Failed))})
-		}
+	}
+	for _, c := range rep.Copied {
+		r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
+	}
+	for _, f := range rep.Failed {
+		r.Metrics.Repaired(job.Name, f.To, metrics.OutcomeFailed)
+	}
+	for _, ev := range rep.AuditEvents(job.Name) {
+		r.record(ev)
+	}
+	if len(rep.Failed) > 0 {
+		r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: "failed",
+			Message: fmt.Sprintf("%d repairs of missing or broken copies failed", len(rep.Failed))})
+	}
+	if len(rep.Removed) > 0 {
+		r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: notify.OutcomeFailed,
+			Message: fmt.Sprintf("%d verified manifests removed: no destination held their payload whole, so those backups are lost", len(rep.Removed))})
+	}
+	if len(rep.Copied)+len(rep.Removed) > 0 {
+		cat = r.catalog(ctx, log, cfg, job, dests)
+	} else if len(cat.Unreachable) > 0 {
+		// Prune is not refused (and alerted) for what repair already
+		// logged: it runs on the reachable destinations only.
+		reachable := *cat
+		reachable.Unreachable = nil
+		cat = &reachable
 	}
 
 	policy, err := prune.Policy(job)
 	if err == nil {
 		var res *prune.Result
-		res, err = prune.Run(ctx, job.Name, policy, dests, Trust(cfg), r.now(), false, log, func(it prune.Item) {
+		res, err = prune.RunCatalog(ctx, cat, policy, dests, r.now(), false, log, func(it prune.Item) {
 			r.record(it.AuditEvent(job.Name))
 		})
 		if res != nil {

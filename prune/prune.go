@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,7 +22,6 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -37,9 +35,11 @@ type Item struct {
 	Rule        retention.Rule `json:"rule"`
 	Reason      string         `json:"reason"`
 	// Outcome after a real run: "kept", "deleted", "locked", "failed";
-	// "would delete" or "kept" in a dry run; "unverified" (in both) for a
-	// backup whose manifest does not read or fails its signature there:
-	// it is neither counted as a copy nor deleted.
+	// "would delete" or "kept" in a dry run; in both, "unverified" for a
+	// manifest key that is not trusted there (it does not read or fails
+	// its signature) and "incomplete" for a verified manifest whose
+	// payload is missing or short there: neither is counted as a copy nor
+	// deleted.
 	Outcome string `json:"outcome"`
 	// Objects removed (versions included); Error when it failed or is
 	// locked.
@@ -116,35 +116,35 @@ func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
 // called after every attempted deletion, whatever its outcome (deleted,
 // locked or failed); never in a dry run.
 //
-// Every manifest is read and its signature checked as trust says: only a
-// copy whose manifest verifies counts, and only such a copy is planned
-// (and maybe deleted). Others are reported as "unverified" items.
+// Run reads the job's verified catalog (manifest.ReadCatalog, every
+// manifest checked as trust says) and applies the policy to it as
+// RunCatalog does.
 func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+	return RunCatalog(ctx, manifest.ReadCatalog(ctx, job, dests, trust, nil), policy, dests, now, dryRun, log, onDelete)
+}
+
+// RunCatalog is Run on a catalog already read from dests (the daemon reads
+// it through its manifest cache). Only the catalog's verified backups are
+// planned: a copy counts (for the only-copy rule and min_keep) and may be
+// deleted only on a destination that holds its verified manifest and its
+// payload at the recorded size. A manifest key that is not trusted is
+// reported as an "unverified" item and a verified manifest whose payload
+// is missing or short as an "incomplete" one: neither is counted as a
+// copy nor deleted.
+func RunCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+	job := cat.Job
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
-	entries, unreachable := restore.Catalog(ctx, job, dests)
-	for name, err := range unreachable {
+	for name, err := range cat.Unreachable {
 		res.Refused[name] = "cannot list: " + err.Error()
 	}
-	entries, rejected := verifyCopies(ctx, job, entries, dests, trust, log)
-	res.Items = append(res.Items, rejected...)
-	copies := map[string]int{}
-	for _, e := range entries {
-		copies[e.ID] = len(e.Destinations)
-	}
+	res.Items = append(res.Items, uncounted(cat, log)...)
 	for _, d := range dests {
-		if _, bad := unreachable[d.Name]; bad {
+		if _, bad := cat.Unreachable[d.Name]; bad {
 			continue
 		}
 		var backups []retention.Backup
-		for _, e := range entries {
-			if !slices.Contains(e.Destinations, d.Name) {
-				continue
-			}
-			t, err := manifest.IDTime(e.ID)
-			if err != nil {
-				return nil, fmt.Errorf("destination %s: backup %s: %w", d.Name, e.ID, err)
-			}
-			backups = append(backups, retention.Backup{ID: e.ID, Time: t, Copies: copies[e.ID]})
+		for _, b := range cat.On(d.Name) {
+			backups = append(backups, retention.Backup{ID: b.ID, Time: b.Time(), Copies: len(b.Destinations)})
 		}
 		decisions, err := retention.Plan(policy, backups, now)
 		if err != nil {
@@ -173,48 +173,36 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 	return res, ctx.Err()
 }
 
-// verifyCopies reads every manifest the catalog lists and keeps in each
-// entry only the destinations whose manifest reads and verifies. The
-// others become "unverified" items. Each destination is read on its own
-// goroutine, so a distant bucket's round trips do not add to the others'.
-func verifyCopies(ctx context.Context, job string, entries []restore.Entry, dests []storage.Destination, trust manifest.Trust, log *zap.Logger) ([]restore.Entry, []Item) {
-	// failed[i][k]: the error reading entries[k] on dests[i], if it lists it.
-	failed := make([][]error, len(dests))
-	var reads sync.WaitGroup
-	for i, d := range dests {
-		failed[i] = make([]error, len(entries))
-		reads.Go(func() {
-			for k, e := range entries {
-				if slices.Contains(e.Destinations, d.Name) {
-					_, failed[i][k] = manifest.Read(ctx, d.Store, d.Name, job, e.ID, trust)
-				}
-			}
-		})
+// Outcomes of the items prune neither counts nor deletes.
+const (
+	// OutcomeUnverified is a manifest key that is not trusted (it does not
+	// read, decode or verify, or names another backup).
+	OutcomeUnverified = "unverified"
+	// OutcomeIncomplete is a verified manifest whose payload is missing or
+	// not at its recorded size on that destination (repair heals it).
+	OutcomeIncomplete = "incomplete"
+)
+
+// uncounted reports what cat holds but does not count as a copy: its
+// untrusted keys and its incomplete copies. They are kept, and their
+// objects are left for repair (and the operator) to deal with.
+func uncounted(cat *manifest.Catalog, log *zap.Logger) []Item {
+	var items []Item
+	for _, u := range cat.Untrusted {
+		t, _ := manifest.IDTime(u.ID)
+		items = append(items, Item{Destination: u.Destination, ID: u.ID, Time: t, Keep: true, Outcome: OutcomeUnverified,
+			Reason: "manifest " + u.Key + " not trusted: not counted as a copy, not deleted", Error: u.Reason})
+		log.Error("prune: manifest not trusted; the copy is neither counted nor deleted",
+			zap.String("job", cat.Job), zap.String("destination", u.Destination), zap.String("key", u.Key), zap.String("reason", u.Reason))
 	}
-	reads.Wait()
-	var good []restore.Entry
-	var bad []Item
-	for k, e := range entries {
-		ok := restore.Entry{Job: e.Job, ID: e.ID}
-		for i, d := range dests {
-			if !slices.Contains(e.Destinations, d.Name) {
-				continue
-			}
-			if err := failed[i][k]; err != nil {
-				t, _ := manifest.IDTime(e.ID)
-				bad = append(bad, Item{Destination: d.Name, ID: e.ID, Time: t, Keep: true, Outcome: "unverified",
-					Reason: "manifest unusable: not counted as a copy, not deleted", Error: err.Error()})
-				log.Error("prune: manifest unusable; the copy is neither counted nor deleted",
-					zap.String("job", job), zap.String("destination", d.Name), zap.String("id", e.ID), zap.Error(err))
-				continue
-			}
-			ok.Destinations = append(ok.Destinations, d.Name)
-		}
-		if len(ok.Destinations) > 0 {
-			good = append(good, ok)
-		}
+	for _, in := range cat.Incomplete {
+		t, _ := manifest.IDTime(in.ID)
+		items = append(items, Item{Destination: in.Destination, ID: in.ID, Time: t, Keep: true, Outcome: OutcomeIncomplete,
+			Reason: "payload not whole: not counted as a copy, not deleted (repair heals it)", Error: in.Reason})
+		log.Error("prune: verified manifest without its whole payload; the copy is neither counted nor deleted",
+			zap.String("job", cat.Job), zap.String("destination", in.Destination), zap.String("id", in.ID), zap.String("reason", in.Reason))
 	}
-	return good, bad
+	return items
 }
 
 // deleteBackup disposes of one backup's objects on d, manifest first.

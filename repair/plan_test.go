@@ -11,18 +11,17 @@ import (
 	"testing"
 
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/storage"
 )
 
 func TestPlanNewestFirstBounded(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary"}, {Name: "offsite"}, {Name: "tape"}}
-	entries := []restore.Entry{ // oldest first, as Catalog returns them
+	cat := &manifest.Catalog{Backups: []manifest.Backup{ // oldest first, as ReadCatalog returns them
 		{ID: "a", Destinations: []string{"primary"}},
 		{ID: "b", Destinations: []string{"primary", "offsite", "tape"}},
 		{ID: "c", Destinations: []string{"offsite", "primary"}},
 		{ID: "d", Destinations: []string{"tape"}},
-	}
+	}}
 	type step struct{ id, to, from string }
 	tests := []struct {
 		name string
@@ -40,7 +39,7 @@ func TestPlanNewestFirstBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []step
-			for _, tk := range plan(entries, dests, tt.max) {
+			for _, tk := range plan(cat, dests, tt.max) {
 				var from []string
 				for _, s := range tk.sources {
 					from = append(from, s.Name)
@@ -56,9 +55,30 @@ func TestPlanNewestFirstBounded(t *testing.T) {
 
 func TestPlanNothingMissing(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary"}, {Name: "offsite"}}
-	entries := []restore.Entry{{ID: "a", Destinations: []string{"primary", "offsite"}}}
-	if got := plan(entries, dests, 0); len(got) != 0 {
+	cat := &manifest.Catalog{Backups: []manifest.Backup{{ID: "a", Destinations: []string{"primary", "offsite"}}}}
+	if got := plan(cat, dests, 0); len(got) != 0 {
 		t.Fatalf("plan = %+v, want nothing to copy", got)
+	}
+}
+
+// TestPlanHealsAndReplaces: a destination holding a backup's verified
+// manifest without its whole payload is healed, one holding an untrusted
+// key for it gets the key replaced; both from the destinations that hold
+// the backup whole.
+func TestPlanHealsAndReplaces(t *testing.T) {
+	dests := []storage.Destination{{Name: "primary"}, {Name: "offsite"}, {Name: "tape"}}
+	cat := &manifest.Catalog{
+		Backups:    []manifest.Backup{{ID: "a", Destinations: []string{"primary"}}},
+		Incomplete: []manifest.Incomplete{{Destination: "offsite", ID: "a", Reason: "payload app/a/x is missing"}},
+		Untrusted:  []manifest.Untrusted{{Destination: "tape", ID: "a", Key: "app/a/manifest.json", Reason: "signature: bad"}},
+	}
+	var got []string
+	for _, tk := range plan(cat, dests, 0) {
+		got = append(got, tk.action+" "+tk.id+" to "+tk.target.Name+" from "+tk.sources[0].Name+": "+tk.reason)
+	}
+	want := []string{"heal a to offsite from primary: payload app/a/x is missing", "replace a to tape from primary: signature: bad"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("plan = %q\nwant   %q", got, want)
 	}
 }
 

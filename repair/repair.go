@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -32,12 +33,35 @@ type Options struct {
 	// MaxPerRun bounds the copies (one backup to one destination) made in
 	// one run, newest backups first; 0 means no bound.
 	MaxPerRun int
+	// DryRun plans only: the report lists the steps in Planned and
+	// nothing is read beyond the catalog or written.
+	DryRun bool
 }
+
+// Actions of a step.
+const (
+	// ActionCopy copies a backup to a destination that holds nothing of it.
+	ActionCopy = "copy"
+	// ActionHeal copies a backup's payload to a destination that holds
+	// its verified manifest but not its whole payload.
+	ActionHeal = "heal"
+	// ActionReplace deletes a manifest key that is not trusted (it is not
+	// a backup) and copies the verified backup of that id in its place.
+	ActionReplace = "replace"
+	// ActionRemove removes a verified manifest whose payload no reachable
+	// destination holds whole: it is not a backup.
+	ActionRemove = "remove"
+)
 
 // Report says what a run did.
 type Report struct {
 	Copied []Copy    `json:"copied"`
 	Failed []Failure `json:"failed"`
+	// Removed are verified manifests removed because no destination holds
+	// their payload whole.
+	Removed []Removal `json:"removed"`
+	// Planned are the steps a dry run would take (nil in a real run).
+	Planned []Step `json:"planned,omitempty"`
 	// Unreachable maps the destinations that could not be listed to why.
 	// They were neither read from nor written to.
 	Unreachable map[string]string `json:"unreachable"`
@@ -48,32 +72,89 @@ type Copy struct {
 	ID   string `json:"id"`
 	From string `json:"from"`
 	To   string `json:"to"`
+	// Action is ActionCopy, ActionHeal or ActionReplace.
+	Action string `json:"action"`
+	// Reason says, for a heal or a replace, what was wrong at To.
+	Reason string `json:"reason,omitempty"`
 	// Bytes is the payload's size.
 	Bytes int64 `json:"bytes"`
 	// Duration covers every attempt, backoff included.
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Failure is one backup that could not be copied to one destination. The
-// destination holds no manifest for it.
-type Failure struct {
-	ID  string `json:"id"`
-	To  string `json:"to"`
-	Err string `json:"error"`
+// Detail describes c for the audit trail.
+func (c Copy) Detail() string {
+	switch c.Action {
+	case ActionHeal:
+		return "healed (" + c.Reason + "): payload copied from " + c.From
+	case ActionReplace:
+		return "replaced an untrusted manifest (" + c.Reason + ") by the verified backup copied from " + c.From
+	}
+	return "copied from " + c.From
 }
 
-// Run copies every backup of job that some of dests hold and other
-// reachable dests lack, newest first. Destinations that cannot be listed
-// are reported in Report.Unreachable and skipped; copies that fail after
-// every attempt are reported in Report.Failed. Run returns an error only
-// for invalid arguments or when ctx ends (with the report so far).
+// Failure is one step that failed on one destination. A failed copy
+// leaves the destination without a manifest for the backup (or with the
+// one it had).
+type Failure struct {
+	ID     string `json:"id"`
+	To     string `json:"to"`
+	Action string `json:"action"`
+	Err    string `json:"error"`
+}
+
+// Removal is a verified manifest removed from a destination because no
+// destination holds its payload whole.
+type Removal struct {
+	ID          string `json:"id"`
+	Destination string `json:"destination"`
+	Reason      string `json:"reason"`
+}
+
+// Step is one planned step.
+type Step struct {
+	ID     string   `json:"id"`
+	To     string   `json:"to"`
+	From   []string `json:"from,omitempty"`
+	Action string   `json:"action"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// Run reads job's verified catalog on dests (manifest.ReadCatalog, every
+// manifest checked as trust says) and repairs it as RunCatalog does.
+func Run(ctx context.Context, job string, dests []storage.Destination, trust manifest.Trust, opts Options, log *zap.Logger) (Report, error) {
+	if len(dests) == 0 {
+		return Report{Copied: []Copy{}, Failed: []Failure{}, Removed: []Removal{}, Unreachable: map[string]string{}}, fmt.Errorf("repair %s: no destinations", job)
+	}
+	return RunCatalog(ctx, manifest.ReadCatalog(ctx, job, dests, trust, nil), dests, trust, opts, log)
+}
+
+// RunCatalog makes every reachable destination of dests hold every
+// backup of cat whole, newest first, cat having been read from dests. A
+// destination holds a backup only where the catalog says so (verified
+// manifest, payload at its recorded size), so:
+//
+//   - a destination holding nothing of a backup gets a copy;
+//   - one holding its verified manifest without the whole payload is
+//     healed: the payload is copied from a destination that holds it;
+//   - one holding a manifest key for it that is not trusted (planted,
+//     forged, edited) gets that object deleted and the verified backup
+//     copied in its place: the untrusted object is not a backup;
+//   - a verified manifest whose payload no destination holds whole is
+//     removed (it is not a backup), but only when every destination could
+//     be listed: one that could not may hold it.
+//
+// Destinations that cannot be listed are reported in Report.Unreachable
+// and skipped; steps that fail after every attempt are reported in
+// Report.Failed. RunCatalog returns an error only for invalid arguments
+// or when ctx ends (with the report so far).
 //
 // A copy is made only from a source whose manifest verifies as trust
 // says, and the manifest is copied byte for byte, so its signature stays
-// valid at the target. A source whose manifest fails its signature is
-// treated as corrupt.
-func Run(ctx context.Context, job string, dests []storage.Destination, trust manifest.Trust, opts Options, log *zap.Logger) (Report, error) {
-	rep := Report{Copied: []Copy{}, Failed: []Failure{}, Unreachable: map[string]string{}}
+// valid at the target.
+func RunCatalog(ctx context.Context, cat *manifest.Catalog, dests []storage.Destination, trust manifest.Trust, opts Options, log *zap.Logger) (Report, error) {
+	job := cat.Job
+	rep := Report{Copied: []Copy{}, Failed: []Failure{}, Removed: []Removal{}, Unreachable: map[string]string{}}
 	if len(dests) == 0 {
 		return rep, fmt.Errorf("repair %s: no destinations", job)
 	}
@@ -85,10 +166,9 @@ func Run(ctx context.Context, job string, dests []storage.Destination, trust man
 	}
 	log = log.With(zap.String("job", job))
 
-	entries, unreachable := restore.Catalog(ctx, job, dests)
 	var reachable []storage.Destination
 	for _, d := range dests {
-		if err, ok := unreachable[d.Name]; ok {
+		if err, ok := cat.Unreachable[d.Name]; ok {
 			rep.Unreachable[d.Name] = err.Error()
 			log.Warn("destination unreachable; not repaired", zap.String("destination", d.Name), zap.Error(err))
 			continue
@@ -99,24 +179,53 @@ func Run(ctx context.Context, job string, dests []storage.Destination, trust man
 		return rep, err
 	}
 
-	tasks := plan(entries, reachable, opts.MaxPerRun)
-	if len(tasks) > 0 {
-		log.Info("repair started", zap.Int("copies", len(tasks)))
+	tasks := plan(cat, reachable, opts.MaxPerRun)
+	removals := orphanManifests(cat, reachable, len(reachable) == len(dests), log)
+	if opts.DryRun {
+		rep.Planned = []Step{}
+		for _, t := range tasks {
+			st := Step{ID: t.id, To: t.target.Name, Action: t.action, Reason: t.reason}
+			for _, s := range t.sources {
+				st.From = append(st.From, s.Name)
+			}
+			rep.Planned = append(rep.Planned, st)
+		}
+		for _, r := range removals {
+			rep.Planned = append(rep.Planned, Step{ID: r.in.ID, To: r.dest.Name, Action: ActionRemove, Reason: r.in.Reason})
+		}
+		return rep, nil
+	}
+	if len(tasks)+len(removals) > 0 {
+		log.Info("repair started", zap.Int("copies", len(tasks)), zap.Int("removals", len(removals)))
 	}
 	for _, t := range tasks {
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("repair %s: %w", job, err)
 		}
-		c := copier{job: job, id: t.id, target: t.target, trust: trust, opts: opts,
-			log: log.With(zap.String("backup", t.id), zap.String("to", t.target.Name))}
+		c := copier{job: job, id: t.id, target: t.target, trust: trust, opts: opts, replace: t.action == ActionReplace,
+			log: log.With(zap.String("backup", t.id), zap.String("to", t.target.Name), zap.String("action", t.action))}
 		done, err := c.run(ctx, t.sources)
 		if err != nil {
-			rep.Failed = append(rep.Failed, Failure{ID: t.id, To: t.target.Name, Err: err.Error()})
+			rep.Failed = append(rep.Failed, Failure{ID: t.id, To: t.target.Name, Action: t.action, Err: err.Error()})
 			c.log.Error("repair failed; no manifest written", zap.Error(err))
 			continue
 		}
+		done.Action, done.Reason = t.action, t.reason
 		rep.Copied = append(rep.Copied, done)
 		c.log.Info("backup copied", zap.String("from", done.From), zap.Int64("bytes", done.Bytes), zap.Duration("duration", done.Duration))
+	}
+	for _, r := range removals {
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("repair %s: %w", job, err)
+		}
+		if err := removeManifest(ctx, r.dest, r.in); err != nil {
+			rep.Failed = append(rep.Failed, Failure{ID: r.in.ID, To: r.dest.Name, Action: ActionRemove, Err: err.Error()})
+			log.Error("manifest without a payload not removed", zap.String("backup", r.in.ID), zap.String("destination", r.dest.Name), zap.Error(err))
+			continue
+		}
+		rep.Removed = append(rep.Removed, Removal{ID: r.in.ID, Destination: r.dest.Name, Reason: r.in.Reason})
+		log.Warn("manifest removed: no destination holds its payload whole, so it is not a backup",
+			zap.String("backup", r.in.ID), zap.String("destination", r.dest.Name), zap.String("reason", r.in.Reason))
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("repair %s: %w", job, err)
@@ -129,17 +238,29 @@ type task struct {
 	id      string
 	target  storage.Destination
 	sources []storage.Destination // in the order of dests
+	action  string                // ActionCopy, ActionHeal or ActionReplace
+	reason  string                // what is wrong at target, for a heal or a replace
 }
 
-// plan lists the copies to make: for each backup, newest first, every
-// reachable destination that does not hold it, with the destinations that
-// do as sources. At most limit tasks when limit > 0.
-func plan(entries []restore.Entry, reachable []storage.Destination, limit int) []task {
+// plan lists the copies to make: for each backup of cat, newest first,
+// every reachable destination that does not hold it whole, with the
+// destinations that do as sources. At most limit tasks when limit > 0.
+func plan(cat *manifest.Catalog, reachable []storage.Destination, limit int) []task {
+	type at struct{ dest, id string }
+	wrong := map[at]task{}
+	for _, in := range cat.Incomplete {
+		wrong[at{in.Destination, in.ID}] = task{action: ActionHeal, reason: in.Reason}
+	}
+	for _, u := range cat.Untrusted {
+		if u.ID != "" {
+			wrong[at{u.Destination, u.ID}] = task{action: ActionReplace, reason: u.Reason}
+		}
+	}
 	var tasks []task
-	for _, e := range slices.Backward(entries) {
+	for _, b := range slices.Backward(cat.Backups) {
 		var sources, targets []storage.Destination
 		for _, d := range reachable {
-			if slices.Contains(e.Destinations, d.Name) {
+			if slices.Contains(b.Destinations, d.Name) {
 				sources = append(sources, d)
 			} else {
 				targets = append(targets, d)
@@ -152,10 +273,59 @@ func plan(entries []restore.Entry, reachable []storage.Destination, limit int) [
 			if limit > 0 && len(tasks) == limit {
 				return tasks
 			}
-			tasks = append(tasks, task{id: e.ID, target: t, sources: sources})
+			tk := task{id: b.ID, target: t, sources: sources, action: ActionCopy}
+			if w, ok := wrong[at{t.Name, b.ID}]; ok {
+				tk.action, tk.reason = w.action, w.reason
+			}
+			tasks = append(tasks, tk)
 		}
 	}
 	return tasks
+}
+
+// removal is a verified manifest to remove from dest.
+type removal struct {
+	dest storage.Destination
+	in   manifest.Incomplete
+}
+
+// orphanManifests lists the verified manifests of cat whose payload no
+// destination holds whole: they are not backups. None when some
+// destination could not be listed (complete is false): it may hold the
+// payload.
+func orphanManifests(cat *manifest.Catalog, reachable []storage.Destination, complete bool, log *zap.Logger) []removal {
+	var out []removal
+	for _, in := range cat.Incomplete {
+		if _, ok := cat.Find(in.ID); ok {
+			continue // healed from a whole copy
+		}
+		if !complete {
+			log.Warn("verified manifest without its payload kept while a destination is unreachable (it may hold the payload)",
+				zap.String("backup", in.ID), zap.String("destination", in.Destination), zap.String("reason", in.Reason))
+			continue
+		}
+		for _, d := range reachable {
+			if d.Name == in.Destination {
+				out = append(out, removal{dest: d, in: in})
+			}
+		}
+	}
+	return out
+}
+
+// removeManifest deletes the manifest of in from d, then what is left of
+// its payload there: without a whole payload anywhere it is not a backup.
+// The manifest goes first, so an interruption leaves an orphan payload
+// (swept later), never a manifest pointing at nothing.
+func removeManifest(ctx context.Context, d storage.Destination, in manifest.Incomplete) error {
+	key := manifest.Key(in.Manifest.Job, in.ID)
+	if err := d.Store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("delete %s on %s: %w", key, d.Name, err)
+	}
+	if err := d.Store.Delete(ctx, in.Manifest.Payload.Key); err != nil && !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("delete short payload %s on %s (the sweep removes it after the grace): %w", in.Manifest.Payload.Key, d.Name, err)
+	}
+	return nil
 }
 
 // copier copies one backup to one target destination.
@@ -164,6 +334,9 @@ type copier struct {
 	target  storage.Destination
 	trust   manifest.Trust
 	opts    Options
+	// replace allows deleting a manifest at the target that does not
+	// verify (the catalog listed it as untrusted) to write ours.
+	replace bool
 	log     *zap.Logger
 }
 
@@ -344,18 +517,70 @@ func (c *copier) checkTarget(ctx context.Context, m *manifest.Manifest) (bad, er
 // create-only. Its copies keep naming the destinations that committed the
 // backup when it was taken. putPayload has made sure the payload is
 // there at its full size.
+//
+// When the key is taken, what is there decides: the same backup (another
+// repair, or a verified manifest being healed) is fine; a verified
+// manifest of another payload is an error; an object that does not
+// verify is not a backup, and when the catalog listed it as untrusted
+// (c.replace) it is deleted and ours written in its place.
 func (c *copier) writeManifest(ctx context.Context, m *manifest.Manifest) error {
-	err := manifest.WriteCopy(ctx, c.target.Store, m)
-	if !errors.Is(err, storage.ErrExist) {
-		return err
+	for round := 0; ; round++ {
+		err := manifest.WriteCopy(ctx, c.target.Store, m)
+		if !errors.Is(err, storage.ErrExist) {
+			return err
+		}
+		key := manifest.Key(c.job, c.id)
+		data, rerr := readAll(ctx, c.target.Store, key)
+		if rerr != nil {
+			return fmt.Errorf("%w; reading it: %v", err, rerr)
+		}
+		got, derr := manifest.Decode(data, c.trust)
+		if derr == nil && (got.Job != c.job || got.ID != c.id) {
+			derr = fmt.Errorf("it describes backup %s/%s", got.Job, got.ID)
+		}
+		if derr == nil {
+			if got.Payload.Digest != m.Payload.Digest {
+				return fmt.Errorf("%s already holds a manifest for %s/%s with a different payload", c.target.Name, c.job, c.id)
+			}
+			return nil
+		}
+		if !c.replace || round > 0 {
+			return fmt.Errorf("%w; it is not a trusted manifest of the backup: %v", err, derr)
+		}
+		c.log.Warn("deleting an untrusted manifest object to put the verified backup in its place", zap.String("key", key), zap.Error(derr))
+		if err := c.target.Store.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete untrusted %s on %s: %w", key, c.target.Name, err)
+		}
 	}
-	// Someone else committed it meanwhile: fine if it is the same backup.
-	got, rerr := manifest.Read(ctx, c.target.Store, c.target.Name, c.job, c.id, c.trust)
-	if rerr != nil {
-		return fmt.Errorf("%w; reading it: %v", err, rerr)
+}
+
+// maxManifest bounds what readAll reads of a manifest object.
+const maxManifest = 16 << 20
+
+// readAll reads key from s, at most maxManifest bytes.
+func readAll(ctx context.Context, s storage.Store, key string) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
 	}
-	if got.Payload.Digest != m.Payload.Digest {
-		return fmt.Errorf("%s already holds a manifest for %s/%s with a different payload", c.target.Name, c.job, c.id)
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, maxManifest))
+}
+
+// AuditEvents are the audit trail's records of what r did for job: one
+// per copy, heal or replace ("ok"), removal ("removed") and failure
+// ("failed"). A dry run has none.
+func (r Report) AuditEvents(job string) []audit.Event {
+	var evs []audit.Event
+	for _, c := range r.Copied {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: c.ID, Destination: c.To, Outcome: audit.OutcomeOK, Detail: c.Detail()})
 	}
-	return nil
+	for _, rm := range r.Removed {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: rm.ID, Destination: rm.Destination, Outcome: "removed",
+			Detail: "verified manifest removed: no destination holds its payload whole (" + rm.Reason + ")"})
+	}
+	for _, f := range r.Failed {
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: f.ID, Destination: f.To, Outcome: audit.OutcomeFailed, Detail: f.Action + ": " + f.Err})
+	}
+	return evs
 }

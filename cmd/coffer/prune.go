@@ -28,9 +28,10 @@ Never deleted: anything inside keep_within, the newest complete backup,
 anything needed to keep min_keep backups, the only copy of a backup, and
 nothing at all when the newest backup is dated in the future (a wrong clock).
 Backups under S3 Object Lock are kept and reported as locked. Every manifest
-is read and its signature checked (signing.public_keys): a copy whose
-manifest fails is reported as unverified, is not counted as a copy and is
-not deleted.
+is read and its signature checked (signing.public_keys), and its payload's
+size compared with the listing: a copy whose manifest fails is reported as
+unverified, one whose payload is missing or short as incomplete (coffer
+repair heals it); neither is counted as a copy nor deleted.
 
 --dry-run prints the same plan without deleting. Every deletion is written to
 the audit trail with the rule that decided it.
@@ -87,7 +88,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		results = append(results, res)
 		problems += len(res.Refused)
 		for _, it := range res.Items {
-			if it.Outcome == "failed" || it.Outcome == "unverified" {
+			if it.Outcome == "failed" || it.Outcome == prune.OutcomeUnverified || it.Outcome == prune.OutcomeIncomplete {
 				problems++
 			}
 		}
