@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,52 +34,64 @@ type Report struct {
 	PlainBytes int64              `json:"plain_bytes"`
 	Duration   time.Duration      `json:"duration_ns"`
 	Attempts   []Attempt          `json:"attempts"`
+	// Untrusted are the job's manifest keys that were not used, with the
+	// reason (signature, format, a key that names another backup).
+	Untrusted []manifest.Untrusted `json:"untrusted"`
+	// Incomplete are the job's verified manifests whose payload is missing
+	// or short on a destination: those copies were not tried.
+	Incomplete []manifest.Incomplete `json:"incomplete"`
 }
 
 // Request names the backup to restore and where to look for it.
 type Request struct {
 	Job string
-	// ID of the backup; empty means the newest complete backup.
+	// ID of the backup; empty means the newest backup that verifies and
+	// is whole on some destination.
 	ID string
 	// Destinations in the order to try them.
 	Destinations []storage.Destination
 	Identities   []age.Identity
-	// Trust decides about manifest signatures; a manifest it refuses is a
-	// bad copy, and the next destination is tried.
+	// Trust decides about manifest signatures: a manifest it refuses is
+	// never used (it is listed in the report's Untrusted).
 	Trust manifest.Trust
 }
 
-// Run restores the requested backup. It tries the destinations holding
-// the backup in order and falls back to the next one when a copy is
-// unreachable or fails a check, resetting the loader when it had already
-// received data. newLoader builds the loader from the first manifest read
-// (it needs the backup's source and format). The report is returned also
-// on failure.
+// Run restores the requested backup, chosen from the job's verified
+// catalog (manifest.ReadCatalog): a manifest key that does not verify, or
+// whose payload is not whole, is never chosen, however new its id. It
+// tries the destinations holding the backup whole in order and falls back
+// to the next one when a copy is unreachable or fails a check while
+// streaming, resetting the loader when it had already received data.
+// newLoader builds the loader from the backup's manifest (it needs the
+// backup's source and format). The report is returned also on failure,
+// with the keys that were not used.
 func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (*Report, error) {
 	start := time.Now()
-	entry, err := Locate(ctx, req.Job, req.ID, req.Destinations)
+	cat := manifest.ReadCatalog(ctx, req.Job, req.Destinations, req.Trust, nil)
+	rep := &Report{Job: req.Job, Untrusted: sortedUntrusted(cat.Untrusted), Incomplete: sortedIncomplete(cat.Incomplete)}
+	b, err := cat.Locate(req.ID)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	rep := &Report{Job: req.Job, ID: entry.ID}
-	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID))
+	rep.ID = b.ID
+	log = log.With(zap.String("job", req.Job), zap.String("backup", b.ID))
+	for _, u := range rep.Untrusted {
+		log.Warn("manifest not trusted; not used", zap.String("destination", u.Destination), zap.String("key", u.Key), zap.String("reason", u.Reason))
+	}
+	m := b.Manifest
 	var loader snapshot.Loader
 	var errs []error
 	for _, d := range req.Destinations {
-		if !slices.Contains(entry.Destinations, d.Name) {
+		if !slices.Contains(b.Destinations, d.Name) {
 			continue
 		}
-		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID, req.Trust)
-		if err == nil && loader == nil {
+		if loader == nil {
 			if loader, err = prepare(ctx, m.Source, newLoader); err != nil {
 				return rep, err
 			}
 			rep.Target = loader.String()
 		}
-		var n int64
-		if err == nil {
-			n, err = Load(ctx, d, m, req.Identities, loader)
-		}
+		n, err := Load(ctx, d, m, req.Identities, loader)
 		if err == nil {
 			rep.ServedBy, rep.Manifest, rep.PlainBytes, rep.Duration = d.Name, m, n, time.Since(start)
 			rep.Attempts = append(rep.Attempts, Attempt{Destination: d.Name})
@@ -89,7 +102,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		errs = append(errs, err)
 		var wrong *seal.WrongIdentityError
 		if errors.As(err, &wrong) {
-			return rep, fmt.Errorf("backup %s/%s: %w", req.Job, entry.ID, err)
+			return rep, fmt.Errorf("backup %s/%s: %w", req.Job, b.ID, err)
 		}
 		log.Warn("copy unusable, trying the next destination", zap.String("destination", d.Name), zap.Error(err))
 		if n > 0 {
@@ -102,9 +115,28 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		}
 	}
 	return rep, &allFailedError{
-		msg:  fmt.Sprintf("backup %s/%s could not be restored from any destination: %s", req.Job, entry.ID, attemptsSummary(rep.Attempts)),
+		msg:  fmt.Sprintf("backup %s/%s could not be restored from any destination: %s", req.Job, b.ID, attemptsSummary(rep.Attempts)),
 		errs: errs,
 	}
+}
+
+// sortedUntrusted returns us sorted by destination and key (a stable order
+// for output), never nil.
+func sortedUntrusted(us []manifest.Untrusted) []manifest.Untrusted {
+	out := append([]manifest.Untrusted{}, us...)
+	slices.SortFunc(out, func(a, b manifest.Untrusted) int {
+		return cmp.Or(cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
+// sortedIncomplete returns in sorted by destination and id, never nil.
+func sortedIncomplete(in []manifest.Incomplete) []manifest.Incomplete {
+	out := append([]manifest.Incomplete{}, in...)
+	slices.SortFunc(out, func(a, b manifest.Incomplete) int {
+		return cmp.Or(cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.ID, b.ID))
+	})
+	return out
 }
 
 // allFailedError is a restore that no destination could serve. Its message

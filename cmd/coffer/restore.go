@@ -25,8 +25,11 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Short: "Restore a backup into a database, a file or stdout",
 		Long: `Restore the newest backup of a job (or --id) and check it while streaming:
 age authentication, zstd framing, and SHA-256 and sizes against the
-manifest. When the first destination is unreachable or its copy is bad,
-the next destination holding the backup is used and named.
+manifest. The newest is the newest backup whose manifest verifies and whose
+payload is whole somewhere: a planted or forged manifest key is never
+chosen, and each key not used is named on stderr (--json: "untrusted").
+When the first destination is unreachable or its copy is bad, the next
+destination holding the backup is used and named.
 
 Where it goes:
   --target NAME   a database (PostgreSQL/MariaDB: a database name on the job's
@@ -36,7 +39,7 @@ Where it goes:
   -o -            the plain dump on stdout.
 
 Each manifest's signature is checked against signing.public_keys; a copy
-whose manifest fails is refused, named, and the next destination is tried.
+whose manifest fails is not used, and named.
 --insecure-skip-signature reads such manifests anyway, with a warning for
 each: for emergencies only (e.g. backups made before Coffer signed them).
 Restoring the newest backup also records its sequence number and warns
@@ -102,6 +105,16 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		ev.Outcome, ev.Detail = audit.OutcomeFailed, err.Error()
 	}
 	auditBestEffort(cfg, log, ev)
+	if rep != nil {
+		// Say what was not used, so that nobody wonders whether a planted
+		// or forged key was restored.
+		for _, u := range rep.Untrusted {
+			fmt.Fprintf(cmd.ErrOrStderr(), "not used (not trusted): %s\n", u)
+		}
+		for _, in := range rep.Incomplete {
+			fmt.Fprintf(cmd.ErrOrStderr(), "not used (incomplete): backup %s on %s: %s\n", in.ID, in.Destination, in.Reason)
+		}
+	}
 	if err != nil {
 		return signatureHint(err)
 	}
