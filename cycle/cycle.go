@@ -56,7 +56,7 @@ type Runner struct {
 	// again).
 	UntrustedFile string
 
-	alerted  alertedKeys
+	alerted alertedKeys
 
 	notifier atomic.Pointer[notify.Notifier] // replaced on reload
 	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job

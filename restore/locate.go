@@ -71,4 +71,3 @@ func Catalog(ctx context.Context, job string, dests []storage.Destination) (entr
 	})
 	return entries, unreachable
 }
-
