@@ -105,17 +105,19 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		ev.Outcome, ev.Detail = audit.OutcomeFailed, err.Error()
 	}
 	auditBestEffort(cfg, log, ev)
+	// Say what was not used, so that nobody wonders whether a planted or
+	// forged key was restored.
+	notUsed := ""
 	if rep != nil {
-		// Say what was not used, so that nobody wonders whether a planted
-		// or forged key was restored.
 		for _, u := range rep.Untrusted {
-			fmt.Fprintf(cmd.ErrOrStderr(), "not used (not trusted): %s\n", u)
+			notUsed += fmt.Sprintf("not used (not trusted): %s\n", u)
 		}
 		for _, in := range rep.Incomplete {
-			fmt.Fprintf(cmd.ErrOrStderr(), "not used (incomplete): backup %s on %s: %s\n", in.ID, in.Destination, in.Reason)
+			notUsed += fmt.Sprintf("not used (incomplete): backup %s on %s: %s\n", in.ID, in.Destination, in.Reason)
 		}
 	}
 	if err != nil {
+		fmt.Fprint(cmd.ErrOrStderr(), notUsed)
 		return signatureHint(err)
 	}
 	if m := rep.Manifest; f.id == "" && m != nil {
@@ -124,12 +126,14 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		}
 	}
 	if f.asJSON {
+		fmt.Fprint(cmd.ErrOrStderr(), notUsed)
 		return writeJSON(cmd.OutOrStdout(), rep)
 	}
 	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, rep.Duration.Round(1e7))
 	if len(rep.Attempts) > 1 {
 		msg += fmt.Sprintf("note: %d destination(s) failed first: %s\n", len(rep.Attempts)-1, rep.Attempts[0].Error)
 	}
+	msg += notUsed
 	if f.output == "-" {
 		fmt.Fprint(cmd.ErrOrStderr(), msg)
 	} else {
