@@ -13,8 +13,7 @@ import (
 var ErrNoBackup = manifest.ErrNoBackup
 
 // Entry is one backup and the destinations whose manifest key lists it.
-//
-// Deprecated: see Catalog; use manifest.Backup.
+// It goes with Catalog; use manifest.Backup.
 type Entry struct {
 	Job          string   `json:"job"`
 	ID           string   `json:"id"`
@@ -36,9 +35,10 @@ func (e Entry) Missing(all []string) []string {
 // oldest first, without reading or verifying a manifest. Destinations that
 // cannot be listed are reported in unreachable and skipped.
 //
-// Deprecated: a present key proves nothing (anyone who can write to a
-// bucket can plant one). Decisions use manifest.ReadCatalog; Catalog is
-// left for the callers still moving onto it (prune, repair).
+// A present key proves nothing (anyone who can write to a bucket can plant
+// one): no decision may rest on Catalog. Decisions use
+// manifest.ReadCatalog; Catalog stays only until its last callers (prune,
+// repair) have moved onto it, and is then removed.
 func Catalog(ctx context.Context, job string, dests []storage.Destination) (entries []Entry, unreachable map[string]error) {
 	byID := map[string]*Entry{}
 	unreachable = map[string]error{}
