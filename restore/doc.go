@@ -1,7 +1,8 @@
 // Package restore reads backups back: it chooses a backup from the job's
-// verified catalog (manifest.ReadCatalog), streams the payload through age decryption, zstd decoding and
-// SHA-256 into a loader, and falls back to the next destination holding the
-// backup when one is unreachable or its copy is bad.
+// verified catalog (manifest.ReadCatalog), streams the payload through age
+// decryption, zstd decoding and SHA-256 into a loader, and falls back to
+// the next destination holding the backup when one is unreachable or its
+// copy is bad.
 //
 // Guarantees:
 //   - A backup is chosen (by id, or the newest) only where its manifest
