@@ -19,6 +19,7 @@ const (
 	ActionLeaseLost     = "lease_lost"     // this host lost a job's HA lease
 	ActionLeaseReleased = "lease_released" // this host gave a job's HA lease up
 	ActionDrill         = "drill"          // a timed test restore
+	ActionUntrusted     = "untrusted"      // a manifest key that fails verification and is not used (recorded once per key and reason)
 )
 
 // Outcomes an Event commonly reports.

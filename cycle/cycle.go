@@ -29,7 +29,6 @@ import (
 	"github.com/coffer-backup/coffer/notify"
 	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/repair"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
@@ -51,6 +50,13 @@ type Runner struct {
 	// Manifests caches verified manifests between passes (state
 	// directory); nil reads every manifest every time.
 	Manifests *manifest.Cache
+	// UntrustedFile remembers which untrusted manifest keys were already
+	// alerted (state directory), so that each is alerted once, across
+	// restarts; empty remembers them in memory only (a restart alerts
+	// again).
+	UntrustedFile string
+
+	alerted alertedKeys
 
 	notifier atomic.Pointer[notify.Notifier] // replaced on reload
 	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job
@@ -123,7 +129,9 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 		}
 		defer release()
 		// Another daemon may have served this slot before we got the lease.
-		if newest, ok, _ := newestBackup(ctx, job.Name, dests); ok && !newest.Before(t.Slot) {
+		// Only a verified backup whose payload is whole counts: a planted
+		// manifest key cannot make the slot look served.
+		if newest, ok, _ := r.newestBackup(ctx, log, cfg, job, dests); ok && !newest.Before(t.Slot) {
 			log.Info("slot already backed up by another daemon", zap.Time("slot", t.Slot), zap.Time("newest", newest))
 			r.Metrics.BackupSkipped(job.Name, metrics.SkipAlreadyDone)
 			return
@@ -367,32 +375,6 @@ func (r *Runner) record(ev audit.Event) {
 	if err := r.Audit.Record(ev); err != nil {
 		r.Log.Error("audit event not recorded", zap.String("action", ev.Action), zap.Error(err))
 	}
-}
-
-// Newest is a daemon.NewestFunc: the time of job's newest complete backup
-// on any destination.
-func Newest(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time, bool, error) {
-	dests, err := open.JobDestinations(ctx, cfg, job)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	return newestBackup(ctx, job.Name, dests)
-}
-
-// newestBackup is Newest on already open destinations. It fails only when
-// no destination could be listed.
-func newestBackup(ctx context.Context, job string, dests []storage.Destination) (time.Time, bool, error) {
-	entries, unreachable := restore.Catalog(ctx, job, dests)
-	if len(unreachable) == len(dests) {
-		for _, err := range unreachable {
-			return time.Time{}, false, err
-		}
-	}
-	if len(entries) == 0 {
-		return time.Time{}, false, nil
-	}
-	t, err := manifest.IDTime(entries[len(entries)-1].ID)
-	return t, err == nil, err
 }
 
 // BackupEvents are the audit events of one backup run: one per

@@ -126,7 +126,7 @@ func (r *Runner) Drill(ctx context.Context, cfg *config.Config, job *config.Job,
 			return
 		}
 		defer release()
-		if last, ok, _ := NewestDrill(ctx, cfg, job); ok && !last.Before(t.Slot) {
+		if last, ok, _ := r.NewestDrill(ctx, cfg, job); ok && !last.Before(t.Slot) {
 			log.Info("drill slot already served by another daemon", zap.Time("slot", t.Slot))
 			return
 		}
@@ -135,9 +135,10 @@ func (r *Runner) Drill(ctx context.Context, cfg *config.Config, job *config.Job,
 }
 
 // NewestDrill is a daemon.NewestFunc for the drill schedule: when job's
-// newest drill on its drill source started. A job with no backup yet
-// counts as freshly drilled, so that start-up does not drill nothing.
-func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time, bool, error) {
+// newest drill on its drill source started. A job with no verified backup
+// on its drill source yet counts as freshly drilled, so that start-up does
+// not drill nothing (a planted manifest key is not a backup).
+func (r *Runner) NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time, bool, error) {
 	from, err := drillSource(ctx, cfg, job, "")
 	if err != nil {
 		return time.Time{}, false, err
@@ -149,7 +150,8 @@ func NewestDrill(ctx context.Context, cfg *config.Config, job *config.Job) (time
 	if last != nil {
 		return last.Started, true, nil
 	}
-	if ids, _ := manifest.IDs(ctx, from.Store, job.Name); len(ids) == 0 {
+	c := r.catalog(ctx, r.Log.With(zap.String("job", job.Name)), cfg, job, []storage.Destination{from})
+	if _, ok := c.Newest(); !ok {
 		return time.Now(), true, nil
 	}
 	return time.Time{}, false, nil

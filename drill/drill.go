@@ -119,18 +119,20 @@ func (d *run) phase(ctx context.Context, name string, fn func(context.Context) e
 	return err
 }
 
-// locate finds the backup on the source destination, reads and checks its
-// manifest, and checks the scratch target is free.
+// locate finds the backup on the source destination in its verified
+// catalog (a planted or forged manifest key is never chosen, and is
+// logged), and checks the scratch target is free.
 func (d *run) locate(ctx context.Context) error {
-	entry, err := restore.Locate(ctx, d.Job.Name, d.ID, []storage.Destination{d.From})
+	cat := manifest.ReadCatalog(ctx, d.Job.Name, []storage.Destination{d.From}, d.Trust, nil)
+	for _, u := range cat.Untrusted {
+		d.Log.Warn("manifest not trusted; not used", zap.String("key", u.Key), zap.String("reason", u.Reason))
+	}
+	b, err := cat.Locate(d.ID)
 	if err != nil {
 		return fmt.Errorf("drill from %s: %w", d.From.Name, err)
 	}
-	d.rep.Backup = entry.ID
-	m, err := manifest.Read(ctx, d.From.Store, d.From.Name, d.Job.Name, entry.ID, d.Trust)
-	if err != nil {
-		return fmt.Errorf("drill from %s: %w", d.From.Name, err)
-	}
+	d.rep.Backup = b.ID
+	m := b.Manifest
 	d.m = m
 	verified := m.SignedBy != ""
 	d.rep.ManifestVerified, d.rep.ManifestSignedBy = &verified, m.SignedBy

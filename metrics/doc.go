@@ -38,12 +38,14 @@
 //	coffer_drill_rto_ratio                                gauge    job                         DrillFinished (duration / RTO; above 1 the RTO is missed)
 //	coffer_drill_last_run_timestamp_seconds               gauge    job                         DrillFinished (when the last drill finished)
 //	coffer_drill_last_success_timestamp_seconds           gauge    job                         DrillFinished, for a passed drill
+//	coffer_untrusted_manifests                            gauge    job, destination            Untrusted (manifest keys not used: signature, format, a key naming another backup)
 //
 // Suggested alerts: time() - coffer_backup_last_success_timestamp_seconds
 // above the schedule's interval plus slack (a destination has no fresh
 // backup); increase(coffer_backup_runs_total{outcome!="ok"}[1d]) > 0;
 // coffer_drill_rto_ratio > 0.5; time() -
-// coffer_drill_last_success_timestamp_seconds > 35 days.
+// coffer_drill_last_success_timestamp_seconds > 35 days;
+// coffer_untrusted_manifests > 0 (a planted, forged or damaged manifest).
 // Call Job for every configured job at start-up and after each reload so
 // its counters exist at zero before the first failure, which an increase()
 // alert can then see.

@@ -58,6 +58,7 @@ type Metrics struct {
 	drillRatio   *prometheus.GaugeVec
 	drillLast    *prometheus.GaugeVec
 	drillPassed  *prometheus.GaugeVec
+	untrusted    *prometheus.GaugeVec
 	byJob        []*prometheus.MetricVec // every vector with a job label, for Forget
 
 	mu      sync.Mutex
@@ -124,6 +125,8 @@ func New() *Metrics {
 			"When the job's last restore drill finished, whatever its result.", "job"),
 		drillPassed: gauge("coffer_drill_last_success_timestamp_seconds",
 			"When the job's last passing restore drill finished.", "job"),
+		untrusted: gauge("coffer_untrusted_manifests",
+			"Manifest keys of the job at the destination that are not used (signature, format, or a key naming another backup), at the last read of its catalog.", "job", "destination"),
 		holders: map[string]string{},
 	}
 	m.byJob = []*prometheus.MetricVec{
@@ -133,6 +136,7 @@ func New() *Metrics {
 		m.lastSuccess.MetricVec, m.lastBytes.MetricVec, m.skipped.MetricVec,
 		m.nextRun.MetricVec, m.running.MetricVec, m.pruned.MetricVec,
 		m.locked.MetricVec, m.repairs.MetricVec, m.leaseHeld.MetricVec,
+		m.untrusted.MetricVec,
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -141,6 +145,7 @@ func New() *Metrics {
 		m.skipped, m.nextRun, m.running, m.pruned, m.locked, m.swept,
 		m.repairs, m.leaseHeld, m.reloads, m.lastReloadOK,
 		m.drills, m.drillTime, m.drillPhase, m.drillRatio, m.drillLast, m.drillPassed,
+		m.untrusted,
 	)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
@@ -277,6 +282,16 @@ func (m *Metrics) Repaired(job, dest, outcome string) {
 		return
 	}
 	m.repairs.WithLabelValues(job, dest, outcome).Inc()
+}
+
+// Untrusted records how many manifest keys of job at dest are not used
+// because they fail verification (a level, set at each read of the job's
+// catalog that listed dest).
+func (m *Metrics) Untrusted(job, dest string, n int) {
+	if m == nil {
+		return
+	}
+	m.untrusted.WithLabelValues(job, dest).Set(float64(n))
 }
 
 // LeaseHeld records whether holder (a daemon's host name) holds job's HA

@@ -1,9 +1,14 @@
-// Package restore reads backups back: it finds a backup, checks its
-// manifest, streams the payload through age decryption, zstd decoding and
-// SHA-256 into a loader, and falls back to the next destination holding the
-// backup when one is unreachable or its copy is bad.
+// Package restore reads backups back: it chooses a backup from the job's
+// verified catalog (manifest.ReadCatalog), streams the payload through age
+// decryption, zstd decoding and SHA-256 into a loader, and falls back to
+// the next destination holding the backup when one is unreachable or its
+// copy is bad.
 //
 // Guarantees:
+//   - A backup is chosen (by id, or the newest) only where its manifest
+//     verifies and its payload is whole; a planted, forged or damaged
+//     manifest key is never chosen or tried, and is reported (Report and
+//     Check list it as untrusted, with the reason).
 //   - Nothing from a bucket is trusted unchecked: the manifest's signature
 //     must verify with a trusted key (unless the caller skips signatures,
 //     and then each such manifest is reported), it must decode and

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,43 +34,59 @@ type Report struct {
 	PlainBytes int64              `json:"plain_bytes"`
 	Duration   time.Duration      `json:"duration_ns"`
 	Attempts   []Attempt          `json:"attempts"`
+	// Untrusted are the job's manifest keys that were not used, with the
+	// reason (signature, format, a key that names another backup).
+	Untrusted []manifest.Untrusted `json:"untrusted"`
+	// Incomplete are the job's verified manifests whose payload is missing
+	// or short on a destination: those copies were not tried.
+	Incomplete []manifest.Incomplete `json:"incomplete"`
 }
 
 // Request names the backup to restore and where to look for it.
 type Request struct {
 	Job string
-	// ID of the backup; empty means the newest complete backup.
+	// ID of the backup; empty means the newest backup that verifies and
+	// is whole on some destination.
 	ID string
 	// Destinations in the order to try them.
 	Destinations []storage.Destination
 	Identities   []age.Identity
-	// Trust decides about manifest signatures; a manifest it refuses is a
-	// bad copy, and the next destination is tried.
+	// Trust decides about manifest signatures: a manifest it refuses is
+	// never used (it is listed in the report's Untrusted).
 	Trust manifest.Trust
 }
 
-// Run restores the requested backup. It tries the destinations holding
-// the backup in order and falls back to the next one when a copy is
-// unreachable or fails a check, resetting the loader when it had already
-// received data. newLoader builds the loader from the first manifest read
-// (it needs the backup's source and format). The report is returned also
-// on failure.
+// Run restores the requested backup, chosen from the job's verified
+// catalog (manifest.ReadCatalog): a manifest key that does not verify, or
+// whose payload is not whole, is never chosen, however new its id. It
+// tries the destinations holding the backup whole in order and falls back
+// to the next one when a copy is unreachable or fails a check, resetting
+// the loader when it had already received data. newLoader builds the
+// loader from the backup's manifest (it needs the backup's source and
+// format). The report is returned also on failure, with the keys that
+// were not used.
 //
 // The target is prepared (for a forced restore: emptied, or staged beside
-// it) only once a copy's manifest signature, payload size and age header
-// (hash, and that an identity opens it) have been checked, so a bucket
-// whose every copy is forged, unreadable or for other keys leaves the
-// target untouched. A loader that stages (snapshot.Staged) is committed
-// after the load passed every check (SHA-256 and sizes at the end of the
-// stream, the loading tool's success), and aborted on any failure.
+// it) only once a copy's payload size and age header (hash, and that an
+// identity opens it) have been checked, so a bucket whose every copy is
+// forged, unreadable or for other keys leaves the target untouched. A
+// loader that stages (snapshot.Staged) is committed after the load passed
+// every check (SHA-256 and sizes at the end of the stream, the loading
+// tool's success), and aborted on any failure.
 func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (rep *Report, err error) {
 	start := time.Now()
-	entry, err := Locate(ctx, req.Job, req.ID, req.Destinations)
+	cat := manifest.ReadCatalog(ctx, req.Job, req.Destinations, req.Trust, nil)
+	rep = &Report{Job: req.Job, Untrusted: sortedUntrusted(cat.Untrusted), Incomplete: sortedIncomplete(cat.Incomplete)}
+	b, err := cat.Locate(req.ID)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	rep = &Report{Job: req.Job, ID: entry.ID}
-	log = log.With(zap.String("job", req.Job), zap.String("backup", entry.ID))
+	rep.ID = b.ID
+	log = log.With(zap.String("job", req.Job), zap.String("backup", b.ID))
+	for _, u := range rep.Untrusted {
+		log.Warn("manifest not trusted; not used", zap.String("destination", u.Destination), zap.String("key", u.Key), zap.String("reason", u.Reason))
+	}
+	m := b.Manifest
 	var loader snapshot.Loader
 	defer func() {
 		staged, ok := loader.(snapshot.Staged)
@@ -82,19 +99,15 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 	}()
 	var errs []error
 	for _, d := range req.Destinations {
-		if !slices.Contains(entry.Destinations, d.Name) {
+		if !slices.Contains(b.Destinations, d.Name) {
 			continue
 		}
-		var n int64
-		m, err := manifest.Read(ctx, d.Store, d.Name, req.Job, entry.ID, req.Trust)
-		if err == nil {
-			n, err = loadCopy(ctx, d, m, req.Identities, &loader, newLoader)
-		}
+		n, err := loadCopy(ctx, d, m, req.Identities, &loader, newLoader)
 		if err == nil {
 			rep.Target = loader.String()
 			if staged, ok := loader.(snapshot.Staged); ok {
 				if err := staged.Commit(ctx); err != nil {
-					return rep, fmt.Errorf("backup %s/%s from %s: %w", req.Job, entry.ID, d.Name, err)
+					return rep, fmt.Errorf("backup %s/%s from %s: %w", req.Job, b.ID, d.Name, err)
 				}
 			}
 			rep.ServedBy, rep.Manifest, rep.PlainBytes, rep.Duration = d.Name, m, n, time.Since(start)
@@ -113,7 +126,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		errs = append(errs, err)
 		var wrong *seal.WrongIdentityError
 		if errors.As(err, &wrong) {
-			return rep, fmt.Errorf("backup %s/%s: %w", req.Job, entry.ID, err)
+			return rep, fmt.Errorf("backup %s/%s: %w", req.Job, b.ID, err)
 		}
 		log.Warn("copy unusable, trying the next destination", zap.String("destination", d.Name), zap.Error(err))
 		if n > 0 {
@@ -126,7 +139,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 		}
 	}
 	return rep, &allFailedError{
-		msg:  fmt.Sprintf("backup %s/%s could not be restored from any destination: %s", req.Job, entry.ID, attemptsSummary(rep.Attempts)),
+		msg:  fmt.Sprintf("backup %s/%s could not be restored from any destination: %s", req.Job, b.ID, attemptsSummary(rep.Attempts)),
 		errs: errs,
 	}
 }
@@ -159,6 +172,25 @@ type prepareError struct{ err error }
 
 func (e *prepareError) Error() string { return e.err.Error() }
 func (e *prepareError) Unwrap() error { return e.err }
+
+// sortedUntrusted returns us sorted by destination and key (a stable order
+// for output), never nil.
+func sortedUntrusted(us []manifest.Untrusted) []manifest.Untrusted {
+	out := append([]manifest.Untrusted{}, us...)
+	slices.SortFunc(out, func(a, b manifest.Untrusted) int {
+		return cmp.Or(cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
+// sortedIncomplete returns in sorted by destination and id, never nil.
+func sortedIncomplete(in []manifest.Incomplete) []manifest.Incomplete {
+	out := append([]manifest.Incomplete{}, in...)
+	slices.SortFunc(out, func(a, b manifest.Incomplete) int {
+		return cmp.Or(cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
 
 // allFailedError is a restore that no destination could serve. Its message
 // summarises every attempt; it unwraps to each attempt's error (for

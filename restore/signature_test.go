@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,8 +114,10 @@ func TestRefusedManifestFallsBack(t *testing.T) {
 			if err != nil || rep.ServedBy != "offsite" || !bytes.Equal(got, data) {
 				t.Fatalf("restore: %+v, %v; want the right data from offsite", rep, err)
 			}
-			if len(rep.Attempts) != 2 || !strings.Contains(rep.Attempts[0].Error, c.want) {
-				t.Fatalf("attempts %+v, want the primary refused with %q", rep.Attempts, c.want)
+			// The refused manifest is not tried at all: it is named as
+			// not used, with its reason.
+			if len(rep.Attempts) != 1 || len(rep.Untrusted) != 1 || !strings.Contains(key+" on primary: "+rep.Untrusted[0].Reason, c.want) {
+				t.Fatalf("attempts %+v, untrusted %+v; want only offsite tried and the primary's key named with %q", rep.Attempts, rep.Untrusted, c.want)
 			}
 			checks, err := restore.Verify(context.Background(), "app", "", dests, nil, trust)
 			if err != nil || len(checks) != 2 || checks[0].OK || !strings.Contains(checks[0].Error, c.want) || !checks[1].OK {
@@ -128,10 +131,9 @@ func TestRefusedManifestFallsBack(t *testing.T) {
 
 	put(t, dests[0].Store, key, forged)
 	put(t, dests[1].Store, key, forged)
-	_, _, err = run(trust)
-	var se *manifest.SignatureError
-	if !errors.As(err, &se) {
-		t.Fatalf("restore with both manifests bad: %v, want a SignatureError", err)
+	rep, _, err := run(trust)
+	if !errors.Is(err, restore.ErrNoBackup) || !strings.Contains(err.Error(), "signed by an unknown key") || len(rep.Untrusted) != 2 {
+		t.Fatalf("restore with both manifests bad: %v (untrusted %+v), want no backup, naming both refused keys", err, rep.Untrusted)
 	}
 	var warned []string
 	skip := trust
@@ -141,43 +143,8 @@ func TestRefusedManifestFallsBack(t *testing.T) {
 	if err != nil || rep.ServedBy != "primary" || !bytes.Equal(got, data) {
 		t.Fatalf("restore skipping signatures: %+v, %v", rep, err)
 	}
-	if len(warned) != 1 || warned[0] != key+" on primary" {
-		t.Fatalf("warnings %v, want one naming the primary manifest", warned)
-	}
-}
-
-// ReadManifest takes the first destination whose manifest verifies, names
-// every refused one when none does, and says so when no destination lists
-// the backup; Missing names the destinations that do not list it.
-func TestReadManifest(t *testing.T) {
-	signer := signtest.NewSigner()
-	trust := signtest.Trust(signer)
-	_, dests, m := signedBackup(t, signer, []byte("pupils\n"))
-	ctx := context.Background()
-	e := restore.Entry{Job: "app", ID: m.ID, Destinations: []string{"primary", "offsite"}}
-	if got := e.Missing([]string{"primary", "offsite", "archive"}); len(got) != 1 || got[0] != "archive" {
-		t.Fatalf("Missing = %v, want [archive]", got)
-	}
-
-	key := manifest.Key("app", m.ID)
-	forged, err := m.Sign(signtest.NewSigner())
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, dests[0].Store, key, forged)
-	got, err := restore.ReadManifest(ctx, e, dests, trust)
-	if err != nil || got.ID != m.ID {
-		t.Fatalf("with a forged primary manifest: %v, %v; want offsite's", got, err)
-	}
-
-	put(t, dests[1].Store, key, forged)
-	if _, err := restore.ReadManifest(ctx, e, dests, trust); err == nil ||
-		!strings.Contains(err.Error(), "primary") || !strings.Contains(err.Error(), "offsite") {
-		t.Fatalf("both forged: error %v, want one naming primary and offsite", err)
-	}
-
-	e.Destinations = nil
-	if _, err := restore.ReadManifest(ctx, e, dests, trust); err == nil || !strings.Contains(err.Error(), "none of the destinations lists it") {
-		t.Fatalf("listed nowhere: error %v", err)
+	slices.Sort(warned)
+	if len(warned) != 2 || warned[0] != key+" on offsite" || warned[1] != key+" on primary" {
+		t.Fatalf("warnings %v, want one naming each manifest read", warned)
 	}
 }

@@ -39,28 +39,58 @@ type Check struct {
 	// Warnings say what is wrong without failing the check: a signature
 	// that was not verified, a possible rollback (added by the caller).
 	Warnings []string `json:"warnings,omitempty"`
+	// Untrusted are the job's manifest keys on this destination that are
+	// not used (any backup id), with the reason.
+	Untrusted []manifest.Untrusted `json:"untrusted"`
+	// Incomplete are the job's verified manifests on this destination
+	// whose payload is missing or short.
+	Incomplete []manifest.Incomplete `json:"incomplete"`
 }
 
-// Verify reads backup id of job ("" for the newest) at every destination
-// and checks it without loading it anywhere. The manifest's signature is
-// checked as trust says. With identities it runs the whole restore read
-// path; without, it checks the ciphertext against the manifest. A
-// destination that should hold the backup but does not is a failed check.
+// Verify checks backup id of job ("" for the newest backup that verifies
+// and is whole somewhere) at every destination, without loading it
+// anywhere. The backup is chosen from the job's verified catalog
+// (manifest.ReadCatalog, signatures checked as trust says): a planted or
+// forged key is never chosen, and each check lists the keys of its
+// destination that were not used. With identities it runs the whole
+// restore read path; without, it checks the ciphertext against the
+// manifest. A destination that does not hold the backup whole (no
+// manifest, one that does not verify, or a missing or short payload) is a
+// failed check that says why.
 func Verify(ctx context.Context, job, id string, dests []storage.Destination, ids []age.Identity, trust manifest.Trust) ([]Check, error) {
-	entry, err := Locate(ctx, job, id, dests)
+	cat := manifest.ReadCatalog(ctx, job, dests, trust, nil)
+	b, err := cat.Locate(id)
 	if err != nil {
 		return nil, err
 	}
 	var checks []Check
 	for _, d := range dests {
-		checks = append(checks, verifyAt(ctx, d, entry, ids, trust))
+		c := verifyAt(ctx, d, cat, b, ids)
+		for _, u := range sortedUntrusted(cat.Untrusted) {
+			if u.Destination == d.Name {
+				c.Untrusted = append(c.Untrusted, u)
+			}
+		}
+		for _, in := range sortedIncomplete(cat.Incomplete) {
+			if in.Destination == d.Name {
+				c.Incomplete = append(c.Incomplete, in)
+			}
+		}
+		if c.Untrusted == nil {
+			c.Untrusted = []manifest.Untrusted{}
+		}
+		if c.Incomplete == nil {
+			c.Incomplete = []manifest.Incomplete{}
+		}
+		checks = append(checks, c)
 	}
 	return checks, nil
 }
 
-func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Identity, trust manifest.Trust) Check {
+// verifyAt checks backup b at d; cat says why d does not hold it whole.
+func verifyAt(ctx context.Context, d storage.Destination, cat *manifest.Catalog, b manifest.Backup, ids []age.Identity) Check {
 	start := time.Now()
-	c := Check{Job: e.Job, ID: e.ID, Destination: d.Name, Level: "ciphertext"}
+	c := Check{Job: cat.Job, ID: b.ID, Destination: d.Name, Level: "ciphertext"}
 	if len(ids) > 0 {
 		c.Level = "full"
 	}
@@ -68,10 +98,10 @@ func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Ide
 		c.Error, c.Duration = err.Error(), time.Since(start)
 		return c
 	}
-	m, err := manifest.Read(ctx, d.Store, d.Name, e.Job, e.ID, trust)
-	if err != nil {
-		return fail(err)
+	if !slices.Contains(b.Destinations, d.Name) {
+		return fail(notHeld(cat, b.ID, d.Name))
 	}
+	m := b.Manifest
 	c.Sequence, c.SignedBy = m.Sequence, m.SignedBy
 	if m.SignedBy == "" {
 		c.Warnings = append(c.Warnings, "manifest signature not verified (signatures skipped)")
@@ -99,6 +129,24 @@ func verifyAt(ctx context.Context, d storage.Destination, e Entry, ids []age.Ide
 	}
 	c.OK, c.Duration = true, time.Since(start)
 	return c
+}
+
+// notHeld says why destination dest does not hold backup id whole.
+func notHeld(cat *manifest.Catalog, id, dest string) error {
+	if err, ok := cat.Unreachable[dest]; ok {
+		return err
+	}
+	for _, u := range cat.Untrusted {
+		if u.Destination == dest && u.ID == id {
+			return fmt.Errorf("manifest not trusted, copy not used: %s", u)
+		}
+	}
+	for _, in := range cat.Incomplete {
+		if in.Destination == dest && in.ID == id {
+			return fmt.Errorf("backup %s/%s on %s is incomplete: %s", cat.Job, id, dest, in.Reason)
+		}
+	}
+	return fmt.Errorf("backup %s/%s on %s: manifest %s: %w", cat.Job, id, dest, manifest.Key(cat.Job, id), storage.ErrNotExist)
 }
 
 // checkCiphertext streams the payload and compares size, age header hash

@@ -25,8 +25,11 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Short: "Restore a backup into a database, a file or stdout",
 		Long: `Restore the newest backup of a job (or --id) and check it while streaming:
 age authentication, zstd framing, and SHA-256 and sizes against the
-manifest. When the first destination is unreachable or its copy is bad,
-the next destination holding the backup is used and named.
+manifest. The newest is the newest backup whose manifest verifies and whose
+payload is whole somewhere: a planted or forged manifest key is never
+chosen, and each key not used is named on stderr (--json: "untrusted").
+When the first destination is unreachable or its copy is bad, the next
+destination holding the backup is used and named.
 
 Where it goes:
   --target NAME   a database (PostgreSQL/MariaDB: a database name on the job's
@@ -44,7 +47,7 @@ Where it goes:
   -o -            the plain dump on stdout.
 
 Each manifest's signature is checked against signing.public_keys; a copy
-whose manifest fails is refused, named, and the next destination is tried.
+whose manifest fails is not used, and named.
 --insecure-skip-signature reads such manifests anyway, with a warning for
 each: for emergencies only (e.g. backups made before Coffer signed them).
 Restoring the newest backup also records its sequence number and warns
@@ -110,7 +113,19 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		ev.Outcome, ev.Detail = audit.OutcomeFailed, err.Error()
 	}
 	auditBestEffort(cfg, log, ev)
+	// Say what was not used, so that nobody wonders whether a planted or
+	// forged key was restored.
+	notUsed := ""
+	if rep != nil {
+		for _, u := range rep.Untrusted {
+			notUsed += fmt.Sprintf("not used (not trusted): %s\n", u)
+		}
+		for _, in := range rep.Incomplete {
+			notUsed += fmt.Sprintf("not used (incomplete): backup %s on %s: %s\n", in.ID, in.Destination, in.Reason)
+		}
+	}
 	if err != nil {
+		fmt.Fprint(cmd.ErrOrStderr(), notUsed)
 		return signatureHint(err)
 	}
 	if m := rep.Manifest; f.id == "" && m != nil {
@@ -119,12 +134,14 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		}
 	}
 	if f.asJSON {
+		fmt.Fprint(cmd.ErrOrStderr(), notUsed)
 		return writeJSON(cmd.OutOrStdout(), rep)
 	}
 	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, rep.Duration.Round(1e7))
 	if len(rep.Attempts) > 1 {
 		msg += fmt.Sprintf("note: %d destination(s) failed first: %s\n", len(rep.Attempts)-1, rep.Attempts[0].Error)
 	}
+	msg += notUsed
 	if f.output == "-" {
 		fmt.Fprint(cmd.ErrOrStderr(), msg)
 	} else {

@@ -88,16 +88,17 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 	if err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder(), DrillDir: filepath.Join(dir, "drills"), Manifests: manifests}
+	runner := &cycle.Runner{Log: log, Audit: auditLog, Metrics: m, Holder: cycle.DefaultHolder(), DrillDir: filepath.Join(dir, "drills"),
+		Manifests: manifests, UntrustedFile: filepath.Join(dir, "untrusted-alerted.json")}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
-	sched := daemon.New(cfg, runner.Run, cycle.Newest, daemon.Hooks{
+	sched := daemon.New(cfg, runner.Run, runner.Newest, daemon.Hooks{
 		Skipped: m.BackupSkipped,
 		NextRun: m.NextRun,
 		Running: m.Running,
 		Forget:  m.Forget,
 	}, log)
 	// Restore drills follow each job's drill.schedule, apart from backups.
-	drills := daemon.New(cfg, runner.Drill, cycle.NewestDrill, daemon.Hooks{}, log.With(zap.String("schedule", "drill"))).WithPlan(daemon.DrillPlan)
+	drills := daemon.New(cfg, runner.Drill, runner.NewestDrill, daemon.Hooks{}, log.With(zap.String("schedule", "drill"))).WithPlan(daemon.DrillPlan)
 	logDrillSetup(cfg, log)
 
 	if cfg.Daemon.Listen != "off" {

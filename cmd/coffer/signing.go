@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,10 +53,17 @@ func loadSigner(cfg *config.Config) (*sign.Signer, error) {
 	return s, nil
 }
 
-// signatureHint is added to an error that a failed signature caused.
+// signatureHint is added to an error that a failed signature caused,
+// including "no backup found" when the catalog names a key it did not use
+// for its signature.
 func signatureHint(err error) error {
+	if err == nil {
+		return nil
+	}
 	var se *manifest.SignatureError
-	if err == nil || !errors.As(err, &se) && !errors.Is(err, sign.ErrBadSignature) && !errors.Is(err, sign.ErrUnknownKey) {
+	signature := errors.As(err, &se) || errors.Is(err, sign.ErrBadSignature) || errors.Is(err, sign.ErrUnknownKey) ||
+		strings.Contains(err.Error(), "/"+manifest.FileName+" on ") && strings.Contains(err.Error(), ": signature: ")
+	if !signature {
 		return err
 	}
 	return fmt.Errorf("%w\n(a manifest whose signature fails may have been forged or changed by someone with write access to the bucket; "+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -32,9 +32,14 @@ type jobStatus struct {
 	Unreachable map[string]string `json:"unreachable,omitempty"`
 	// Restore is the command that restores the newest backup into a new
 	// database now; StockTools does it without Coffer.
-	Restore    string   `json:"restore_command,omitempty"`
-	StockTools string   `json:"stock_tools_command,omitempty"`
-	Problems   []string `json:"problems"`
+	Restore    string `json:"restore_command,omitempty"`
+	StockTools string `json:"stock_tools_command,omitempty"`
+	// Untrusted are the job's manifest keys that are not used, with the
+	// reason; Incomplete its verified manifests whose payload is missing
+	// or short on a destination. Each is also a problem.
+	Untrusted  []untrustedKey  `json:"untrusted"`
+	Incomplete []incompleteKey `json:"incomplete"`
+	Problems   []string        `json:"problems"`
 }
 
 // backupStatus is a job's newest complete backup.
@@ -65,13 +70,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--job NAME]",
 		Short: "One screen for the on-call engineer: last backup, next run, last drill, restore command",
-		Long: `Show, per job: the newest complete backup (age, size, which destinations
-hold it), when the next backup and drill are due, the last restore drill
-against the RTO, and the exact command that restores the newest backup now,
-with Coffer and with the stock age and zstd tools.
+		Long: `Show, per job: the newest backup that verifies and is whole (age, size,
+which destinations hold it), when the next backup and drill are due, the
+last restore drill against the RTO, and the exact command that restores the
+newest backup now, with Coffer and with the stock age and zstd tools.
+Manifest keys that do not verify (planted, forged or damaged) are never
+used; each is listed with its reason, as is a verified manifest whose
+payload is missing or short.
 
-Exit status: 0 when every job has a backup at every destination and its
-last drill passed, 1 otherwise (so it can run in monitoring).`,
+Exit status: 0 when every job has a backup at every destination, no
+untrusted or incomplete manifest, and its last drill passed; 1 otherwise
+(so it can run in monitoring).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, jobs, err := g.loadJobs(job, job == "")
@@ -126,26 +135,27 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 	if err != nil {
 		return st, err
 	}
-	entries, unreachable := restore.Catalog(ctx, j.Name, dests)
-	for n, err := range unreachable {
+	c := manifest.ReadCatalog(ctx, j.Name, dests, trust, nil)
+	for _, n := range slices.Sorted(maps.Keys(c.Unreachable)) {
+		err := c.Unreachable[n]
 		st.Unreachable[n] = err.Error()
 		st.Problems = append(st.Problems, fmt.Sprintf("destination %s unreachable: %v", n, err))
 	}
-	if len(entries) == 0 {
+	if b, ok := c.Newest(); !ok {
 		st.Problems = append(st.Problems, "no complete backup anywhere")
 	} else {
-		e := entries[len(entries)-1]
-		b, m, merr := newestBackupStatus(ctx, dests, j, e, trust, now)
-		st.LastBackup = b
-		if m == nil {
-			st.Problems = append(st.Problems, fmt.Sprintf("newest backup %s: no readable, correctly signed manifest: %v", e.ID, merr))
+		st.LastBackup = newestBackupStatus(j, b, now)
+		if len(st.LastBackup.Missing) > 0 {
+			st.Problems = append(st.Problems, "newest backup missing from "+strings.Join(st.LastBackup.Missing, ", "))
 		}
-		if len(b.Missing) > 0 {
-			st.Problems = append(st.Problems, "newest backup missing from "+strings.Join(b.Missing, ", "))
-		}
-		if m != nil {
-			st.Restore, st.StockTools = restoreCommands(cfg, j, e.Destinations, m)
-		}
+		st.Restore, st.StockTools = restoreCommands(cfg, j, b.Destinations, b.Manifest)
+	}
+	st.Untrusted, st.Incomplete = problemsOf(c)
+	for _, u := range st.Untrusted {
+		st.Problems = append(st.Problems, fmt.Sprintf("manifest key %s on %s not trusted, not used: %s", u.Key, u.Destination, u.Reason))
+	}
+	for _, in := range st.Incomplete {
+		st.Problems = append(st.Problems, fmt.Sprintf("backup %s incomplete on %s, not counted there: %s", in.ID, in.Destination, in.Reason))
 	}
 	if from := findDest(dests, j.Drill.From); from != nil {
 		r, err := drill.LatestReport(ctx, from.Store, j.Name, trust)
@@ -161,20 +171,13 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 	return st, nil
 }
 
-// newestBackupStatus describes entry e, reading its manifest from the
-// first destination that serves it.
-func newestBackupStatus(ctx context.Context, dests []storage.Destination, j *config.Job, e restore.Entry, trust manifest.Trust, now time.Time) (*backupStatus, *manifest.Manifest, error) {
-	b := &backupStatus{ID: e.ID, Destinations: e.Destinations, Missing: e.Missing(j.Destinations)}
-	m, err := restore.ReadManifest(ctx, e, dests, trust)
-	if err != nil {
-		if t, terr := manifest.IDTime(e.ID); terr == nil {
-			b.AgeSeconds = now.Sub(t).Seconds()
-		}
-		return b, nil, err
-	}
-	b.Finished, b.PlainBytes, b.StoredBytes = m.Finished, m.Plain.Bytes, m.Payload.Bytes
-	b.AgeSeconds = now.Sub(m.Finished).Seconds()
-	return b, m, nil
+// newestBackupStatus describes b, the newest verified backup of j.
+func newestBackupStatus(j *config.Job, b manifest.Backup, now time.Time) *backupStatus {
+	m := b.Manifest
+	bs := &backupStatus{ID: b.ID, Destinations: b.Destinations, Missing: b.Missing(j.Destinations)}
+	bs.Finished, bs.PlainBytes, bs.StoredBytes = m.Finished, m.Plain.Bytes, m.Payload.Bytes
+	bs.AgeSeconds = now.Sub(m.Finished).Seconds()
+	return bs
 }
 
 func findDest(dests []storage.Destination, name string) *storage.Destination {

@@ -22,7 +22,13 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Use:   "verify --job NAME [--id ID] [--identity FILE]",
 		Short: "Read a backup back at every destination and check it, loading nothing",
 		Long: `Check the newest backup of a job (or --id) at every destination of the job.
-The manifest's signature must verify with a key in signing.public_keys.
+The newest is the newest backup whose manifest verifies (signature with a
+key in signing.public_keys, and it describes the backup its key names) and
+whose payload is whole somewhere: a planted or forged manifest key is never
+chosen. Every manifest key that is not used is listed with its reason
+(text: after the checks; --json: each check's "untrusted", for its
+destination), as is a verified manifest whose payload is missing or short
+("incomplete").
 With --identity, the whole restore read path runs: age decryption and
 authentication, zstd decoding, and the plaintext and payload SHA-256 and
 sizes against the manifest. Without it, the payload's size, age header and
@@ -69,7 +75,7 @@ func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
 	}
 	checks, err := restore.Verify(cmd.Context(), f.job, f.id, stores, ids, trust)
 	if err != nil {
-		return err
+		return signatureHint(err)
 	}
 	if f.id == "" {
 		// The newest visible backup: compare its sequence with the highest
@@ -99,6 +105,17 @@ func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
 		}
 	} else {
 		printChecks(cmd, checks)
+		var us []untrustedKey
+		var ins []incompleteKey
+		for _, c := range checks {
+			for _, u := range c.Untrusted {
+				us = append(us, untrustedKey{c.Job, u})
+			}
+			for _, in := range c.Incomplete {
+				ins = append(ins, incompleteKey{c.Job, in})
+			}
+		}
+		printProblems(cmd.OutOrStdout(), us, ins)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d destinations failed verification", failed, len(checks))
