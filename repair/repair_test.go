@@ -219,8 +219,8 @@ func TestCorruptSourceLeavesNothingOnTarget(t *testing.T) {
 	if ups, err := offsiteStore.ListMultipartUploads(e.ctx); err != nil || len(ups) != 0 {
 		t.Fatalf("multipart uploads left on offsite: %v, %v", ups, err)
 	}
-	if entries, _ := restore.Catalog(e.ctx, job, []storage.Destination{offsite}); len(entries) != 1 || entries[0].ID != good.ID {
-		t.Fatalf("offsite catalog = %+v, want only %s", entries, good.ID)
+	if c := manifest.ReadCatalog(e.ctx, job, []storage.Destination{offsite}, e.trusted(), nil); len(c.Backups) != 1 || c.Backups[0].ID != good.ID {
+		t.Fatalf("offsite catalog = %+v, want only %s", c.Backups, good.ID)
 	}
 }
 
