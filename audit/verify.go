@@ -103,7 +103,13 @@ type Verification struct {
 	Disagreements []Problem `json:"disagreements"`
 
 	unproven map[string]string
+	proven   map[string]bool
 }
+
+// Proven reports whether the event with this ID was read and is proven:
+// on an intact chain (and, when shipped, under a verified signed head),
+// with no copy that differs.
+func (v *Verification) Proven(id string) bool { return v.proven[id] }
 
 // Unproven returns, by event ID, why each event read is not proven: on a
 // broken trail, unchained, in an object without a verified head, or with
@@ -344,6 +350,7 @@ func Verify(ctx context.Context, localPath string, dests []storage.Destination, 
 	for id := range proven {
 		delete(res.unproven, id)
 	}
+	res.proven = proven
 	res.Intact = len(res.Disagreements) == 0
 	for _, t := range res.Trails {
 		if t.Status == TrailBroken {
