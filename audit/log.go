@@ -33,7 +33,7 @@ type Log struct {
 	mu sync.Mutex // serialises writes and Close
 	f  *os.File
 
-	signer  *sign.Signer  // signs shipped chain heads; nil ships them unsigned
+	signer *sign.Signer // signs shipped chain heads; nil ships them unsigned
 
 	shipMu sync.Mutex // one Ship at a time in this process
 }
