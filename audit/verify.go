@@ -291,13 +291,23 @@ func Verify(ctx context.Context, localPath string, dests []storage.Destination, 
 				tr.Problems = append(tr.Problems, *p)
 			}
 			tr.Status = status(tr)
-			for _, l := range local {
+			lastEvent := -1
+			for i, l := range local {
+				if l.parsed {
+					lastEvent = i
+				}
+			}
+			for i, l := range local {
 				addCopy(l, tr.Trail, localPath)
 				switch {
 				case p != nil:
 					unproven(l, "the local audit log is broken: "+p.String())
 				case !l.chained:
 					unproven(l, "unchained: recorded before the audit trail was hash-chained")
+				case i == lastEvent:
+					// Nothing after it records its hash: only a shipped,
+					// signed copy proves the log's last event.
+					unproven(l, "the last event of the local log: no later event or signed shipped head vouches for it yet")
 				default:
 					proven[l.ev.ID] = true
 				}
