@@ -93,7 +93,7 @@ func writeVerification(w io.Writer, v *audit.Verification) {
 	for _, t := range v.Trails {
 		fmt.Fprintf(w, "%s: %s, %d events (%d chained, %d unchained)", t.Trail, t.Status, t.Events, t.Chained, t.Unchained)
 		if t.Objects > 0 {
-			fmt.Fprintf(w, ", %d objects, %d signed heads verified", t.Objects, t.SignedHeads)
+			fmt.Fprintf(w, "; objects: %d, signed heads verified: %d", t.Objects, t.SignedHeads)
 		}
 		fmt.Fprintln(w)
 		for i, p := range t.Problems {
