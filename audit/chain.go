@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 )
@@ -15,10 +14,10 @@ import (
 // form of a SHA-256 no line has.
 const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// LineHash returns the hex SHA-256 of one stored line, without its
+// LineHash returns the hex SHA-256 of one stored line, given without its
 // newline: what the next event's Prev records.
 func LineHash(line []byte) string {
-	sum := sha256.Sum256(bytes.TrimRight(line, "\r\n"))
+	sum := sha256.Sum256(line)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -28,66 +27,90 @@ type chainLink struct {
 	seq  int64  // Seq of the last chained event, 0 when none
 }
 
-// tailChunk is how much of the end of a log lastLink reads at a time.
+// tailChunk is how much of the end of a log is read at a time.
 const tailChunk = 64 << 10
 
-// lastLink reads the end of the log f (size bytes, ending in a newline or
-// empty) and returns what the next event chains to: the hash of the last
-// line, whatever it holds (a torn line included: the next event then
-// proves the torn bytes were there), and the Seq of the last line that is
-// a chained event plus one. Lines written before events were chained
-// (no seq) count as seq 0.
+// seqSearchLimit bounds how far back lastLink looks for the last event
+// with a seq, past torn lines.
+const seqSearchLimit = 8 << 20
+
+// lastLink reads the end of the log f (size bytes) and returns what the
+// next event chains to: the hash of the last line, whatever it holds (a
+// torn line included: the next event then proves the torn bytes were
+// there), and the Seq of the last line that parses as an event (0 for
+// events written before the chain existed, or when none is found within
+// seqSearchLimit).
 func lastLink(f io.ReaderAt, size int64) (chainLink, error) {
 	if size == 0 {
 		return chainLink{prev: Genesis}, nil
 	}
-	var link chainLink
-	end := size // exclusive end of the unread part
-	var buf []byte
-	first := true
-	for {
-		// Read backwards until buf holds a whole line before its end.
-		for end > 0 && bytes.LastIndexByte(trimNL(buf), '\n') < 0 {
-			n := min(int64(tailChunk), end)
-			chunk := make([]byte, n)
-			if _, err := f.ReadAt(chunk, end-n); err != nil && !errors.Is(err, io.EOF) {
+	end := size
+	if ok, err := endsInNewline(f, size); err != nil {
+		return chainLink{}, err
+	} else if ok {
+		end--
+	}
+	start, err := lineStart(f, end)
+	if err != nil {
+		return chainLink{}, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, start, end-start)); err != nil {
+		return chainLink{}, err
+	}
+	link := chainLink{prev: hex.EncodeToString(h.Sum(nil))}
+	// The seq: from the last line that parses, looking back past torn ones.
+	for start >= 0 && size-start <= seqSearchLimit {
+		if end-start <= maxLine {
+			line := make([]byte, end-start)
+			if _, err := f.ReadAt(line, start); err != nil && !errors.Is(err, io.EOF) {
 				return chainLink{}, err
 			}
-			buf = append(chunk, buf...)
-			end -= n
-			if int64(len(buf)) > 2*maxLine+2 {
-				return chainLink{}, fmt.Errorf("last line is longer than %d bytes", maxLine)
+			var ev struct {
+				Seq int64 `json:"seq"`
+			}
+			if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &ev) == nil {
+				link.seq = ev.Seq
+				return link, nil
 			}
 		}
-		body := trimNL(buf)
-		i := bytes.LastIndexByte(body, '\n')
-		line := body[i+1:]
-		if first {
-			link.prev = LineHash(line)
-			first = false
+		if start == 0 {
+			break
 		}
-		var ev struct {
-			Seq int64 `json:"seq"`
+		end = start - 1 // the newline before this line
+		if start, err = lineStart(f, end); err != nil {
+			return chainLink{}, err
 		}
-		if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &ev) == nil {
-			link.seq = ev.Seq
-			return link, nil
-		}
-		// A torn or blank line: the seq comes from the line before. (The
-		// loop above read until body held a newline or the file's start.)
-		if i < 0 {
-			return link, nil
-		}
-		buf = body[:i+1]
 	}
+	return link, nil
 }
 
-// trimNL drops one trailing newline.
-func trimNL(b []byte) []byte {
-	if len(b) > 0 && b[len(b)-1] == '\n' {
-		return b[:len(b)-1]
+// lineStart returns the offset of the first byte after the last newline
+// before end (0 when there is none).
+func lineStart(f io.ReaderAt, end int64) (int64, error) {
+	buf := make([]byte, tailChunk)
+	for pos := end; pos > 0; {
+		n := min(int64(len(buf)), pos)
+		chunk := buf[:n]
+		if _, err := f.ReadAt(chunk, pos-n); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return pos - n + int64(i) + 1, nil
+		}
+		pos -= n
 	}
-	return b
+	return 0, nil
+}
+
+// endsInNewline reports whether the file f of size bytes (not empty) ends
+// in a newline.
+func endsInNewline(f io.ReaderAt, size int64) (bool, error) {
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, size-1); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return b[0] == '\n', nil
 }
 
 // fileEndsInNewline reports whether the file f of size bytes is empty or
@@ -96,9 +119,5 @@ func fileEndsInNewline(f *os.File, size int64) (bool, error) {
 	if size == 0 {
 		return true, nil
 	}
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, size-1); err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	return b[0] == '\n', nil
+	return endsInNewline(f, size)
 }

@@ -469,3 +469,30 @@ func TestHeadlessDuplicateOfASignedObjectIsANote(t *testing.T) {
 		t.Fatalf("an interrupted ship, shipped again, is reported broken: %s", v.FirstProblem())
 	}
 }
+
+// Another process died mid-write while this one has the log open: the
+// next Record starts on a line of its own and chains to the torn bytes; a
+// torn tail longer than any event does not stop recording.
+func TestRecordAfterAnotherProcessTornWrite(t *testing.T) {
+	for _, torn := range []string{`{"id":"torn","ti`, strings.Repeat("x", 3*maxLine)} {
+		l, _ := chainedLog(t, 2)
+		f, err := os.OpenFile(l.Path(), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(torn)
+		f.Close()
+		if err := l.Record(Event{Action: ActionBackup, Job: "db"}); err != nil {
+			t.Fatalf("Record after a torn write of %d bytes: %v", len(torn), err)
+		}
+		v := verifyLocal(t, l.Path())
+		if !v.Intact || v.Trails[0].Chained != 3 {
+			t.Errorf("torn write of %d bytes: %v %+v", len(torn), v.FirstProblem(), v.Trails)
+		}
+		lines := fileLines(t, l.Path())
+		var ev Event
+		if err := json.Unmarshal(lines[3], &ev); err != nil || ev.Seq != 3 || ev.Prev != LineHash([]byte(torn)) {
+			t.Errorf("event after the torn line: %v seq %d prev %s; want seq 3 linked to the torn bytes", err, ev.Seq, ev.Prev)
+		}
+	}
+}
