@@ -11,7 +11,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/coffer-backup/coffer/sign"
@@ -316,12 +318,20 @@ func Verify(ctx context.Context, localPath string, dests []storage.Destination, 
 		}
 	}
 
+	shippedIDs := map[string]bool{} // events in any shipped object
 	for _, d := range dests {
 		trails, err := verifyStore(ctx, d, v)
 		if err != nil {
 			return nil, err
 		}
 		for _, t := range trails {
+			for _, o := range t.objects {
+				for _, l := range o.lines {
+					if l.parsed {
+						shippedIDs[l.ev.ID] = true
+					}
+				}
+			}
 			res.Trails = append(res.Trails, t.result)
 			for _, o := range t.objects {
 				for _, l := range o.lines {
@@ -337,6 +347,12 @@ func Verify(ctx context.Context, localPath string, dests []storage.Destination, 
 			if local != nil {
 				res.Disagreements = append(res.Disagreements, missingLocally(t, local, localPath)...)
 			}
+		}
+	}
+
+	if local != nil && len(dests) > 0 {
+		if p := shippedButGone(localPath, local, shippedIDs); p != nil {
+			res.Disagreements = append(res.Disagreements, *p)
 		}
 	}
 
@@ -437,7 +453,7 @@ func verifyStore(ctx context.Context, d storage.Destination, v *sign.Verifier) (
 				return nil, fmt.Errorf("verify audit trail in %s: %w", d.Name, err)
 			}
 			objs[obj.Key] = &shippedObject{key: obj.Key, data: data, lines: parseLines(data)}
-			if len(byHost[host]) == 0 {
+			if !slices.Contains(hosts, host) {
 				hosts = append(hosts, host)
 			}
 			byHost[host] = append(byHost[host], obj.Key)
@@ -447,6 +463,10 @@ func verifyStore(ctx context.Context, d storage.Destination, v *sign.Verifier) (
 				return nil, fmt.Errorf("verify audit trail in %s: %w", d.Name, err)
 			}
 			heads[strings.TrimSuffix(obj.Key, headSuffix)+".jsonl"] = data
+			// A host whose every object is gone still has a trail.
+			if !slices.Contains(hosts, host) {
+				hosts = append(hosts, host)
+			}
 		}
 	}
 	for key, hb := range heads {
@@ -470,7 +490,7 @@ func verifyStore(ctx context.Context, d storage.Destination, v *sign.Verifier) (
 		for _, k := range keys {
 			t.objects = append(t.objects, objs[k])
 		}
-		checkHost(t, heads, v)
+		checkHost(t, host, heads, v)
 		out = append(out, t)
 	}
 	return out, nil
@@ -487,7 +507,7 @@ func getAll(ctx context.Context, s storage.Store, key string) ([]byte, error) {
 
 // checkHost checks one host's shipped objects: each object's own chain
 // and head, then the links between objects.
-func checkHost(t *hostTrail, heads map[string][]byte, v *sign.Verifier) {
+func checkHost(t *hostTrail, host string, heads map[string][]byte, v *sign.Verifier) {
 	tr := &t.result
 	byHash := map[string]auditLine{}     // every line of every object
 	signedRaw := map[string]bool{}       // hashes of lines in objects whose head verified
@@ -600,7 +620,7 @@ func checkHost(t *hostTrail, heads map[string][]byte, v *sign.Verifier) {
 	}
 	// Heads whose object is gone.
 	for key := range heads {
-		if !strings.HasPrefix(key, Prefix) || objectHost(key) != objectHost(t.objects[0].key) {
+		if objectHost(key) != host {
 			continue
 		}
 		if slices.ContainsFunc(t.objects, func(o *shippedObject) bool { return o.key == key }) {
@@ -676,6 +696,33 @@ func objectOf(t *hostTrail, l auditLine) *shippedObject {
 func objectHost(key string) string {
 	host, _, _ := strings.Cut(strings.TrimPrefix(key, Prefix), "/")
 	return host
+}
+
+// shippedButGone returns a problem naming the first chained event of the
+// local log that audit.shipped says was shipped but that no destination
+// holds in any copy (by event ID): its object was deleted (possible where
+// there is no Object Lock).
+func shippedButGone(localPath string, local []auditLine, shipped map[string]bool) *Problem {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(localPath), shippedName))
+	if err != nil {
+		return nil
+	}
+	upTo, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return nil
+	}
+	var end int64
+	for _, l := range local {
+		end += int64(len(l.raw)) + 1
+		if end > upTo {
+			break
+		}
+		if l.chained && !shipped[l.ev.ID] {
+			return &Problem{Trail: "local log", Object: localPath, Line: l.no, EventID: l.ev.ID, Kind: KindRemoved,
+				Detail: fmt.Sprintf("shipped (%s says the first %d bytes were) but in no audit object of any destination: its object was deleted (or shipped to a destination that is no longer first in any job)", shippedName, upTo)}
+		}
+	}
+	return nil
 }
 
 // missingLocally reports shipped events of the local log's own chain that

@@ -496,3 +496,43 @@ func TestRecordAfterAnotherProcessTornWrite(t *testing.T) {
 		}
 	}
 }
+
+// Without Object Lock a bucket writer can delete the newest object and
+// its head: nothing in the bucket links to it, but the local log's
+// audit.shipped says it was shipped.
+func TestRemovedLastShippedObjectIsNamed(t *testing.T) {
+	signer := signtest.SeededSigner(1)
+	st := newDirStore(t)
+	l, _ := chainedLog(t, 2)
+	shipSigned(t, l, st, signer)
+	last := record(t, l, 2)
+	shipSigned(t, l, st, signer)
+	keys := objectKeys(t, st)
+	for _, k := range []string{keys[1], headKey(keys[1])} {
+		if err := st.Delete(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := verifyShipped(t, l.Path(), st, signer)
+	if v.Intact || len(v.Disagreements) == 0 {
+		t.Fatalf("the newest object's removal is not reported: %+v", v)
+	}
+	if p := v.Disagreements[0]; p.Kind != KindRemoved || p.EventID != last[0] || p.Line != 3 {
+		t.Errorf("problem %s, want removed at line 3, event %s", p, last[0])
+	}
+}
+
+// A host whose every object was deleted, leaving only heads, is reported.
+func TestHeadsWithoutObjectsAreNamed(t *testing.T) {
+	signer := signtest.SeededSigner(1)
+	st := newDirStore(t)
+	l, _ := chainedLog(t, 2)
+	shipSigned(t, l, st, signer)
+	if err := st.Delete(t.Context(), objectKeys(t, st)[0]); err != nil {
+		t.Fatal(err)
+	}
+	v := verifyShipped(t, "", st, signer)
+	if p := v.FirstProblem(); v.Intact || p == nil || p.Kind != KindRemoved {
+		t.Fatalf("a head without its object: %+v", v)
+	}
+}
