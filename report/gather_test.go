@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"slices"
@@ -80,20 +79,6 @@ func writeTrail(t *testing.T, dir string, s storage.Store, signer *sign.Signer, 
 		}
 	}
 	return l.Path()
-}
-
-// jsonLines encodes evs as an audit log.
-func jsonLines(t *testing.T, evs ...audit.Event) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	for _, ev := range evs {
-		line, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(append(line, '\n'))
-	}
-	return b.Bytes()
 }
 
 // TestGather reads a job's history from two real MinIO buckets, a local
