@@ -247,7 +247,7 @@ func chainCheck(trail, where string, lines []auditLine, object bool) (*Problem, 
 // which events are not proven. Its error is only for what could not be
 // read (an unreachable destination, an unreadable file).
 func Verify(ctx context.Context, localPath string, dests []storage.Destination, v *sign.Verifier) (*Verification, error) {
-	res := &Verification{unproven: map[string]string{}}
+	res := &Verification{Trails: []TrailResult{}, Disagreements: []Problem{}, unproven: map[string]string{}}
 	proven := map[string]bool{}
 	// copies of each event: raw line and where it is.
 	type copyOf struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -124,5 +125,55 @@ func TestAuditVerifyCLI(t *testing.T) {
 	}
 	if _, _, code := runCmd(t, nil, nil, cofferBin, "audit", "verify", "--config", filepath.Join(dir, "missing.yaml")); code != 2 {
 		t.Errorf("missing config: exit %d, want 2", code)
+	}
+}
+
+// TestAuditVerifyAfterPrune: the real commands write and ship the trail
+// (backup records locally, prune records and ships to the primary bucket
+// with heads signed by signing.key_file), and audit verify finds it
+// intact: every shipped object has a verified signed head. A bucket
+// writer's edit of a shipped object is then named.
+func TestAuditVerifyAfterPrune(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	e.extraEnv = append(e.extraEnv, "STATE_DIRECTORY="+t.TempDir())
+	e.sqliteJob("lite", 100)
+	e.backup("lite")
+	if _, _, code := e.run("prune"); code != 0 {
+		t.Fatalf("prune: exit %d", code)
+	}
+	var objects, heads []string
+	for _, k := range e.primary.keys(t) {
+		switch {
+		case strings.HasPrefix(k, audit.Prefix) && strings.HasSuffix(k, ".jsonl"):
+			objects = append(objects, k)
+		case strings.HasPrefix(k, audit.Prefix) && strings.HasSuffix(k, ".head.json"):
+			heads = append(heads, k)
+		}
+	}
+	if len(objects) == 0 || len(heads) != len(objects) {
+		t.Fatalf("primary holds audit objects %v and heads %v; want one head per object", objects, heads)
+	}
+	out, _, code := e.run("audit", "verify", "--json")
+	var res audit.Verification
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || !res.Intact {
+		t.Fatalf("audit verify: exit %d, %v\n%s", code, err, out)
+	}
+	for _, tr := range res.Trails {
+		if tr.Trail != "local log" && (tr.SignedHeads != tr.Objects || tr.Status != audit.TrailIntact) {
+			t.Errorf("shipped trail %+v: want every head signed and verified", tr)
+		}
+	}
+
+	// A bucket writer flips an outcome in the shipped object.
+	data := e.primary.get(t, objects[0])
+	edited := bytes.Replace(data, []byte(`"outcome":"ok"`), []byte(`"outcome":"failed"`), 1)
+	if bytes.Equal(edited, data) {
+		t.Fatalf("no ok event to edit in %s:\n%s", objects[0], data)
+	}
+	e.primary.put(t, objects[0], edited)
+	out, _, code = e.run("audit", "verify")
+	if code != 1 || !strings.Contains(out, objects[0]) || !strings.Contains(out, "edited") {
+		t.Errorf("edited shipped object: exit %d\n%s\nwant exit 1 naming %s, edited", code, out, objects[0])
 	}
 }
