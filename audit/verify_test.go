@@ -536,3 +536,22 @@ func TestHeadsWithoutObjectsAreNamed(t *testing.T) {
 		t.Fatalf("a head without its object: %+v", v)
 	}
 }
+
+// Two state directories on one host (two daemons, or a daemon and a user
+// running prune) keep two chains in the same _coffer/audit/<host>/: both
+// start at Genesis, which is no fork.
+func TestTwoLogsOfOneHostVerify(t *testing.T) {
+	signer := signtest.SeededSigner(1)
+	st := newDirStore(t)
+	a, _ := chainedLog(t, 3)
+	b, _ := chainedLog(t, 2)
+	shipSigned(t, a, st, signer)
+	shipSigned(t, b, st, signer)
+	record(t, a, 1)
+	shipSigned(t, a, st, signer)
+	for _, local := range []string{a.Path(), b.Path()} {
+		if v := verifyShipped(t, local, st, signer); !v.Intact {
+			t.Errorf("two logs of one host, local %s: %s", local, v.FirstProblem())
+		}
+	}
+}
