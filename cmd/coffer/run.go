@@ -161,6 +161,9 @@ func reload(g *globals, scheds []*daemon.Scheduler, runner *cycle.Runner, m *met
 			s.Reload(cfg)
 		}
 		logDrillSetup(cfg, log)
+		if err := signAudit(auditLog, cfg); err != nil {
+			log.Error("shipped audit heads keep the previous signing key", zap.Error(err))
+		}
 		m.ConfigReloaded(true)
 		log.Info("configuration reloaded", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder))
 	}
