@@ -711,12 +711,16 @@ func shippedButGone(localPath string, local []auditLine, shipped map[string]bool
 	if err != nil {
 		return nil
 	}
-	var end int64
-	for _, l := range local {
-		end += int64(len(l.raw)) + 1
-		if end > upTo {
-			break
-		}
+	// The offset must end a line of this file, as Ship requires, or the
+	// log was replaced since (and Ship starts over).
+	n, end := 0, int64(0)
+	for ; n < len(local) && end < upTo; n++ {
+		end += int64(len(local[n].raw)) + 1
+	}
+	if end != upTo {
+		return nil
+	}
+	for _, l := range local[:n] {
 		if l.chained && !shipped[l.ev.ID] {
 			return &Problem{Trail: "local log", Object: localPath, Line: l.no, EventID: l.ev.ID, Kind: KindRemoved,
 				Detail: fmt.Sprintf("shipped (%s says the first %d bytes were) but in no audit object of any destination: its object was deleted (or shipped to a destination that is no longer first in any job)", shippedName, upTo)}

@@ -555,3 +555,20 @@ func TestTwoLogsOfOneHostVerify(t *testing.T) {
 		}
 	}
 }
+
+// A log replaced since the last Ship (its audit.shipped offset no longer
+// fits) is shipped again from the start; verify does not call its
+// unshipped events removed.
+func TestReplacedLogIsNotReportedRemoved(t *testing.T) {
+	signer := signtest.SeededSigner(1)
+	st := newDirStore(t)
+	l, _ := chainedLog(t, 3)
+	shipSigned(t, l, st, signer)
+	if err := os.Truncate(l.Path(), 0); err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, 1)
+	if v := verifyShipped(t, l.Path(), st, signer); !v.Intact {
+		t.Errorf("replaced log: %s", v.FirstProblem())
+	}
+}
