@@ -17,9 +17,22 @@
 //     the upload and saving the offset ships the same lines twice; Read
 //     removes such duplicates by event ID.
 //   - Read never drops a line it cannot parse: a malformed line is an error
-//     that names the file or object and the line number.
+//     that names the file or object and the line number. Two copies of one
+//     event that differ are an error too (a *DisagreementError), never
+//     resolved silently.
+//   - Tamper evidence: each event carries Seq and Prev, the LineHash of the
+//     log's previous line (Genesis for the first), read under an exclusive
+//     flock at each Record, so concurrent processes and a restarted daemon
+//     keep one chain. Each shipped object gets a Head beside it (the
+//     object's SHA-256, the link before it, its last line's hash), signed
+//     with the manifest signing key. Verify checks the chains, the heads
+//     against trusted keys, the links between objects and the copies of
+//     each event, names the first broken event of each trail, and says
+//     which events are proven. Events written before the chain existed are
+//     unchained: read as before, unproven, never reported as tampering.
 //
 // Stored objects are JSON lines under _coffer/audit/<host>/ in a
-// destination; new fields may be added to Event, so readers ignore fields
-// they do not know.
+// destination, each with <name>.head.json beside it; new fields may be
+// added to Event, so readers ignore fields they do not know. On S3 with
+// Object Lock, storage/s3 locks both like backups.
 package audit

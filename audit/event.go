@@ -57,6 +57,13 @@ type Event struct {
 	Rule string `json:"rule"`
 	// Detail is free text (an error message, counts); never a secret.
 	Detail string `json:"detail"`
+	// Seq numbers the chained events of one log from 1, and Prev is the
+	// LineHash of the line before this one in the log (Genesis for the
+	// first): the hash chain that makes an edit, removal, reordering or
+	// insertion visible. Log.Record sets both; events written before the
+	// chain existed have neither and are "unchained" (unproven).
+	Seq  int64  `json:"seq,omitempty"`
+	Prev string `json:"prev,omitempty"`
 }
 
 // newID returns an event ID for time t.

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
+
+	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/sign"
 )
 
 // FileName is the name of the local audit log inside the state directory.
@@ -31,6 +33,8 @@ type Log struct {
 	mu sync.Mutex // serialises writes and Close
 	f  *os.File
 
+	signer *sign.Signer // signs shipped chain heads; nil ships them unsigned
+
 	shipMu sync.Mutex // one Ship at a time in this process
 }
 
@@ -43,7 +47,8 @@ func Open(dir string) (*Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Read and write: Record reads the last line to chain the next one.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -104,16 +109,30 @@ func currentUser() string {
 // Path returns the log file's path.
 func (l *Log) Path() string { return l.path }
 
+// SetSigner makes Ship sign the chain head of each object it uploads with
+// s (the manifest signing key). Without it Ship uploads unsigned heads,
+// which verify reports.
+func (l *Log) SetSigner(s *sign.Signer) {
+	l.shipMu.Lock()
+	defer l.shipMu.Unlock()
+	l.signer = s
+}
+
 // Record fills ev's empty ID, Time, Host and User (the current time, this
-// host and this process's user), then appends it as one JSON line with one
+// host and this process's user), chains it to the log's last line (Seq and
+// Prev, always overwritten), then appends it as one JSON line with one
 // write and fsyncs the file. When Record returns nil the event is on disk.
 // ev.Action must be set.
+//
+// The chain is read from the file under an exclusive flock, so processes
+// sharing the log chain their events in the order they land, and a
+// restarted daemon continues the chain where the file ends.
 func (l *Log) Record(ev Event) error {
 	if ev.Action == "" {
 		return errors.New("audit: event without an action")
 	}
 	if ev.Time.IsZero() {
-		ev.Time = time.Now()
+		ev.Time = clock.Now()
 	}
 	ev.Time = ev.Time.UTC()
 	if ev.ID == "" {
@@ -125,15 +144,36 @@ func (l *Log) Record(ev Event) error {
 	if ev.User == "" {
 		ev.User = l.user
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("audit log %s: %w", l.path, os.ErrClosed)
+	}
+	if err := lockFile(l.f); err != nil {
+		return fmt.Errorf("audit log %s: lock: %w", l.path, err)
+	}
+	defer unlockFile(l.f)
+	st, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("audit log %s: %w", l.path, err)
+	}
+	whole, err := fileEndsInNewline(l.f, st.Size())
+	if err != nil {
+		return fmt.Errorf("audit log %s: %w", l.path, err)
+	}
+	link, err := lastLink(l.f, st.Size())
+	if err != nil {
+		return fmt.Errorf("audit log %s: read the chain's last link: %w", l.path, err)
+	}
+	ev.Seq, ev.Prev = link.seq+1, link.prev
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("audit: encode %s event: %w", ev.Action, err)
 	}
 	line = append(line, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return fmt.Errorf("audit log %s: %w", l.path, os.ErrClosed)
+	if !whole {
+		// Another process died mid-write: start on a line of our own.
+		line = append([]byte{'\n'}, line...)
 	}
 	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("audit log %s: record %s event: %w", l.path, ev.Action, err)

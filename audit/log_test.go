@@ -166,6 +166,7 @@ func TestRecordKeepsGivenFieldsAndRefusesNoAction(t *testing.T) {
 		t.Errorf("time %v, want %v", got.Time, at)
 	}
 	got.Time = at
+	in.Seq, in.Prev = 1, Genesis // the first event of a log chains to Genesis
 	if got != in {
 		t.Errorf("recorded %+v, want %+v", got, in)
 	}

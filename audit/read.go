@@ -44,15 +44,27 @@ func Destinations(cfg *config.Config) []string {
 //
 // A line that is not an event, an unreadable object or an unreachable
 // store is an error; a malformed line's error names the file or object and
-// the line number.
+// the line number. Two copies of one event ID that differ (the local log
+// and a shipped object, or two objects) are not resolved silently: Read
+// returns every event it read, the first copy of each, and an error
+// wrapping a *DisagreementError per such event. Whether a copy was changed
+// is for Verify to say.
 func Read(ctx context.Context, localPath string, stores []storage.Store, since time.Time) ([]Event, error) {
-	seen := map[string]bool{}
+	seen := map[string]seenEvent{}
 	var out []Event
-	add := func(ev Event, _ int) error {
-		if seen[ev.ID] || (!since.IsZero() && ev.Time.Before(since)) {
+	var disagree []error
+	where := ""
+	add := func(ev Event, line int) error {
+		if !since.IsZero() && ev.Time.Before(since) {
 			return nil
 		}
-		seen[ev.ID] = true
+		if s, ok := seen[ev.ID]; ok {
+			if !sameEvent(s.ev, ev) {
+				disagree = append(disagree, &DisagreementError{ID: ev.ID, First: s.where, Second: fmt.Sprintf("%s line %d", where, line)})
+			}
+			return nil
+		}
+		seen[ev.ID] = seenEvent{ev, fmt.Sprintf("%s line %d", where, line)}
 		out = append(out, ev)
 		return nil
 	}
@@ -63,6 +75,7 @@ func Read(ctx context.Context, localPath string, stores []storage.Store, since t
 		case err != nil:
 			return nil, fmt.Errorf("read audit log: %w", err)
 		default:
+			where = localPath
 			err = scanEvents(f, add)
 			f.Close()
 			if err != nil {
@@ -78,6 +91,7 @@ func Read(ctx context.Context, localPath string, stores []storage.Store, since t
 			if !strings.HasSuffix(obj.Key, ".jsonl") {
 				continue
 			}
+			where = obj.Key + " in " + s.String()
 			if err := readObject(ctx, s, obj.Key, add); err != nil {
 				return nil, err
 			}
@@ -86,7 +100,31 @@ func Read(ctx context.Context, localPath string, stores []storage.Store, since t
 	slices.SortFunc(out, func(a, b Event) int {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
 	})
-	return out, nil
+	return out, errors.Join(disagree...)
+}
+
+// seenEvent is the first copy Read met of an event.
+type seenEvent struct {
+	ev    Event
+	where string
+}
+
+// sameEvent reports whether a and b are the same event, field by field.
+func sameEvent(a, b Event) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+// DisagreementError says two copies of one event differ.
+type DisagreementError struct {
+	ID string
+	// First and Second name the copies: file or object and line.
+	First, Second string
+}
+
+func (e *DisagreementError) Error() string {
+	return fmt.Sprintf("audit event %s: the copy at %s differs from the one at %s (run coffer audit verify)", e.ID, e.Second, e.First)
 }
 
 func readObject(ctx context.Context, s storage.Store, key string, fn func(Event, int) error) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +26,13 @@ const objectTimeLayout = "20060102T150405.000Z"
 
 // Ship uploads the complete lines of the log that no earlier Ship uploaded
 // as one object, _coffer/audit/<host>/<first-event-time>-<random>.jsonl,
-// created only if the key is new, and then records how far the log has been
-// shipped in audit.shipped (0600) next to it. It returns how many events
-// the object holds; 0 and no object when there is nothing new.
+// created only if the key is new, then its Head (the chain's link before
+// the object, its last line's hash, the object's SHA-256; signed when
+// SetSigner gave a key) as <same name>.head.json, and then records how far
+// the log has been shipped in audit.shipped (0600) next to it. It returns
+// how many events the object holds; 0 and no object when there is nothing
+// new. On an S3 destination with Object Lock both objects carry the
+// store's retention date (storage/s3 locks _coffer/audit/ keys).
 //
 // A failed upload ships nothing and leaves the offset where it was, so the
 // next call retries the same events. A malformed line stops Ship with an
@@ -65,8 +70,25 @@ func (l *Log) Ship(ctx context.Context, store storage.Store) (shipped int, err e
 		return 0, nil
 	}
 	key := Prefix + keySegment(l.host) + "/" + first.Time.UTC().Format(objectTimeLayout) + "-" + randomHex(4) + ".jsonl"
+	head, err := newHead(key, l.host, data)
+	if err != nil {
+		return 0, err
+	}
+	if l.signer != nil {
+		sig := l.signer.Sign(head.SignedBytes())
+		head.Signature = &sig
+	}
+	hb, err := json.MarshalIndent(head, "", "  ")
+	if err != nil {
+		return 0, fmt.Errorf("audit: encode the head of %s: %w", key, err)
+	}
 	if _, err := storage.Create(ctx, store, key, bytes.NewReader(data)); err != nil {
 		return 0, fmt.Errorf("ship audit events to %s: %w", store, err)
+	}
+	// The head goes second: an object without one (an interrupted Ship)
+	// is shipped again, head and all, by the next call.
+	if _, err := storage.Create(ctx, store, headKey(key), bytes.NewReader(append(hb, '\n'))); err != nil {
+		return 0, fmt.Errorf("ship audit events to %s: the head of %s: %w", store, key, err)
 	}
 	if err := l.saveOffset(offset + int64(len(data))); err != nil {
 		return n, fmt.Errorf("ship audit events: uploaded %s to %s but could not record it (the events will be shipped again): %w", key, store, err)

@@ -19,7 +19,8 @@ const CurrentWeekGrace = 6 * time.Hour
 type known struct {
 	id     string
 	t      time.Time
-	source string // SourcePresent, SourceAuditPruned or SourceAuditNotFound
+	source string // SourcePresent, SourceAuditPruned, SourceAuditNotFound or SourceAuditUnproven
+	why    string // for SourceAuditUnproven: why the events are not proven
 }
 
 // wrote reports whether ev records a backup written to ev.Destination: a
@@ -52,6 +53,9 @@ func deletions(evs []audit.Event) map[[2]string]bool {
 // valid manifest, and those the audit trail shows were written there (a
 // backup, a repair) or deleted from there (deleted means it was there),
 // except backups present now with a manifest that does not check out.
+// A backup known only from audit events that are all unproven (their
+// chain broken or unverifiable: JobInput.UnprovenEvents) is listed with
+// SourceAuditUnproven and the reason, and is no evidence.
 func (e *jobEval) knownBackups(d DestinationInput) []known {
 	var out []known
 	seen := map[string]bool{}
@@ -64,6 +68,14 @@ func (e *jobEval) knownBackups(d DestinationInput) []known {
 	for _, b := range d.Bad {
 		seen[b.ID] = true
 	}
+	// Deletions recorded by proven events.
+	provenDeleted := map[string]bool{}
+	for _, ev := range e.in.Events {
+		if _, bad := e.in.UnprovenEvents[ev.ID]; !bad && ev.Destination == d.Name && (pruned(ev) || purged(ev)) {
+			provenDeleted[ev.BackupID] = true
+		}
+	}
+	at := map[string]int{} // backup id -> index in out, for audit-only backups
 	for _, ev := range e.in.Events {
 		if ev.Destination != d.Name || seen[ev.BackupID] {
 			continue
@@ -76,12 +88,29 @@ func (e *jobEval) knownBackups(d DestinationInput) []known {
 		if err != nil {
 			continue
 		}
-		seen[ev.BackupID] = true
+		why, unproven := e.in.UnprovenEvents[ev.ID]
 		src := SourceAuditNotFound
-		if deleted {
+		switch {
+		case unproven:
+			src = SourceAuditUnproven
+		case provenDeleted[ev.BackupID]:
 			src = SourceAuditPruned
 		}
-		out = append(out, known{id: ev.BackupID, t: t, source: src})
+		if i, ok := at[ev.BackupID]; ok {
+			// A proven event beats an unproven one for the same backup.
+			if out[i].source == SourceAuditUnproven && src != SourceAuditUnproven {
+				out[i].source, out[i].why = src, ""
+			}
+			continue
+		}
+		at[ev.BackupID] = len(out)
+		out = append(out, known{id: ev.BackupID, t: t, source: src, why: why})
+	}
+	for id, i := range at {
+		seen[id] = true
+		if out[i].source == SourceAuditNotFound && provenDeleted[id] {
+			out[i].source = SourceAuditPruned
+		}
 	}
 	return out
 }
@@ -122,6 +151,9 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 		}
 		backups := e.knownBackups(d)
 		for i := range backups {
+			if backups[i].source == SourceAuditUnproven {
+				continue
+			}
 			if first == nil || backups[i].t.Before(first.t) {
 				first, firstWhere = &backups[i], d.Name
 			}
@@ -131,13 +163,19 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 			ws := weekStart(b.t, e.loc)
 			byWeek[ws] = append(byWeek[ws], b)
 		}
-		var present, audited, pending int
+		var present, audited, pending, unprovenWeeks int
 		var gaps []string
 		for _, ws := range starts {
 			w := Week{Week: isoWeek(ws, e.loc), Start: day(ws, e.loc)}
+			why := ""
 			for _, b := range byWeek[ws] {
 				if b.source == SourcePresent {
 					w.Present++
+				} else if b.source == SourceAuditUnproven {
+					w.Unproven++
+					if why == "" {
+						why = b.why
+					}
 				} else {
 					w.Audited++
 					if w.Source == "" || b.source == SourceAuditPruned {
@@ -157,6 +195,12 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 				w.Status = WeekPending
 				pending++
 				anyPending = true
+			case w.Unproven > 0:
+				w.Status, w.Source = WeekUnproven, SourceAuditUnproven
+				unprovenWeeks++
+				missing = append(missing, w.Week+" in "+d.Name+" (unproven)")
+				gaps = append(gaps, fmt.Sprintf("%s: week %s (from %s) rests only on audit events that are unproven, so no evidence: %s",
+					d.Name, w.Week, w.Start, why))
 			default:
 				w.Status = WeekMissing
 				missing = append(missing, w.Week+" in "+d.Name)
@@ -166,6 +210,10 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 		}
 		c.add(Pass, "%s (%s): %d of %d weeks covered (%d by backups present, %d by the audit trail only)",
 			d.Name, d.Role, present+audited, len(starts)-pending, present, audited)
+		if unprovenWeeks > 0 {
+			c.add(Pass, "%s (%s): %s only by unproven audit events (a broken or unverifiable chain: see coffer audit verify)",
+				d.Name, d.Role, plural(unprovenWeeks, "week known"))
+		}
 		if len(gaps) > 0 {
 			c.Status = Fail
 			c.Evidence = append(c.Evidence, gaps...)

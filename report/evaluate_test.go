@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -244,6 +245,39 @@ func TestEvaluate(t *testing.T) {
 			},
 		},
 		{
+			name: "audit-only week whose chain is broken is unproven",
+			edit: func(in *Input) {
+				// W07's backup was pruned from offsite since: only audit
+				// events show it, and their chain is broken.
+				unprove(&in.Jobs[0], backupID(sunday(2, 15)), "offsite", "the local audit log is broken: line 7: edited")
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Fail, evidence: []string{
+					"offsite: week 2026-W07 (from 2026-02-09) rests only on audit events that are unproven, so no evidence: the local audit log is broken: line 7: edited",
+					"offsite (offsite): 11 of 12 weeks covered (5 by backups present, 6 by the audit trail only)",
+					"offsite (offsite): 1 week known only by unproven audit events",
+				}, summary: "1 missing week: 2026-W07 in offsite (unproven)"},
+			},
+		},
+		{
+			name: "a proven event beats an unproven one for the same backup",
+			edit: func(in *Input) {
+				ji := &in.Jobs[0]
+				id := backupID(sunday(2, 15))
+				// Only the deletion's event is unproven: the backup's own
+				// "ok" event still shows it was there.
+				for _, ev := range ji.Events {
+					if ev.BackupID == id && ev.Destination == "offsite" && ev.Action == audit.ActionPrune {
+						if ji.UnprovenEvents == nil {
+							ji.UnprovenEvents = map[string]string{}
+						}
+						ji.UnprovenEvents[ev.ID] = "unsigned head"
+					}
+				}
+			},
+			want: map[string]expect{},
+		},
+		{
 			name: "audit trail unreadable",
 			edit: func(in *Input) {
 				in.Jobs[0].AuditErrors = []error{errors.New("audit objects in primary: connection refused")}
@@ -454,6 +488,53 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("Report.Passed() = %v, JobReport.Passed() = %v with a failing control: %v", r.Passed(), jr.Passed(), failing)
 			}
 		})
+	}
+}
+
+// unprove marks every audit event of backup id at destination as unproven.
+func unprove(ji *JobInput, id, destination, why string) {
+	if ji.UnprovenEvents == nil {
+		ji.UnprovenEvents = map[string]string{}
+	}
+	for _, ev := range ji.Events {
+		if ev.BackupID == id && ev.Destination == destination {
+			ji.UnprovenEvents[ev.ID] = why
+		}
+	}
+}
+
+// TestEvaluateUnprovenTimeline: a week shown only by unproven audit events
+// is "unproven" in the timeline, with no backup counted; with the same
+// events proven it is covered.
+func TestEvaluateUnprovenTimeline(t *testing.T) {
+	week := func(in Input) Week {
+		for _, w := range Evaluate(in).Jobs[0].Coverage[1].Weeks {
+			if w.Week == "2026-W07" {
+				return w
+			}
+		}
+		t.Fatal("no week 2026-W07")
+		return Week{}
+	}
+	if w := week(clean()); w.Status != WeekCovered || w.Audited != 1 {
+		t.Errorf("proven audit evidence: week %+v, want covered by 1 audited backup", w)
+	}
+	in := clean()
+	unprove(&in.Jobs[0], backupID(sunday(2, 15)), "offsite", "chain broken")
+	want := Week{Week: "2026-W07", Start: "2026-02-09", Status: WeekUnproven, Unproven: 1, Source: SourceAuditUnproven}
+	if w := week(in); w != want {
+		t.Errorf("unproven audit evidence: week %+v, want %+v", w, want)
+	}
+	r := Evaluate(in)
+	var text, csv bytes.Buffer
+	if err := WriteText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCSV(&csv, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "UNPROVEN") || !strings.Contains(csv.String(), "rests only on audit events that are unproven") {
+		t.Errorf("text or CSV does not show the unproven week:\n%s\n%s", text.String(), csv.String())
 	}
 }
 

@@ -48,11 +48,18 @@ func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Opt
 	// Events of the window's first week, in any time zone.
 	since := weekStart(opt.Now.Add(-opt.Since), time.UTC).Add(-2 * config.Day)
 	events, auditErrs := readAudit(ctx, cfg, &stores, opt.AuditLog, since)
+	unproven := verifyAudit(ctx, cfg, &stores, opt.AuditLog, opt.Trust, events)
 	for _, j := range jobs {
 		ji := JobInput{Job: j, AuditErrors: auditErrs}
 		for _, ev := range events {
 			if ev.Job == j.Name {
 				ji.Events = append(ji.Events, ev)
+				if why, ok := unproven[ev.ID]; ok {
+					if ji.UnprovenEvents == nil {
+						ji.UnprovenEvents = map[string]string{}
+					}
+					ji.UnprovenEvents[ev.ID] = why
+				}
 			}
 		}
 		for i, name := range j.Destinations {
@@ -165,6 +172,33 @@ func readAudit(ctx context.Context, cfg *config.Config, stores *storeCache, loca
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
 	})
 	return all, errs
+}
+
+// verifyAudit checks the audit trail's chains and signed heads (the local
+// log and the first destination of every job, as readAudit reads them)
+// with trust's verifier and returns the events among evs that are not
+// proven, by ID, with why. When the trail cannot be read to the end, no
+// event is proven.
+func verifyAudit(ctx context.Context, cfg *config.Config, stores *storeCache, local string, trust manifest.Trust, evs []audit.Event) map[string]string {
+	var dests []storage.Destination
+	for _, name := range audit.Destinations(cfg) {
+		// One that cannot be opened is in the AuditErrors (readAudit),
+		// and none of its events is read.
+		if s, err := stores.get(ctx, name); err == nil {
+			dests = append(dests, storage.Destination{Name: name, Store: s})
+		}
+	}
+	v, err := audit.Verify(ctx, local, dests, trust.Verifier)
+	out := map[string]string{}
+	for _, ev := range evs {
+		switch {
+		case err != nil:
+			out[ev.ID] = fmt.Sprintf("the audit trail could not be verified: %v", err)
+		case !v.Proven(ev.ID):
+			out[ev.ID] = cmp.Or(v.Unproven()[ev.ID], "not found when the audit trail was verified")
+		}
+	}
+	return out
 }
 
 // storeCache opens each destination once.

@@ -3,10 +3,8 @@ package report
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
+	"github.com/coffer-backup/coffer/storage/fs"
 	"github.com/coffer-backup/coffer/storage/s3"
 )
 
@@ -59,18 +58,27 @@ func putBackup(t *testing.T, s storage.Store, m *manifest.Manifest, size int, si
 	}
 }
 
-// jsonLines encodes evs as an audit log.
-func jsonLines(t *testing.T, evs ...audit.Event) []byte {
+// writeTrail records evs in an audit log in dir, ships it to s with heads
+// signed by signer (when s is not nil), and returns the log's path.
+func writeTrail(t *testing.T, dir string, s storage.Store, signer *sign.Signer, evs ...audit.Event) string {
 	t.Helper()
-	var b bytes.Buffer
+	l, err := audit.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	for _, ev := range evs {
-		line, err := json.Marshal(ev)
-		if err != nil {
+		if err := l.Record(ev); err != nil {
 			t.Fatal(err)
 		}
-		b.Write(append(line, '\n'))
 	}
-	return b.Bytes()
+	if s != nil {
+		l.SetSigner(signer)
+		if _, err := l.Ship(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l.Path()
 }
 
 // TestGather reads a job's history from two real MinIO buckets, a local
@@ -126,15 +134,12 @@ func TestGather(t *testing.T) {
 		event(sunday(2, 15).Add(5*time.Minute), audit.ActionBackup, backupID(sunday(2, 15)), "primary", audit.OutcomeOK, ""),
 		event(sunday(3, 22).Add(10*time.Minute), audit.ActionPrune, backupID(sunday(2, 15)), "primary", "deleted", "expired"),
 		other,
-		local[0],
 	}
-	logPath := filepath.Join(t.TempDir(), audit.FileName)
-	if err := os.WriteFile(logPath, jsonLines(t, local...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pst.Put(ctx, audit.Prefix+"db1/20260412T020000Z-0001.jsonl", bytes.NewReader(jsonLines(t, shipped...))); err != nil {
-		t.Fatal(err)
-	}
+	// Real, chained logs with signed heads: another host's log shipped,
+	// and this host's log shipped too (a byte-identical copy of local[0]
+	// and local[1] in the bucket).
+	writeTrail(t, t.TempDir(), pst, signer, shipped...)
+	logPath := writeTrail(t, t.TempDir(), pst, signer, local...)
 
 	in, err := Gather(ctx, cfg, []*config.Job{job}, Options{
 		Now: now, Since: window, AuditLog: logPath,
@@ -294,4 +299,126 @@ func TestGatherSkipSignature(t *testing.T) {
 		!containsLine(dr.Evidence, ": signature not verified: not signed") {
 		t.Errorf("drill control %s:\n  %s", dr.Status, strings.Join(dr.Evidence, "\n  "))
 	}
+}
+
+// TestGatherUnprovenAuditEvidence: a week known only from the audit trail
+// (its backup pruned since) is covered while the trail's chain and signed
+// heads verify, and unproven, failing the weekly control, once an event
+// of the shipped trail or of the local log is edited. Local directory
+// destinations: the same files an operator has.
+func TestGatherUnprovenAuditEvidence(t *testing.T) {
+	signer := signtest.SeededSigner(1)
+	id := backupID(sunday(2, 15))
+	evs := []audit.Event{
+		event(sunday(2, 15).Add(5*time.Minute), audit.ActionBackup, id, "offsite", audit.OutcomeOK, ""),
+		event(sunday(3, 22).Add(10*time.Minute), audit.ActionPrune, id, "offsite", "deleted", "expired"),
+	}
+	setup := func(t *testing.T) (*config.Config, string, storage.Store) {
+		pdir, odir := t.TempDir(), t.TempDir()
+		cfg := testConfig(testJob(),
+			&config.Destination{Name: "primary", Type: "local", Path: pdir},
+			&config.Destination{Name: "offsite", Type: "local", Path: odir})
+		st, err := fs.New(pdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg, writeTrail(t, t.TempDir(), st, signer, evs...), st
+	}
+	week := func(t *testing.T, cfg *config.Config, logPath string) (Week, *Control) {
+		t.Helper()
+		in, err := Gather(t.Context(), cfg, []*config.Job{cfg.Jobs["app"]}, Options{
+			Now: now, Since: window, AuditLog: logPath, Trust: signtest.Trust(signer)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jr := Evaluate(in).Jobs[0]
+		for _, w := range jr.Coverage[1].Weeks {
+			if w.Week == "2026-W07" {
+				return w, jr.Control(ControlWeekly)
+			}
+		}
+		t.Fatal("no week 2026-W07 in offsite's timeline")
+		return Week{}, nil
+	}
+	edit := func(t *testing.T, data []byte) []byte {
+		t.Helper()
+		out := bytes.Replace(data, []byte(`"rule":"expired"`), []byte(`"rule":"expird"`), 1)
+		if bytes.Equal(out, data) {
+			t.Fatal("nothing edited")
+		}
+		return out
+	}
+
+	t.Run("intact", func(t *testing.T) {
+		cfg, logPath, _ := setup(t)
+		w, _ := week(t, cfg, logPath)
+		if w.Status != WeekCovered || w.Audited != 1 || w.Source != SourceAuditPruned {
+			t.Errorf("week %+v, want covered by the audit trail (pruned since)", w)
+		}
+	})
+	t.Run("shipped object edited", func(t *testing.T) {
+		cfg, _, st := setup(t)
+		for obj, err := range st.List(t.Context(), audit.Prefix) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(obj.Key, ".jsonl") {
+				continue
+			}
+			rc, err := st.Get(t.Context(), obj.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			b.ReadFrom(rc)
+			rc.Close()
+			if _, err := st.Put(t.Context(), obj.Key, bytes.NewReader(edit(t, b.Bytes()))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The bucket alone: no local log to fall back on.
+		w, c := week(t, cfg, "")
+		if w.Status != WeekUnproven || w.Unproven != 1 || w.Audited != 0 {
+			t.Errorf("week %+v, want unproven", w)
+		}
+		if c.Status != Fail || !slices.ContainsFunc(c.Evidence, func(e string) bool { return strings.Contains(e, "unproven") && strings.Contains(e, "2026-W07") }) {
+			t.Errorf("weekly control %s, evidence %q; want a failure naming 2026-W07 unproven", c.Status, c.Evidence)
+		}
+	})
+	t.Run("local log edited", func(t *testing.T) {
+		cfg, logPath, st := setup(t)
+		data, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Edit the first event: the second one no longer links to it.
+		edited := bytes.Replace(data, []byte(`"user":"coffer"`), []byte(`"user":"admin"`), 1)
+		if err := os.WriteFile(logPath, edited, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The shipped, signed copy still proves the week: its prune
+		// event is intact (the local copy of the backup event, which
+		// differs from the shipped one, proves nothing).
+		w, _ := week(t, cfg, logPath)
+		if w.Status != WeekCovered || w.Source != SourceAuditPruned {
+			t.Errorf("week %+v, want covered by the shipped trail", w)
+		}
+		// Without the shipped copy, the broken local chain proves nothing.
+		var keys []string
+		for obj, err := range st.List(t.Context(), audit.Prefix) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, obj.Key)
+		}
+		for _, k := range keys {
+			if err := st.Delete(t.Context(), k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, _ = week(t, cfg, logPath)
+		if w.Status != WeekUnproven {
+			t.Errorf("week %+v, want unproven", w)
+		}
+	})
 }

@@ -38,6 +38,13 @@ type JobInput struct {
 	// Events are the job's audit events (backup, repair, prune, purge...),
 	// at least those since the start of the window's first week.
 	Events []audit.Event
+	// UnprovenEvents are the audit events among Events that are no
+	// evidence, by ID, with why: their chain is broken (edited, removed,
+	// reordered, inserted), their shipped head is unsigned or its
+	// signature fails, their copies disagree, or they were written before
+	// the trail was chained. Events not in it are proven. Gather fills it
+	// from audit.Verify.
+	UnprovenEvents map[string]string
 	// AuditErrors name the parts of the audit trail that could not be
 	// read (the local log, a destination's audit objects). Events may then
 	// be incomplete.

@@ -105,6 +105,10 @@ const (
 	WeekCovered = "covered" // a complete backup of that week is known
 	WeekMissing = "missing" // none is known
 	WeekPending = "pending" // the current week, whose scheduled backup is not due yet
+	// WeekUnproven: only audit events whose chain is broken or
+	// unverifiable show a backup; they are no evidence, and the week
+	// fails like a missing one.
+	WeekUnproven = "unproven"
 )
 
 // Week is one ISO week of a destination's timeline.
@@ -114,16 +118,19 @@ type Week struct {
 	// Start is the week's Monday in the job's time zone, e.g.
 	// "2026-02-09".
 	Start string `json:"start"`
-	// Status is WeekCovered, WeekMissing or WeekPending.
+	// Status is WeekCovered, WeekMissing, WeekPending or WeekUnproven.
 	Status string `json:"status"`
 	// Backups counts the complete backups of that week known at the
 	// destination: Present now, plus those only the audit trail shows.
 	Backups int `json:"backups"`
 	Present int `json:"present"`
 	Audited int `json:"audited"`
+	// Unproven counts backups of that week shown only by audit events
+	// whose chain is broken or unverifiable; not in Backups.
+	Unproven int `json:"unproven"`
 	// Source is where the evidence comes from: "present", "audit trail
-	// (pruned since)" or "audit trail (not present now)"; empty when the
-	// week has no backup.
+	// (pruned since)", "audit trail (not present now)" or "audit trail
+	// (unproven)"; empty when the week has no backup.
 	Source string `json:"source"`
 }
 
@@ -132,6 +139,7 @@ const (
 	SourcePresent       = "present"
 	SourceAuditPruned   = "audit trail (pruned since)"
 	SourceAuditNotFound = "audit trail (not present now)"
+	SourceAuditUnproven = "audit trail (unproven)"
 )
 
 // Recipient is one age recipient: the full public key and a short

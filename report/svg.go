@@ -15,8 +15,11 @@ const (
 	colourWarn    = "#ef6c00"
 	colourFail    = "#c62828" // fail, a missing week, a drill over the RTO
 	colourPending = "#bdbdbd"
-	colourInk     = "#212121"
-	colourGrid    = "#9e9e9e"
+	// colourUnproven: a week shown only by audit events whose chain is
+	// broken or unverifiable; fails like a missing week.
+	colourUnproven = "#ff8f00"
+	colourInk      = "#212121"
+	colourGrid     = "#9e9e9e"
 )
 
 // svgWidth is the charts' coordinate width; they scale to the page.
@@ -87,6 +90,8 @@ func timelineChart(j JobReport) chart {
 			switch {
 			case w.Status == WeekPending:
 				fill, what = colourPending, "current week, not due yet"
+			case w.Status == WeekUnproven:
+				fill, what = colourUnproven, fmt.Sprintf("%d only in unproven audit events (chain broken or unverifiable)", w.Unproven)
 			case w.Present > 0:
 				fill, what = colourPass, fmt.Sprintf("%d present", w.Present)
 			case w.Status == WeekCovered:
@@ -102,7 +107,7 @@ func timelineChart(j JobReport) chart {
 	x := left
 	for _, l := range []struct{ fill, text string }{
 		{colourPass, "backup present"}, {colourAudited, "audit trail only (pruned since)"},
-		{colourFail, "missing"}, {colourPending, "current week"},
+		{colourFail, "missing"}, {colourUnproven, "unproven"}, {colourPending, "current week"},
 	} {
 		ch.Rects = append(ch.Rects, svgRect{X: num(x), Y: num(ly), W: "12", H: "12", Fill: l.fill, Title: l.text})
 		ch.Texts = append(ch.Texts, svgText{X: num(x + 16), Y: num(ly + 10), Anchor: "start", Text: l.text})

@@ -109,6 +109,8 @@ func weekCell(w Week) string {
 	switch w.Status {
 	case WeekMissing:
 		return "MISSING"
+	case WeekUnproven:
+		return "UNPROVEN (audit trail)"
 	case WeekPending:
 		return "pending"
 	}

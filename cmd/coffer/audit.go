@@ -31,7 +31,9 @@ the audit objects every host shipped to the first destination of each job;
 each event appears once. --since 0 exports everything. CSV cells that a
 spreadsheet would run as formulas are prefixed with a single quote.
 
-Exit 1 when a destination cannot be read or holds a malformed event.`,
+Exit 1 when a destination cannot be read or holds a malformed event, or
+when two copies of one event differ (the export is still written, with the
+first copy; run coffer audit verify to see which was changed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := config.ParseDuration(since)
@@ -67,19 +69,25 @@ Exit 1 when a destination cannot be read or holds a malformed event.`,
 				from = time.Now().Add(-d.D())
 			}
 			evs, err := audit.Read(cmd.Context(), filepath.Join(dir, audit.FileName), stores, from)
-			if err != nil {
+			var disagree *audit.DisagreementError
+			if err != nil && !errors.As(err, &disagree) {
 				return err
 			}
+			readErr := err // copies that differ: export, then fail
 			if output == "" || output == "-" {
-				return write(cmd.OutOrStdout(), evs)
+				if err := write(cmd.OutOrStdout(), evs); err != nil {
+					return err
+				}
+				return readErr
 			}
 			if err := writeFile(output, func(w io.Writer) error { return write(w, evs) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d events to %s\n", len(evs), output)
-			return nil
+			return readErr
 		},
 	}
+	cmd.AddCommand(newAuditVerifyCmd(g))
 	cmd.Flags().StringVar(&since, "since", "30d", "only events newer than this (e.g. 7d, 2w, 12h; 0 for all)")
 	cmd.Flags().StringVar(&format, "format", "csv", "output format: csv or json")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE (created 0600) instead of standard output")

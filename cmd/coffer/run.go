@@ -72,6 +72,9 @@ func runDaemon(ctx context.Context, g *globals, cfg *config.Config, log *zap.Log
 		return fmt.Errorf("state directory: %w", err)
 	}
 	defer auditLog.Close()
+	if err := signAudit(auditLog, cfg); err != nil {
+		return usageErr(err)
+	}
 
 	open.WarnPlainHTTP(log, cfg)
 	if cfg.Daemon.HA {
@@ -164,6 +167,9 @@ func reload(g *globals, scheds []*daemon.Scheduler, runner *cycle.Runner, m *met
 			s.Reload(cfg)
 		}
 		logDrillSetup(cfg, log)
+		if err := signAudit(auditLog, cfg); err != nil {
+			log.Error("shipped audit heads keep the previous signing key", zap.Error(err))
+		}
 		m.ConfigReloaded(true)
 		log.Info("configuration reloaded", zap.String("config", cfg.Path), zap.Strings("jobs", cfg.JobOrder))
 	}
@@ -288,12 +294,13 @@ func probeHA(ctx context.Context, cfg *config.Config) error {
 // the first job (the primary).
 func shipAudit(ctx context.Context, cfg *config.Config, auditLog *audit.Log, log *zap.Logger) {
 	job := cfg.Jobs[cfg.JobOrder[0]]
-	s, err := open.Store(ctx, cfg.Destinations[job.Destinations[0]])
+	// As a job destination: with Object Lock, audit objects are locked.
+	d, err := open.JobDestination(ctx, cfg, job, job.Destinations[0])
 	if err != nil {
 		log.Warn("audit trail not shipped at shutdown; it is kept locally and shipped next time", zap.Error(err))
 		return
 	}
-	shipAuditTo(ctx, auditLog, s, log)
+	shipAuditTo(ctx, auditLog, d.Store, log)
 }
 
 // logDrillSetup warns about jobs whose scheduled drills cannot decrypt:

@@ -19,9 +19,10 @@
 //     Creates of one key at most one wins. Replace sends If-Match on an
 //     ETag (storage.Swapper, for leases); ProbeConditionalWrites checks at
 //     start-up that the server honours both.
-//   - With LockMode and LockFor, every upload outside _coffer/ carries an
-//     Object Lock retention date and a CRC32 checksum (S3 requires an
-//     integrity checksum with Object Lock).
+//   - With LockMode and LockFor, every upload outside _coffer/, and every
+//     upload under _coffer/audit/ (the shipped audit trail, written once),
+//     carries an Object Lock retention date and a CRC32 checksum (S3
+//     requires an integrity checksum with Object Lock).
 //   - Dispose removes every version and delete marker of a key (secure
 //     disposal on versioned buckets) and returns storage.ErrLocked when
 //     Object Lock protects a version. Uploads/AbortUpload list and abort

@@ -15,8 +15,14 @@ import (
 )
 
 // unlockedPrefix starts the keys that are never locked: Coffer's own small,
-// rewritten objects (leases, drill evidence, audit trail).
+// rewritten objects (leases, probes, drill evidence), except the audit
+// trail below.
 const unlockedPrefix = "_coffer/"
+
+// lockedAuditPrefix starts the shipped audit trail's keys: written once,
+// never rewritten, so locked like backups, so that nobody can delete or
+// replace the evidence before its retention date.
+const lockedAuditPrefix = "_coffer/audit/"
 
 // Lock modes accepted in Options.LockMode.
 const (
@@ -48,11 +54,11 @@ func parseLockMode(mode string, d time.Duration) (tmtypes.ObjectLockMode, error)
 
 // applyLock sets Object Lock retention on an upload of key (relative to the
 // prefix) starting at now, when the store locks objects and key is not
-// under _coffer/. S3 refuses uploads to lock-enabled buckets without an
+// under _coffer/ (or is under _coffer/audit/). S3 refuses uploads to lock-enabled buckets without an
 // integrity checksum, so a locked upload also asks for CRC32 checksums,
 // which the SDK computes for the PutObject or for every part.
 func (s *Store) applyLock(in *transfermanager.UploadObjectInput, key string, now time.Time) {
-	if s.lockMode == "" || strings.HasPrefix(key, unlockedPrefix) {
+	if s.lockMode == "" || strings.HasPrefix(key, unlockedPrefix) && !strings.HasPrefix(key, lockedAuditPrefix) {
 		return
 	}
 	in.ObjectLockMode = s.lockMode
