@@ -63,7 +63,9 @@ type Result struct {
 	DryRun bool   `json:"dry_run"`
 	Items  []Item `json:"items"`
 	// Refused names destinations not pruned at all, and why (unreachable,
-	// clock in the future).
+	// newest backup dated in the future, host clock and the destination's
+	// own clock more than retention.ClockTolerance apart or the
+	// destination's time unreadable).
 	Refused map[string]string `json:"refused,omitempty"`
 }
 
@@ -119,7 +121,16 @@ func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
 // Every manifest is read and its signature checked as trust says: only a
 // copy whose manifest verifies counts, and only such a copy is planned
 // (and maybe deleted). Others are reported as "unverified" items.
+//
+// now is the host's clock (internal/clock.Now()) when Run is called. Before
+// planning a destination, Run compares it (advanced by the time elapsed
+// since) with the destination's own time (storage.Clock): when they are
+// more than retention.ClockTolerance apart, or the destination's time
+// cannot be read, the destination is refused, in dry runs too, and
+// nothing on it is deleted.
 func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+	started := time.Now() // monotonic: how far now has moved on since
+	hostNow := func() time.Time { return now.Add(time.Since(started)) }
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
 	entries, unreachable := restore.Catalog(ctx, job, dests)
 	for name, err := range unreachable {
@@ -133,6 +144,11 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 	}
 	for _, d := range dests {
 		if _, bad := unreachable[d.Name]; bad {
+			continue
+		}
+		if err := checkClock(ctx, d, hostNow); err != nil {
+			res.Refused[d.Name] = err.Error()
+			log.Error("prune refused: clock check failed; nothing deleted there", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
 			continue
 		}
 		var backups []retention.Backup

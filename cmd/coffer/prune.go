@@ -11,6 +11,7 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/prune"
 )
 
@@ -78,7 +79,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		if err != nil {
 			return err
 		}
-		res, err := prune.Run(ctx, j.Name, policy, dests, trust, time.Now(), dryRun, log, func(it prune.Item) {
+		res, err := prune.Run(ctx, j.Name, policy, dests, trust, clock.Now(), dryRun, log, func(it prune.Item) {
 			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
 		if err != nil {
@@ -136,7 +137,7 @@ func printPrune(cmd *cobra.Command, res *prune.Result) {
 
 // ageOf formats how long ago t was, in days when over two days.
 func ageOf(t time.Time) string {
-	d := time.Since(t)
+	d := clock.Since(t)
 	if d >= 48*time.Hour {
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
 	}
