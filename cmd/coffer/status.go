@@ -15,6 +15,7 @@ import (
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/storage"
@@ -78,7 +79,7 @@ last drill passed, 1 otherwise (so it can run in monitoring).`,
 			if err != nil {
 				return err
 			}
-			now := time.Now()
+			now := clock.Now()
 			var out []jobStatus
 			problems := 0
 			for _, j := range jobs {
