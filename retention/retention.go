@@ -110,6 +110,9 @@ func CheckClock(host, storage time.Time) error {
 	if d < 0 {
 		dir, d = "behind", -d
 	}
+	if d >= time.Hour {
+		d = d.Round(time.Minute) // a jump of days, not of days less a second
+	}
 	return fmt.Errorf("%w: host clock %s is %s %s the storage's clock %s (tolerance %s); refusing to prune, since every backup's age would be off by as much",
 		ErrClockSkew, host.UTC().Format(time.RFC3339), human(d), dir, storage.UTC().Format(time.RFC3339), human(ClockTolerance))
 }
