@@ -27,7 +27,11 @@ securely delete (every object version) what it marks expired.
 
 Never deleted: anything inside keep_within, the newest complete backup,
 anything needed to keep min_keep backups, the only copy of a backup, and
-nothing at all when the newest backup is dated in the future (a wrong clock).
+nothing at all on a destination whose own clock (an S3 server's Date header,
+a local directory's file times) is more than 5 minutes from this host's, or
+cannot be read, or whose newest backup is dated in the future: a wrong clock
+makes every age wrong. Such a destination is reported NOT PRUNED with both
+times and the difference.
 Backups under S3 Object Lock are kept and reported as locked. Every manifest
 is read and its signature checked (signing.public_keys): a copy whose
 manifest fails is reported as unverified, is not counted as a copy and is
