@@ -34,7 +34,7 @@ func twoDirs(t *testing.T) ([]storage.Destination, map[string]storage.Store) {
 
 // kinds are the real stores the clock tests run on.
 var kinds = []struct {
-	name  string
+	name   string
 	stores func(t *testing.T) ([]storage.Destination, map[string]storage.Store)
 }{
 	{"local directories", twoDirs},
