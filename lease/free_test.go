@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,7 +61,10 @@ func TestFreeCapsExpiry(t *testing.T) {
 			t.Errorf("%s: free = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if err := honest.implausible("k", nil, t0, ttl); err != nil {
+	if err := honest.implausible(t0, ttl); err != nil {
 		t.Errorf("honest lease called implausible: %v", err)
+	}
+	if err := planted.implausible(t0, ttl); err == nil || !strings.Contains(err.Error(), `"intruder"`) || !strings.Contains(err.Error(), "2999-01-01T00:00:00Z") {
+		t.Errorf("planted lease: implausible = %v, want an error naming the holder and its expiry", err)
 	}
 }

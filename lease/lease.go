@@ -94,12 +94,12 @@ func (r Record) free(now time.Time, seenFor, ttl time.Duration) bool {
 // implausible returns an error wrapping ErrImplausibleExpiry when the
 // (unreleased) record expires later than now + ttl + ttl/4 on the reader's
 // clock, naming its holder and stored expiry; nil otherwise.
-func (r Record) implausible(key string, store storage.Store, now time.Time, ttl time.Duration) error {
+func (r Record) implausible(now time.Time, ttl time.Duration) error {
 	if !r.Released.IsZero() || !r.Expires.After(now.Add(ttl+ttl/4)) {
 		return nil
 	}
-	return fmt.Errorf("lease %s in %s: %w: holder %q wrote expires %s, %s after this daemon's now + lease_ttl %s (a fast clock, or a planted lease); it is believed only until %s after it was first seen",
-		key, store, ErrImplausibleExpiry, r.Holder, r.Expires.UTC().Format(time.RFC3339),
+	return fmt.Errorf("%w: holder %q wrote expires %s, %s after this daemon's now + lease_ttl %s (a fast clock, or a planted lease); it is believed only until %s after it was first seen",
+		ErrImplausibleExpiry, r.Holder, r.Expires.UTC().Format(time.RFC3339),
 		r.Expires.Sub(now.Add(ttl)).Round(time.Second), ttl, ttl)
 }
 
@@ -178,8 +178,9 @@ type Lease struct {
 // after this process first saw that version of the lease is not believed
 // (see ErrImplausibleExpiry): the ErrHeld error then also wraps
 // ErrImplausibleExpiry, and a lease taken over from it says so through
-// Lease.Implausible. Of concurrent acquirers at most one succeeds. The store must implement storage.Creator and
-// storage.Swapper, or Acquire returns ErrUnsupported.
+// Lease.Implausible. Of concurrent acquirers at most one succeeds. The
+// store must implement storage.Creator and storage.Swapper, or Acquire
+// returns ErrUnsupported.
 func Acquire(ctx context.Context, store storage.Store, key string, holder string, ttl time.Duration) (*Lease, error) {
 	creator, ok := store.(storage.Creator)
 	swap, ok2 := store.(storage.Swapper)
@@ -223,7 +224,7 @@ func Acquire(ctx context.Context, store storage.Store, key string, holder string
 		}
 		now = clock.Now()
 		seen := seenFor(store, key, etag)
-		implausible := cur.implausible(key, store, now, ttl)
+		implausible := cur.implausible(now, ttl)
 		if !cur.free(now, seen, ttl) {
 			if implausible != nil {
 				return nil, fmt.Errorf("acquire lease %s in %s: %w: %q holds it until %s: %w",
@@ -232,7 +233,9 @@ func Acquire(ctx context.Context, store storage.Store, key string, holder string
 			return nil, fmt.Errorf("acquire lease %s in %s: %w: %q holds it until %s",
 				key, store, ErrHeld, cur.Holder, cur.Expires.UTC().Format(time.RFC3339))
 		}
-		l.implausible = implausible
+		if implausible != nil {
+			l.implausible = fmt.Errorf("lease %s in %s taken over: %w", key, store, implausible)
+		}
 		rec.Acquired, rec.Renewed, rec.Expires = now, now, now.Add(ttl)
 		if data, err = json.Marshal(rec); err != nil {
 			return nil, err
