@@ -98,9 +98,9 @@ func (r Record) implausible(now time.Time, ttl time.Duration) error {
 	if !r.Released.IsZero() || !r.Expires.After(now.Add(ttl+ttl/4)) {
 		return nil
 	}
-	return fmt.Errorf("%w: holder %q wrote expires %s, %s after this daemon's now + lease_ttl %s (a fast clock, or a planted lease); it is believed only until %s after it was first seen",
+	return fmt.Errorf("%w: holder %q wrote expires %s, later than this daemon's now + lease_ttl %s = %s (a fast clock, or a planted lease); it is believed only until %s after it was first seen",
 		ErrImplausibleExpiry, r.Holder, r.Expires.UTC().Format(time.RFC3339),
-		r.Expires.Sub(now.Add(ttl)).Round(time.Second), ttl, ttl)
+		ttl, now.Add(ttl).UTC().Format(time.RFC3339), ttl)
 }
 
 // sighting is when this process first saw one version (ETag) of a lease.
