@@ -1,15 +1,19 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/testenv"
+	"github.com/coffer-backup/coffer/lease"
 )
 
 // soakBin is coffer built with the tag "soak", whose internal/clock adds
@@ -89,5 +93,44 @@ func TestPruneRefusesHostClockAhead(t *testing.T) {
 
 	if _, _, code := runCmd(t, e.extraEnv, nil, bin, "prune", "--config", e.config); code != 0 {
 		t.Errorf("prune with the clock right: exit %d, want 0", code)
+	}
+}
+
+// TestDaemonTakesOverPlantedLease: someone with write access to the bucket
+// plants the job's HA lease with an expiry in the year 2999. The daemon
+// does not stand aside until then: it warns (naming the holder and the
+// stored expiry) and takes the lease over lease_ttl after it first saw it,
+// and backs up.
+func TestDaemonTakesOverPlantedLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
+	jobs, _ := pgJob(t, "app", 50, "    schedule: \"*/3 * * * * *\"\n")
+	cfg := e.daemonConfig("ha.yaml", jobs, daemonYAML+"  ha: true\n  lease_ttl: 5s\n")
+	planted := time.Now()
+	rec, err := json.Marshal(lease.Record{Holder: "intruder", Token: "planted", Job: "app",
+		Acquired: planted, Renewed: planted, Expires: time.Date(2999, 12, 31, 23, 59, 59, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.primary.put(t, lease.Key("app"), rec)
+
+	d := e.startDaemon("a", cfg)
+	waitFor(t, 40*time.Second, "a backup despite the planted lease", func() bool { return len(e.list(cfg)) > 0 })
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if took := time.Since(planted); took > 30*time.Second {
+		t.Errorf("first backup %s after the lease was planted, want about lease_ttl (5s) + a slot", took)
+	}
+	warned := d.logLines("lease expiry not believed")
+	if len(warned) == 0 {
+		t.Fatalf("no warning about the planted lease in the log:\n%s", d.out.String())
+	}
+	for _, w := range warned {
+		msg, _ := json.Marshal(w)
+		if w["level"] != "warn" || !strings.Contains(string(msg), `\"intruder\"`) || !strings.Contains(string(msg), "2999-12-31T23:59:59Z") {
+			t.Errorf("warning %s: want level warn, naming holder \"intruder\" and expiry 2999-12-31T23:59:59Z", msg)
+		}
 	}
 }
