@@ -6,6 +6,10 @@
 // payload goes: an interrupted prune leaves an orphan payload (swept
 // later), never a manifest pointing at nothing. A manifest protected by
 // Object Lock keeps the whole backup and is reported as locked.
+//
+// Nothing is deleted on a destination whose own clock (storage.Clock) and
+// the host's disagree by more than retention.ClockTolerance, or whose time
+// cannot be read: ages measured on a wrong clock would be wrong.
 package prune
 
 import (
