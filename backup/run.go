@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/sign"
@@ -105,7 +106,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
-	started := time.Now().UTC()
+	started := clock.Now().UTC()
 	id := manifest.NewID(started)
 	key := manifest.PayloadKey(job.Name, id, info.Format)
 	log = log.With(zap.String("job", job.Name), zap.String("backup", id))
@@ -154,7 +155,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		Source:        info,
 		Tables:        tables,
 		Started:       started,
-		Finished:      time.Now().UTC(),
+		Finished:      clock.Now().UTC(),
 		Plain:         enc.plain.digest(),
 		Payload:       manifest.Payload{Key: key, Digest: enc.cipher.digest(), HeaderSHA256: enc.age.HeaderSHA256()},
 		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},

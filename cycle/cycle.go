@@ -23,6 +23,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/daemon"
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/metrics"
@@ -42,7 +43,8 @@ type Runner struct {
 	Metrics *metrics.Metrics
 	// Holder names this daemon in leases (host and process).
 	Holder string
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means internal/clock.Now (the system clock,
+	// plus the chaos soak's offset in a soak build).
 	Now func() time.Time
 	// DrillDir keeps a local copy of every drill report; empty means
 	// none.
@@ -85,7 +87,7 @@ func (r *Runner) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
 	}
-	return time.Now()
+	return clock.Now()
 }
 
 // mutex returns job's mutex: one cycle or maintenance of a job at a time.
@@ -175,11 +177,17 @@ func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.J
 // An error wrapping lease.ErrHeld means another daemon has it.
 func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.Job, key string, d storage.Destination, log *zap.Logger) (context.Context, func(), error) {
 	l, err := lease.Acquire(ctx, d.Store, key, r.Holder, cfg.Daemon.LeaseTTL.D())
+	if errors.Is(err, lease.ErrImplausibleExpiry) {
+		r.implausibleLease(ctx, log, job, key, err)
+	}
 	if errors.Is(err, lease.ErrHeld) {
 		return ctx, nil, err
 	}
 	if err != nil {
 		return ctx, nil, fmt.Errorf("take lease in %s: %w", d.Name, err)
+	}
+	if err := l.Implausible(); err != nil {
+		r.implausibleLease(ctx, log, job, key, err)
 	}
 	r.record(audit.Event{Action: audit.ActionLeaseAcquired, Job: job.Name, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: r.Holder})
 	r.Metrics.LeaseHeld(job.Name, r.Holder, true)
@@ -202,6 +210,19 @@ func (r *Runner) takeLease(ctx context.Context, cfg *config.Config, job *config.
 		cancel(nil)
 	}
 	return ctx, release, nil
+}
+
+// implausibleLease warns and alerts about a lease whose stored expiry was
+// not believed (lease.ErrImplausibleExpiry): another daemon's clock runs
+// fast, or someone wrote the bucket. Left alone it would stop every other
+// daemon until that expiry.
+func (r *Runner) implausibleLease(ctx context.Context, log *zap.Logger, job *config.Job, key string, err error) {
+	log.Warn("lease expiry not believed: another daemon's clock runs fast, or the lease was planted", zap.Error(err))
+	kind := "backup"
+	if key == lease.DrillKey(job.Name) {
+		kind = "drill"
+	}
+	r.notify(ctx, notify.Event{Time: r.now(), Kind: kind, Job: job.Name, Outcome: notify.OutcomeFailed, Message: err.Error()})
 }
 
 // backup takes one backup and reports it everywhere.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -41,6 +42,15 @@ var ErrLost = errors.New("lease lost")
 // conditional writes leases are built on.
 var ErrUnsupported = errors.New("store does not support conditional writes (create-only and replace-if-unchanged), which leases need")
 
+// ErrImplausibleExpiry is wrapped by Acquire's ErrHeld error, and returned
+// (wrapped) by Lease.Implausible after a takeover, when the stored lease
+// expires later than the reader's now + ttl (plus the ttl/4 allowance for
+// clock skew): its holder's clock runs fast, or someone with write access
+// to the bucket planted it. Such an expiry is not believed: the lease is
+// treated as expiring ttl after this process first saw that version of it.
+// The message names the holder and the stored expiry.
+var ErrImplausibleExpiry = errors.New("lease expiry is implausibly far in the future")
+
 // errReleased is returned by Renew after Release.
 var errReleased = errors.New("lease was released")
 
@@ -57,15 +67,71 @@ type Record struct {
 	Released time.Time `json:"released,omitzero"`
 }
 
+// expiry is when the reader believes the lease expires, at now on its
+// clock, having first seen this version of the record seenFor ago, with
+// its own lease ttl: the stored Expires, but never later than ttl after
+// the reader first saw it. Capping at now + ttl would never expire; a
+// holder that renews writes a new version, which is seen anew.
+func (r Record) expiry(now time.Time, seenFor, ttl time.Duration) time.Time {
+	if limit := now.Add(ttl - seenFor); limit.Before(r.Expires) {
+		return limit
+	}
+	return r.Expires
+}
+
 // free reports whether a lease in this state may be taken at now (on the
-// reader's clock): released, or expired by more than a quarter of its ttl,
-// the allowance for clock skew between holders.
-func (r Record) free(now time.Time) bool {
+// reader's clock; see expiry for seenFor and ttl): released, or expired by
+// more than a quarter of its ttl (the smaller of the holder's and the
+// reader's), the allowance for clock skew between holders.
+func (r Record) free(now time.Time, seenFor, ttl time.Duration) bool {
 	if !r.Released.IsZero() {
 		return true
 	}
-	ttl := max(r.Expires.Sub(r.Renewed), 0)
-	return now.After(r.Expires.Add(ttl / 4))
+	grace := min(max(r.Expires.Sub(r.Renewed), 0), ttl) / 4
+	return now.After(r.expiry(now, seenFor, ttl).Add(grace))
+}
+
+// implausible returns an error wrapping ErrImplausibleExpiry when the
+// (unreleased) record expires later than now + ttl + ttl/4 on the reader's
+// clock, naming its holder and stored expiry; nil otherwise.
+func (r Record) implausible(now time.Time, ttl time.Duration) error {
+	if !r.Released.IsZero() || !r.Expires.After(now.Add(ttl+ttl/4)) {
+		return nil
+	}
+	return fmt.Errorf("%w: holder %q wrote expires %s, later than this daemon's now + lease_ttl %s = %s (a fast clock, or a planted lease); it is believed only until %s after it was first seen",
+		ErrImplausibleExpiry, r.Holder, r.Expires.UTC().Format(time.RFC3339),
+		ttl, now.Add(ttl).UTC().Format(time.RFC3339), ttl)
+}
+
+// sighting is when this process first saw one version (ETag) of a lease.
+type sighting struct {
+	etag  string
+	first time.Time // monotonic: immune to wall-clock jumps
+}
+
+// sightings holds, per store and lease key, the version of the lease this
+// process last read and when it first saw it. Only the latest version per
+// key is kept, so it stays as small as the number of leases.
+var sightings struct {
+	mu sync.Mutex
+	m  map[string]sighting
+}
+
+// seenFor returns how long ago this process first saw version etag of the
+// lease under key in store (0 the first time).
+func seenFor(store storage.Store, key, etag string) time.Duration {
+	id := store.String() + "\x00" + key
+	sightings.mu.Lock()
+	defer sightings.mu.Unlock()
+	if sightings.m == nil {
+		sightings.m = map[string]sighting{}
+	}
+	s, ok := sightings.m[id]
+	if !ok || s.etag != etag {
+		s = sighting{etag: etag, first: time.Now()}
+		sightings.m[id] = s
+	}
+	return time.Since(s.first)
 }
 
 // Key returns the key of job's lease object: "_coffer/leases/<job>.json".
@@ -100,15 +166,21 @@ type Lease struct {
 	etag     string // of our last write
 	released bool
 	stopKeep func()
+
+	implausible error // of the lease Acquire took over, if its expiry was not believed
 }
 
 // Acquire takes the lease under key in store for holder, valid for ttl. It
 // creates the object when absent; when present and free (released, or
 // expired by more than ttl/4 on the local clock; see the package doc on
 // clock skew) it replaces it, conditional on the ETag it read. When another
-// holder's lease is in force it returns ErrHeld. Of concurrent acquirers at
-// most one succeeds. The store must implement storage.Creator and
-// storage.Swapper, or Acquire returns ErrUnsupported.
+// holder's lease is in force it returns ErrHeld. An expiry later than ttl
+// after this process first saw that version of the lease is not believed
+// (see ErrImplausibleExpiry): the ErrHeld error then also wraps
+// ErrImplausibleExpiry, and a lease taken over from it says so through
+// Lease.Implausible. Of concurrent acquirers at most one succeeds. The
+// store must implement storage.Creator and storage.Swapper, or Acquire
+// returns ErrUnsupported.
 func Acquire(ctx context.Context, store storage.Store, key string, holder string, ttl time.Duration) (*Lease, error) {
 	creator, ok := store.(storage.Creator)
 	swap, ok2 := store.(storage.Swapper)
@@ -128,7 +200,7 @@ func Acquire(ctx context.Context, store storage.Store, key string, holder string
 
 	var last error
 	for range attempts {
-		now := time.Now()
+		now := clock.Now()
 		rec.Acquired, rec.Renewed, rec.Expires = now, now, now.Add(ttl)
 		data, err := json.Marshal(rec)
 		if err != nil {
@@ -150,10 +222,19 @@ func Acquire(ctx context.Context, store storage.Store, key string, holder string
 		if err != nil {
 			return nil, fmt.Errorf("acquire lease: %w", err)
 		}
-		now = time.Now()
-		if !cur.free(now) {
+		now = clock.Now()
+		seen := seenFor(store, key, etag)
+		implausible := cur.implausible(now, ttl)
+		if !cur.free(now, seen, ttl) {
+			if implausible != nil {
+				return nil, fmt.Errorf("acquire lease %s in %s: %w: %q holds it until %s: %w",
+					key, store, ErrHeld, cur.Holder, cur.expiry(now, seen, ttl).UTC().Format(time.RFC3339), implausible)
+			}
 			return nil, fmt.Errorf("acquire lease %s in %s: %w: %q holds it until %s",
 				key, store, ErrHeld, cur.Holder, cur.Expires.UTC().Format(time.RFC3339))
+		}
+		if implausible != nil {
+			l.implausible = fmt.Errorf("lease %s in %s taken over: %w", key, store, implausible)
 		}
 		rec.Acquired, rec.Renewed, rec.Expires = now, now, now.Add(ttl)
 		if data, err = json.Marshal(rec); err != nil {
@@ -179,6 +260,13 @@ func (l *Lease) took(rec Record, info storage.ObjectInfo) (*Lease, error) {
 	return l, nil
 }
 
+// Implausible returns an error wrapping ErrImplausibleExpiry, naming the
+// previous holder and its stored expiry, when Acquire took this lease over
+// from a record whose expiry it did not believe; nil otherwise. The caller
+// should warn: another daemon's clock runs fast, or the bucket was written
+// by someone else.
+func (l *Lease) Implausible() error { return l.implausible }
+
 // Record returns the lease as this holder last wrote it.
 func (l *Lease) Record() Record {
 	l.mu.Lock()
@@ -197,7 +285,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	if l.released {
 		return fmt.Errorf("renew lease %s in %s: %w", l.key, l.store, errReleased)
 	}
-	now := time.Now()
+	now := clock.Now()
 	next := l.rec
 	next.Renewed, next.Expires = now, now.Add(l.ttl)
 	if err := l.write(ctx, next); err != nil {
@@ -257,7 +345,7 @@ func (l *Lease) keep(ctx context.Context) error {
 		case <-t.C:
 		}
 		expires := l.Record().Expires
-		if !time.Now().Before(expires) {
+		if !clock.Now().Before(expires) {
 			if lastErr == nil {
 				return fmt.Errorf("lease %s in %s: %w: not renewed before it expired at %s",
 					l.key, l.store, ErrLost, expires.UTC().Format(time.RFC3339))
@@ -266,11 +354,8 @@ func (l *Lease) keep(ctx context.Context) error {
 				l.key, l.store, ErrLost, expires.UTC().Format(time.RFC3339), lastErr)
 		}
 		// A renewal that would land after expiry is pointless: bound it.
-		deadline := time.Now().Add(period)
-		if expires.Before(deadline) {
-			deadline = expires
-		}
-		actx, cancel := context.WithDeadline(ctx, deadline)
+		// (A timeout, not a deadline: contexts run on the system clock.)
+		actx, cancel := context.WithTimeout(ctx, min(period, expires.Sub(clock.Now())))
 		err := l.Renew(actx)
 		cancel()
 		switch {
@@ -283,7 +368,7 @@ func (l *Lease) keep(ctx context.Context) error {
 			return err
 		default:
 			lastErr = err
-			t.Reset(min(period/3, time.Until(expires)))
+			t.Reset(min(period/3, expires.Sub(clock.Now())))
 		}
 	}
 }
@@ -307,7 +392,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	now := time.Now()
+	now := clock.Now()
 	next := l.rec
 	next.Released, next.Expires = now, now
 	if err := l.write(ctx, next); err != nil {

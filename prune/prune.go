@@ -6,6 +6,10 @@
 // payload goes: an interrupted prune leaves an orphan payload (swept
 // later), never a manifest pointing at nothing. A manifest protected by
 // Object Lock keeps the whole backup and is reported as locked.
+//
+// Nothing is deleted on a destination whose own clock (storage.Clock) and
+// the host's disagree by more than retention.ClockTolerance, or whose time
+// cannot be read: ages measured on a wrong clock would be wrong.
 package prune
 
 import (
@@ -63,7 +67,9 @@ type Result struct {
 	DryRun bool   `json:"dry_run"`
 	Items  []Item `json:"items"`
 	// Refused names destinations not pruned at all, and why (unreachable,
-	// clock in the future).
+	// newest backup dated in the future, host clock and the destination's
+	// own clock more than retention.ClockTolerance apart or the
+	// destination's time unreadable).
 	Refused map[string]string `json:"refused,omitempty"`
 }
 
@@ -118,9 +124,12 @@ func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
 //
 // Run reads the job's verified catalog (manifest.ReadCatalog, every
 // manifest checked as trust says) and applies the policy to it as
-// RunCatalog does.
+// RunCatalog does. now is the host's clock (internal/clock.Now()) when Run
+// is called.
 func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
-	return RunCatalog(ctx, manifest.ReadCatalog(ctx, job, dests, trust, nil), policy, dests, now, dryRun, log, onDelete)
+	started := time.Now() // monotonic: how far now moves on while the catalog is read
+	cat := manifest.ReadCatalog(ctx, job, dests, trust, nil)
+	return RunCatalog(ctx, cat, policy, dests, now.Add(time.Since(started)), dryRun, log, onDelete)
 }
 
 // RunCatalog is Run on a catalog already read from dests (the daemon reads
@@ -131,8 +140,17 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 // reported as an "unverified" item and a verified manifest whose payload
 // is missing or short as an "incomplete" one: neither is counted as a
 // copy nor deleted.
+//
+// now is the host's clock (internal/clock.Now()) when RunCatalog is
+// called. Before planning a destination, RunCatalog compares it (advanced
+// by the time elapsed since) with the destination's own time
+// (storage.Clock): when they are more than retention.ClockTolerance apart,
+// or the destination's time cannot be read, the destination is refused,
+// in dry runs too, and nothing on it is deleted.
 func RunCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
 	job := cat.Job
+	started := time.Now() // monotonic: how far now has moved on since
+	hostNow := func() time.Time { return now.Add(time.Since(started)) }
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
 	for name, err := range cat.Unreachable {
 		res.Refused[name] = "cannot list: " + err.Error()
@@ -140,6 +158,11 @@ func RunCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Pol
 	res.Items = append(res.Items, uncounted(cat, log)...)
 	for _, d := range dests {
 		if _, bad := cat.Unreachable[d.Name]; bad {
+			continue
+		}
+		if err := checkClock(ctx, d, hostNow); err != nil {
+			res.Refused[d.Name] = err.Error()
+			log.Error("prune refused: clock check failed; nothing deleted there", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
 			continue
 		}
 		var backups []retention.Backup

@@ -31,8 +31,10 @@ import (
 
 const day = 24 * time.Hour
 
-// now is the fixed clock every prune in this file runs at.
-var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+// now is the clock every prune in this file runs at: this machine's (prune
+// checks it against each destination's own clock), to the second, so that
+// a backup exactly keep_within old stays exactly that old.
+var now = time.Now().UTC().Truncate(time.Second)
 
 // defaultPolicy is the policy a job gets when its config says nothing.
 var defaultPolicy = retention.Policy{KeepWithin: 28 * day, MinKeep: 2, Location: time.UTC}

@@ -12,6 +12,11 @@
 //     ClockTolerance after now: Plan then returns ErrFutureBackup and no
 //     decisions, because a wrong clock would make every age wrong.
 //
+// CheckClock is the other half of that guard, for a host clock that
+// jumped forward (which no backup's date can reveal): callers compare the
+// host's time with the destination's own time (storage.Clock) and MUST
+// NOT act on a plan for a destination where CheckClock fails.
+//
 // KeepWeekly and KeepMonthly only ever keep more: the newest backup of each
 // of the last N ISO weeks (or calendar months) that have a backup, with
 // boundaries in the policy's Location. Everything else is deleted with

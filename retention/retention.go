@@ -57,6 +57,11 @@ const ClockTolerance = 5 * time.Minute
 // after now; Plan returns it wrapped, with the backup's id.
 var ErrFutureBackup = errors.New("newest backup is dated in the future (check the clock)")
 
+// ErrClockSkew means the host's clock and a destination's own clock
+// disagree by more than ClockTolerance; CheckClock returns it wrapped,
+// naming both times and the difference.
+var ErrClockSkew = errors.New("host clock and storage clock disagree")
+
 // ErrInvalidPolicy means a policy field is out of range; Plan returns it
 // wrapped, naming the field.
 var ErrInvalidPolicy = errors.New("invalid retention policy")
@@ -84,6 +89,32 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalidPolicy, strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// CheckClock compares host, the time the plan would be made at, with
+// storage, the destination's own time read at the same moment. It returns
+// an error wrapping ErrClockSkew when they are more than ClockTolerance
+// apart in either direction: a host clock that jumped forward would make
+// backups inside KeepWithin look expired, one that jumped back would keep
+// what should go and date new backups in the past. A zero storage time is
+// refused too: an unknown clock is not a trusted one.
+func CheckClock(host, storage time.Time) error {
+	if storage.IsZero() {
+		return fmt.Errorf("%w: the storage's time is unknown; refusing to prune", ErrClockSkew)
+	}
+	d := host.Sub(storage)
+	if d >= -ClockTolerance && d <= ClockTolerance {
+		return nil
+	}
+	dir := "ahead of"
+	if d < 0 {
+		dir, d = "behind", -d
+	}
+	if d >= time.Hour {
+		d = d.Round(time.Minute) // a jump of days, not of days less a second
+	}
+	return fmt.Errorf("%w: host clock %s is %s %s the storage's clock %s (tolerance %s); refusing to prune, since every backup's age would be off by as much",
+		ErrClockSkew, host.UTC().Format(time.RFC3339), human(d), dir, storage.UTC().Format(time.RFC3339), human(ClockTolerance))
 }
 
 // Plan decides every backup. It returns decisions sorted newest first, one

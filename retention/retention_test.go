@@ -328,3 +328,31 @@ func TestHuman(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckClock: the host's clock and a destination's own clock may be up
+// to ClockTolerance apart either way; further apart, or with the storage's
+// time unknown, CheckClock refuses, naming both times and the difference.
+func TestCheckClock(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		host    time.Time
+		storage time.Time
+		want    string // "" means accepted
+	}{
+		{"equal", now, now, ""},
+		{"host 5m ahead: the tolerance, accepted", now.Add(ClockTolerance), now, ""},
+		{"host 5m behind: accepted", now.Add(-ClockTolerance), now, ""},
+		{"host 5m1s ahead", now.Add(ClockTolerance + time.Second), now, "host clock 2026-11-22T02:05:01Z is 5m1s ahead of the storage's clock 2026-11-22T02:00:00Z (tolerance 5m)"},
+		{"host 6m behind", now.Add(-6 * time.Minute), now, "host clock 2026-11-22T01:54:00Z is 6m behind the storage's clock 2026-11-22T02:00:00Z"},
+		{"host jumped 30 days forward", now.Add(30*day - time.Second), now, "is 30d ahead of"},
+		{"storage time unknown", now, time.Time{}, "the storage's time is unknown"},
+	} {
+		err := CheckClock(tc.host, tc.storage)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.name, err)
+		case tc.want != "" && (!errors.Is(err, ErrClockSkew) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want ErrClockSkew saying %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -142,3 +142,14 @@ type UploadLister interface {
 type VersionKeyLister interface {
 	VersionKeys(ctx context.Context, prefix string) iter.Seq2[string, error]
 }
+
+// Clock is implemented by stores that can tell their own time: the time
+// the server (or the file system) holding the objects stamps them with,
+// read fresh on each call. Retention compares it with the host's clock
+// before deleting anything, so that a host clock that jumped forward (or
+// back) cannot make backups look older (or newer) than they are.
+type Clock interface {
+	// Now returns the store's current time. Its resolution may be as
+	// coarse as a second (an HTTP Date header).
+	Now(ctx context.Context) (time.Time, error)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/prune"
 )
 
@@ -26,7 +27,11 @@ securely delete (every object version) what it marks expired.
 
 Never deleted: anything inside keep_within, the newest complete backup,
 anything needed to keep min_keep backups, the only copy of a backup, and
-nothing at all when the newest backup is dated in the future (a wrong clock).
+nothing at all on a destination whose own clock (an S3 server's Date header,
+a local directory's file times) is more than 5 minutes from this host's, or
+cannot be read, or whose newest backup is dated in the future: a wrong clock
+makes every age wrong. Such a destination is reported NOT PRUNED with both
+times and the difference.
 Backups under S3 Object Lock are kept and reported as locked. Every manifest
 is read and its signature checked (signing.public_keys), and its payload's
 size compared with the listing: a copy whose manifest fails is reported as
@@ -79,7 +84,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		if err != nil {
 			return err
 		}
-		res, err := prune.Run(ctx, j.Name, policy, dests, trust, time.Now(), dryRun, log, func(it prune.Item) {
+		res, err := prune.Run(ctx, j.Name, policy, dests, trust, clock.Now(), dryRun, log, func(it prune.Item) {
 			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
 		if err != nil {
@@ -137,7 +142,7 @@ func printPrune(cmd *cobra.Command, res *prune.Result) {
 
 // ageOf formats how long ago t was, in days when over two days.
 func ageOf(t time.Time) string {
-	d := time.Since(t)
+	d := clock.Since(t)
 	if d >= 48*time.Hour {
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -87,7 +88,7 @@ untrusted or incomplete manifest, and its last drill passed; 1 otherwise
 			if err != nil {
 				return err
 			}
-			now := time.Now()
+			now := clock.Now()
 			var out []jobStatus
 			problems := 0
 			for _, j := range jobs {

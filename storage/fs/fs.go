@@ -16,7 +16,8 @@ import (
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// Store is a storage.Store and storage.Creator on a local directory tree.
+// Store is a storage.Store, storage.Creator and storage.Clock on a local
+// directory tree.
 // A key "a/b/c" is the file <root>/a/b/c. It is safe for concurrent use.
 type Store struct {
 	root string // absolute, cleaned

@@ -88,8 +88,8 @@ type Options struct {
 	CAFile string
 }
 
-// Store is a storage.Store, storage.Creator, storage.Disposer and
-// storage.UploadLister on one bucket and prefix. It is safe for concurrent
+// Store is a storage.Store, storage.Creator, storage.Disposer,
+// storage.UploadLister and storage.Clock on one bucket and prefix. It is safe for concurrent
 // use.
 type Store struct {
 	client    *s3.Client

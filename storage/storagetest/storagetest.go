@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Create", func(t *testing.T) { testCreate(t, newStore(t)) })
 	t.Run("InterruptedPut", func(t *testing.T) { testInterrupted(t, newStore(t)) })
 	t.Run("String", func(t *testing.T) { testString(t, newStore(t)) })
+	t.Run("Clock", func(t *testing.T) { testClock(t, newStore(t)) })
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -539,5 +540,34 @@ func testString(t *testing.T, s storage.Store) {
 		if strings.Contains(lower, bad) {
 			t.Errorf("String() = %q mentions %q", str, bad)
 		}
+	}
+}
+
+// ClockTolerance is how far a store's own time (storage.Clock) may be from
+// the test machine's clock in the suite: the store runs on the same machine
+// (or one kept in step by NTP), and an HTTP Date header has one-second
+// resolution.
+const ClockTolerance = 5 * time.Second
+
+// testClock checks that a store implementing storage.Clock tells the time
+// within ClockTolerance of this machine's clock, and leaves no object
+// behind doing so.
+func testClock(t *testing.T, s storage.Store) {
+	c, ok := s.(storage.Clock)
+	if !ok {
+		t.Skipf("%s does not implement storage.Clock", s)
+	}
+	ctx := ctxT(t)
+	before := time.Now()
+	got, err := c.Now(ctx)
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("%s: Now: %v", s, err)
+	}
+	if got.Before(before.Add(-ClockTolerance)) || got.After(after.Add(ClockTolerance)) {
+		t.Errorf("%s: Now = %s, want within %s of this machine's %s", s, got.UTC(), ClockTolerance, before.UTC())
+	}
+	if left := list(t, s, ""); len(left) > 0 {
+		t.Errorf("%s: Now left objects behind: %v", s, keys(left))
 	}
 }
