@@ -129,7 +129,7 @@ func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
 func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
 	started := time.Now() // monotonic: how far now moves on while the catalog is read
 	cat := manifest.ReadCatalog(ctx, job, dests, trust, nil)
-	return RunCatalog(ctx, cat, policy, dests, now.Add(time.Since(started)), dryRun, log, onDelete)
+	return runCatalog(ctx, cat, policy, dests, now, started, dryRun, log, onDelete)
 }
 
 // RunCatalog is Run on a catalog already read from dests (the daemon reads
@@ -148,8 +148,14 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 // or the destination's time cannot be read, the destination is refused,
 // in dry runs too, and nothing on it is deleted.
 func RunCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
+	return runCatalog(ctx, cat, policy, dests, now, time.Now(), dryRun, log, onDelete)
+}
+
+// runCatalog is RunCatalog where now was read at started (monotonic), so
+// that the clock check compares the storage's time with the host's time
+// as it is then, however long the catalog took to read.
+func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now, started time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
 	job := cat.Job
-	started := time.Now() // monotonic: how far now has moved on since
 	hostNow := func() time.Time { return now.Add(time.Since(started)) }
 	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
 	for name, err := range cat.Unreachable {
