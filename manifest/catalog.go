@@ -28,7 +28,9 @@ var ErrNoBackup = errors.New("no complete backup found")
 // is present at the size the manifest records. Nothing else is used, and
 // nothing is silently dropped: a manifest key that fails is listed in
 // Untrusted with its reason, and a verified manifest whose payload is
-// missing or short is listed in Incomplete.
+// missing or short is listed in Incomplete. A destination that cannot be
+// listed, or one of whose manifests cannot be read (network, 5xx), is in
+// Unreachable: nothing it holds is decided on until it can be read whole.
 type Catalog struct {
 	Job string `json:"job"`
 	// Backups are the verified backups, oldest first.
@@ -277,11 +279,23 @@ func scanDestination(ctx context.Context, job string, d storage.Destination, tru
 			s.fetched++
 		}
 		_, id, _ := ParseKey(obj.Key)
+		var fe *fetchError
+		switch {
+		case r.err == nil:
+		case ctx.Err() != nil:
+			s.err = fmt.Errorf("read manifests of %s on %s: %w", job, d.Name, ctx.Err())
+			return s
+		case errors.Is(r.err, storage.ErrNotExist):
+			continue // deleted since the listing (a prune elsewhere): gone, not untrusted
+		case errors.As(r.err, &fe):
+			// Listed but not readable (network, 5xx, permissions): what
+			// the destination holds cannot be known, so none of it is
+			// decided on this time, as for a destination that cannot be
+			// listed.
+			s.err = fe.err
+			return s
+		}
 		if r.err != nil {
-			if ctx.Err() != nil {
-				s.err = fmt.Errorf("read manifests of %s on %s: %w", job, d.Name, ctx.Err())
-				return s
-			}
 			s.untrusted = append(s.untrusted, Untrusted{Destination: d.Name, Key: obj.Key, ID: id, Reason: untrustedReason(r.err, obj.Key, d.Name), Err: r.err})
 			continue
 		}
@@ -314,7 +328,7 @@ func readVerified(ctx context.Context, d storage.Destination, obj storage.Object
 	}
 	data, err := fetch(ctx, d, obj.Key)
 	if err != nil {
-		return nil, true, err
+		return nil, true, &fetchError{err}
 	}
 	m, err := decodeFor(data, trust, object, job, id)
 	if err != nil {
@@ -323,6 +337,12 @@ func readVerified(ctx context.Context, d storage.Destination, obj storage.Object
 	cache.put(d.Store.String(), obj, data)
 	return m, true, nil
 }
+
+// fetchError is a manifest object that was listed but could not be read.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
 
 // fetch reads a manifest object, at most maxSize+1 bytes of it.
 func fetch(ctx context.Context, d storage.Destination, key string) ([]byte, error) {

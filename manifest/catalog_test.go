@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -249,5 +251,50 @@ func TestCatalogCacheOnRealS3(t *testing.T) {
 	fourth := manifest.ReadCatalog(ctx, "app", dests, trust, cache)
 	if fourth.Fetched != 1 || len(fourth.Backups) != 2 || len(fourth.Untrusted) != 1 {
 		t.Fatalf("after replacing a manifest: fetched %d, %d backups, untrusted %v; want 1, 2, the forged one", fourth.Fetched, len(fourth.Backups), fourth.Untrusted)
+	}
+}
+
+// flakyGet is a store whose Get of one key fails as the network would, or
+// finds the object gone (deleted between the listing and the read).
+type flakyGet struct {
+	storage.Store
+	key string
+	err error
+}
+
+func (f flakyGet) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if key == f.key {
+		return nil, f.err
+	}
+	return f.Store.Get(ctx, key)
+}
+
+// TestCatalogUnreadableManifest checks that a manifest listed but not
+// readable (a network error) is not called untrusted (which would alert
+// on every flaky read) and that nothing on that destination is decided
+// on: it is unreachable this time. A manifest deleted between the listing
+// and the read is simply gone.
+func TestCatalogUnreadableManifest(t *testing.T) {
+	ctx := context.Background()
+	signer := signtest.NewSigner()
+	primary, offsite := fsStore(t), fsStore(t)
+	b1, b2 := id(1), id(8)
+	for _, s := range []storage.Store{primary, offsite} {
+		putBackup(t, s, signer, b1, 10, 1)
+		putBackup(t, s, signer, b2, 10, 2)
+	}
+	dests := []storage.Destination{
+		{Name: "primary", Store: flakyGet{primary, manifest.Key("app", b1), errors.New("read: connection reset by peer")}},
+		{Name: "offsite", Store: flakyGet{offsite, manifest.Key("app", b1), fmt.Errorf("get: %w", storage.ErrNotExist)}},
+	}
+	c := manifest.ReadCatalog(ctx, "app", dests, signtest.Trust(signer), nil)
+	if err := c.Unreachable["primary"]; err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("primary: unreachable = %v, want the read error", err)
+	}
+	if len(c.Untrusted) != 0 {
+		t.Errorf("untrusted = %v, want none (a read error is not a forgery)", c.Untrusted)
+	}
+	if len(c.Backups) != 1 || c.Backups[0].ID != b2 || !slices.Equal(c.Backups[0].Destinations, []string{"offsite"}) {
+		t.Errorf("backups = %+v, want only %s on offsite", c.Backups, b2)
 	}
 }
