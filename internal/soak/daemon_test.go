@@ -59,6 +59,7 @@ func (h *harness) startDaemon() *daemonProc {
 	}()
 	h.incarnations = append(h.incarnations, d)
 	h.d = d
+	h.current.Store(d)
 	return d
 }
 

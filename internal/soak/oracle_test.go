@@ -121,7 +121,7 @@ func (o *oracle) violationCount(inv string) int {
 }
 
 // check runs every per-cycle invariant.
-func (o *oracle) check(c int, slot time.Time, final bool) {
+func (o *oracle) check(c int) {
 	o.cycle = c
 	ctx := context.Background()
 	o.scan(ctx)
@@ -130,7 +130,7 @@ func (o *oracle) check(c int, slot time.Time, final bool) {
 	o.checkI1(ctx)
 	o.checkI4(ctx)
 	o.checkUploads(ctx)
-	o.checkSlots(final)
+	o.checkSlots()
 }
 
 // scan lists both buckets and verifies every manifest (cached by ETag).

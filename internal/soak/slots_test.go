@@ -33,7 +33,7 @@ import (
 //     within slotDeadline of starting.
 //
 // Slots less than slotDeadline old are not judged until a later check.
-func (o *oracle) checkSlots(final bool) {
+func (o *oracle) checkSlots() {
 	now := time.Now()
 	deadline := slotDeadline(o.h.p.period)
 	alerts := o.h.recv.all()
@@ -90,7 +90,7 @@ func (o *oracle) checkSlots(final bool) {
 		_ = catchUp
 		k := 0
 		for s := o.h.nextSlot(d.started.Add(1500 * time.Millisecond)); s.Before(end); s = s.Add(o.h.p.period) {
-			if !final && now.Sub(s) < deadline {
+			if now.Sub(s) < deadline {
 				break
 			}
 			checked++

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,13 +108,15 @@ type harness struct {
 	clockOffset                    time.Duration
 
 	incarnations []*daemonProc
-	d            *daemonProc
+	d            *daemonProc // the running incarnation (the cycle loop's view)
+	current      atomic.Pointer[daemonProc]
 
 	holeDest, holeLeft, clockLeft, diskLeft int
 
 	planned  map[string]int
 	injected map[string]int
 	cycle    int
+	cycleNow atomic.Int64 // h.cycle, for the RSS sampler and logf
 	logMu    sync.Mutex
 	logFile  *os.File
 
@@ -293,7 +296,7 @@ func (h *harness) coffer(args ...string) ([]byte, error) {
 func (h *harness) logf(format string, args ...any) {
 	h.logMu.Lock()
 	defer h.logMu.Unlock()
-	line := fmt.Sprintf("%s cycle %d: %s", time.Now().Format("15:04:05.000"), h.cycle, fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("%s cycle %d: %s", time.Now().Format("15:04:05.000"), h.cycleNow.Load(), fmt.Sprintf(format, args...))
 	fmt.Fprintln(h.logFile, line)
 	if testing.Verbose() && os.Getenv("SOAK_QUIET") == "" {
 		fmt.Println(line)
@@ -323,6 +326,7 @@ func (h *harness) run() {
 		slot := h.nextSlot(time.Now().Add(900 * time.Millisecond))
 		time.Sleep(time.Until(slot.Add(-600 * time.Millisecond)))
 		h.cycle = c
+		h.cycleNow.Store(int64(c))
 		h.logf("slot %s: %s", slot.Format("15:04:05"), pl)
 		h.apply(pl)
 		if pl.kill {
@@ -330,9 +334,10 @@ func (h *harness) run() {
 		}
 		h.waitOutcome(slot)
 		h.endCycle()
-		h.oracle.check(c, slot, false)
+		h.oracle.check(c)
 	}
 	h.cycle = h.p.cycles + 1
+	h.cycleNow.Store(int64(h.cycle))
 	// Let the last slots report, with every fault off, then check once
 	// more and stop the daemon.
 	for _, d := range h.dests {
@@ -341,8 +346,8 @@ func (h *harness) run() {
 	}
 	h.setClock(0)
 	os.Remove(filepath.Join(h.stateDir, "soak-filler"))
-	time.Sleep(slotDeadline(h.p.period))
-	h.oracle.check(h.p.cycles, time.Now(), true)
+	time.Sleep(slotDeadline(h.p.period) + time.Second)
+	h.oracle.check(h.p.cycles)
 	h.d.stop(15 * time.Second)
 	h.oracle.checkRSS()
 }
@@ -398,7 +403,7 @@ func (h *harness) sampleRSS(stop chan struct{}) {
 			return
 		case <-t.C:
 		}
-		d, c := h.d, h.cycle
+		d, c := h.current.Load(), int(h.cycleNow.Load())
 		if d == nil || c == 0 {
 			continue
 		}
