@@ -79,27 +79,27 @@ func draw(r *rand.Rand, c int) plan {
 			p.rules[d] = append(p.rules[d], chaos.Rule{Prob: 0.05, Fault: chaos.ServerError})
 		}
 	}
-	if x, d, n := r.Float64(), r.IntN(2), 2+r.IntN(3); x < 0.05 {
+	if x, d, n := r.Float64(), r.IntN(2), 2+r.IntN(3); x < 0.07 {
 		p.blackhole, p.holeFor = d, n
 	}
-	if x, i, n := r.Float64(), r.IntN(len(clockJumps)), 1+r.IntN(3); x < 0.08 {
+	if x, i, n := r.Float64(), r.IntN(len(clockJumps)), 1+r.IntN(3); x < 0.10 {
 		p.clock, p.clockFor = &clockJumps[i], n
 	}
-	p.plant = r.Float64() < 0.04
+	p.plant = r.Float64() < 0.05
 	forge, fd := r.Float64(), r.IntN(2)
-	p.forge, p.forgeDest = forge < 0.04, fd
+	p.forge, p.forgeDest = forge < 0.05, fd
 	e, pick, ed := r.Float64(), r.Float64(), r.IntN(2)
 	switch {
-	case e < 0.05:
+	case e < 0.06:
 		p.edit = "flip"
-	case e < 0.08:
+	case e < 0.10:
 		p.edit = "truncate"
 	}
 	p.editPick, p.editDest = pick, ed
 	k, after := r.Float64(), 32<<10+r.Int64N(4<<20)
-	p.kill, p.killAfter = k < 0.06, after
+	p.kill, p.killAfter = k < 0.08, after
 	df, dn := r.Float64(), 1+r.IntN(2)
-	p.diskFull, p.diskFor = df < 0.04, dn
+	p.diskFull, p.diskFor = df < 0.06, dn
 	return p
 }
 

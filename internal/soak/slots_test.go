@@ -57,11 +57,9 @@ func (o *oracle) checkSlots() {
 	for i, d := range o.h.incarnations {
 		lines := d.logLines()
 		end, ended := d.endTime()
-		var sched, catchUp []run
+		var sched []run
 		for _, r := range runsOf(lines) {
-			if r.trigger == "catch-up" {
-				catchUp = append(catchUp, r)
-			} else if r.trigger == "schedule" {
+			if r.trigger == "schedule" {
 				sched = append(sched, r)
 			}
 		}
@@ -71,9 +69,10 @@ func (o *oracle) checkSlots() {
 				skipped[l.Slot.Unix()] = true
 			}
 		}
-		// killedOK: the kill ended this incarnation; the next one caught up.
+		// killedOK: the incarnation ended (the soak's kill -9, or it exited
+		// on its own) and the next one caught up.
 		killedOK := func() (bool, string) {
-			if !d.killed || i+1 >= len(o.h.incarnations) {
+			if !ended || i+1 >= len(o.h.incarnations) {
 				return false, "no run reported a result"
 			}
 			next := o.h.incarnations[i+1]
@@ -85,9 +84,12 @@ func (o *oracle) checkSlots() {
 					return true, ""
 				}
 			}
-			return false, fmt.Sprintf("the daemon was killed (kill -9) during it and incarnation %d ran no catch-up backup that reported", next.n)
+			how := "killed (kill -9 by the soak)"
+			if !d.killed {
+				how = "exited on its own (" + d.cmd.ProcessState.String() + ")"
+			}
+			return false, fmt.Sprintf("daemon %d %s during it and daemon %d ran no catch-up backup that reported", d.n, how, next.n)
 		}
-		_ = catchUp
 		k := 0
 		for s := o.h.nextSlot(d.started.Add(1500 * time.Millisecond)); s.Before(end); s = s.Add(o.h.p.period) {
 			if now.Sub(s) < deadline {
@@ -117,7 +119,7 @@ func (o *oracle) checkSlots() {
 						o.violate("I3", subject, "slot %s: backup %s reported %q without saying why", subject, r.id, a.Outcome)
 					}
 				case r.id == "" && anyResult(r.start.Add(-time.Second), s.Add(deadline), true):
-				case ended && d.killed && end.Before(s.Add(deadline)):
+				case ended && end.Before(s.Add(deadline)):
 					if ok, why := killedOK(); !ok {
 						o.violate("I3", subject, "slot %s: run %s started and reported nothing: %s", subject, r.id, why)
 					}
@@ -127,13 +129,40 @@ func (o *oracle) checkSlots() {
 				}
 				continue
 			}
-			if ended && d.killed && end.Before(s.Add(deadline)) {
+			if ended && end.Before(s.Add(deadline)) {
 				if ok, why := killedOK(); !ok {
 					o.violate("I3", subject, "slot %s: no run, no alert: %s", subject, why)
 				}
 				continue
 			}
 			o.violate("I3", subject, "slot %s: no run started, no skip logged, nothing reported within %s", subject, deadline)
+		}
+	}
+	// Slots while no daemon ran at all: after one exited on its own and
+	// before the soak restarted it (a kill -9 is followed by a restart at
+	// once). The next incarnation's catch-up accounts for them.
+	for i, d := range o.h.incarnations {
+		end, ended := d.endTime()
+		if !ended || d.killed {
+			continue
+		}
+		until := now
+		caughtUp := false
+		if i+1 < len(o.h.incarnations) {
+			next := o.h.incarnations[i+1]
+			until = next.started.Add(1500 * time.Millisecond)
+			for _, r := range runsOf(next.logLines()) {
+				if r.trigger == "catch-up" && (r.id == "" || resultOf(r.id) != nil) {
+					caughtUp = true
+				}
+			}
+		}
+		for s := o.h.nextSlot(end); s.Before(until) && now.Sub(s) >= deadline; s = s.Add(o.h.p.period) {
+			checked++
+			if !caughtUp {
+				o.violate("I3", s.Format("15:04:05"), "slot %s: no daemon running (daemon %d exited on its own: %s) and no catch-up after the restart",
+					s.Format("15:04:05"), d.n, d.cmd.ProcessState)
+			}
 		}
 	}
 	o.slotsChecked = max(o.slotsChecked, checked)

@@ -323,6 +323,13 @@ func (h *harness) run() {
 	defer close(stopRSS)
 	for c := 1; c <= h.p.cycles; c++ {
 		pl := draw(h.rng, c)
+		if _, ended := h.d.endTime(); ended {
+			// Like systemd's Restart=on-failure; the slots it missed are
+			// I3's business.
+			h.logf("daemon %d exited on its own (%s); restarting it", h.d.n, h.d.cmd.ProcessState)
+			h.count("daemon exited on its own (restarted)", 1)
+			h.startDaemon()
+		}
 		slot := h.nextSlot(time.Now().Add(900 * time.Millisecond))
 		time.Sleep(time.Until(slot.Add(-600 * time.Millisecond)))
 		h.cycle = c
