@@ -316,11 +316,11 @@ func (o *oracle) restoreReport(ctx context.Context, id, from string) (*restoreRe
 	}
 	stdout, err := o.h.coffer(args...)
 	if err != nil {
-		return nil, fmt.Errorf("coffer restore: %v: %s", err, lastLine(stdout))
+		return nil, fmt.Errorf("coffer restore: %v", err)
 	}
 	var rep restoreReport
-	if i := strings.Index(string(stdout), "{"); i < 0 || json.Unmarshal(stdout[i:], &rep) != nil {
-		return nil, fmt.Errorf("coffer restore --json: unreadable report: %s", lastLine(stdout))
+	if err := json.Unmarshal(stdout, &rep); err != nil {
+		return nil, fmt.Errorf("coffer restore --json: unreadable report (%v): %s", err, lastLine(stdout))
 	}
 	sum, size, err := fileSHA256(out)
 	if err != nil {

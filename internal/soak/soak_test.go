@@ -284,11 +284,19 @@ func notifyBlock(url string) string {
 		"    - " + url + "\n" // LEAD: insecure_http: true for this webhook goes here
 }
 
-// coffer runs the coffer binary (not the daemon) and returns its output.
+// coffer runs the coffer binary (not the daemon) and returns its
+// standard output; a failure's error ends with the last line of its
+// standard error.
 func (h *harness) coffer(args ...string) ([]byte, error) {
 	cmd := exec.Command(h.bin, args...)
 	cmd.Env = append(os.Environ(), h.env...)
-	return cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, lastLine([]byte(stderr.String())))
+	}
+	return out, err
 }
 
 // logf writes a line to the soak's log (soak.log in the run's directory)
