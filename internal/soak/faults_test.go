@@ -98,7 +98,7 @@ func draw(r *rand.Rand, c int) plan {
 	p.editPick, p.editDest = pick, ed
 	k, after := r.Float64(), 32<<10+r.Int64N(4<<20)
 	p.kill, p.killAfter = k < 0.08, after
-	df, dn := r.Float64(), 1+r.IntN(2)
+	df, dn := r.Float64(), 2+r.IntN(3)
 	p.diskFull, p.diskFor = df < 0.06, dn
 	return p
 }
