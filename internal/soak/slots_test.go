@@ -20,7 +20,10 @@ import (
 // "backup failed" with no run open) with trigger "schedule", or is
 // skipped because the previous run is still going (a Warn naming the
 // slot). So, per incarnation, the slots not skipped match the runs
-// triggered by "schedule" one to one, in order.
+// triggered by "schedule" one to one, in order, and a slot's run starts
+// before the next slot that was not skipped. A slot the scheduler never
+// triggered (its loop blocked, e.g. in the start-up catch-up check) has
+// no run and no skip.
 //
 // A slot is accounted for when, within slotDeadline of it:
 //   - its run reported a result to the webhook: "ok"/"partial" (a backup,
@@ -106,7 +109,14 @@ func (o *oracle) checkSlots() {
 			for k < len(sched) && sched[k].start.Before(s.Add(-500*time.Millisecond)) {
 				k++ // a run of a slot before the ones judged here
 			}
-			if k < len(sched) && sched[k].start.Before(s.Add(deadline)) {
+			// The slot's run starts before the next slot that was not
+			// skipped: that one found no run going, so this one's had
+			// started (and ended) by then.
+			limit := s.Add(o.h.p.period)
+			for skipped[limit.Unix()] {
+				limit = limit.Add(o.h.p.period)
+			}
+			if k < len(sched) && sched[k].start.Before(limit) && sched[k].start.Before(s.Add(deadline)) {
 				r := sched[k]
 				k++
 				var a *alert
