@@ -148,13 +148,17 @@ func (o *oracle) checkSlots() {
 			o.violate("I3", subject, "slot %s: no run started, no skip logged, nothing reported within %s", subject, deadline)
 		}
 	}
-	// Slots while no daemon ran at all: after one exited on its own and
-	// before the soak restarted it (a kill -9 is followed by a restart at
-	// once). The next incarnation's catch-up accounts for them.
+	// Slots while no daemon was scheduling: after one ended (the soak's
+	// kill -9, or it exited on its own) and before the next one's
+	// scheduler started. The next incarnation's catch-up accounts for them.
 	for i, d := range o.h.incarnations {
 		end, ended := d.endTime()
-		if !ended || d.killed {
+		if !ended {
 			continue
+		}
+		how := "killed by the soak"
+		if !d.killed {
+			how = "exited on its own: " + d.cmd.ProcessState.String()
 		}
 		until := now
 		caughtUp := false
@@ -170,8 +174,8 @@ func (o *oracle) checkSlots() {
 		for s := o.h.nextSlot(end); s.Before(until) && now.Sub(s) >= deadline; s = s.Add(o.h.p.period) {
 			checked++
 			if !caughtUp {
-				o.violate("I3", s.Format("15:04:05"), "slot %s: no daemon running (daemon %d exited on its own: %s) and no catch-up after the restart",
-					s.Format("15:04:05"), d.n, d.cmd.ProcessState)
+				o.violate("I3", s.Format("15:04:05"), "slot %s: no daemon scheduling (daemon %d %s) and no catch-up backup reported after the restart",
+					s.Format("15:04:05"), d.n, how)
 			}
 		}
 	}
