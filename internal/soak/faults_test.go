@@ -96,7 +96,7 @@ func draw(r *rand.Rand, c int) plan {
 		p.edit = "truncate"
 	}
 	p.editPick, p.editDest = pick, ed
-	k, after := r.Float64(), 32<<10+r.Int64N(4<<20)
+	k, after := r.Float64(), 16<<10+r.Int64N(1<<20)
 	p.kill, p.killAfter = k < 0.08, after
 	df, dn := r.Float64(), 2+r.IntN(3)
 	p.diskFull, p.diskFor = df < 0.06, dn
@@ -152,7 +152,7 @@ func (h *harness) apply(p plan) {
 	if p.blackhole >= 0 && h.holeLeft == 0 {
 		h.holeDest, h.holeLeft = p.blackhole, p.holeFor
 		h.dests[p.blackhole].proxy.SetBlackhole(true)
-		h.count("black-hole (destination, cycles)", p.holeFor)
+		h.count("black-hole (cycles a destination was down)", p.holeFor)
 	}
 	if p.clock != nil && h.clockLeft == 0 {
 		h.setClock(*p.clock)
