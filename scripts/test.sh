@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # test.sh: everything CI checks, in order: services up, gofmt, go vet,
-# staticcheck, go test, then a bounded run of each fuzz target. Extra
-# arguments go to `go test` (before the package list); set PKGS to test
-# other packages than ./... and FUZZTIME (default 10s, 0 to skip) for how
-# long each fuzz target runs.
+# staticcheck, go test, the chaos soak's short form, then a bounded run of
+# each fuzz target. Extra arguments go to `go test` (before the package
+# list); set PKGS to test other packages than ./..., FUZZTIME (default 10s,
+# 0 to skip) for how long each fuzz target runs, and SOAK=0 to skip the
+# soak.
 #
 #   scripts/test.sh
 #   scripts/test.sh -run TestStore -v
 #   PKGS=./storage/... scripts/test.sh
 #   FUZZTIME=0 scripts/test.sh
+#   SOAK=0 scripts/test.sh          skip the chaos soak's short form
 #
 # CI sets CI=1 itself, so that missing services fail instead of skip.
 set -euo pipefail
@@ -59,6 +61,14 @@ fi
 step "go test"
 # shellcheck disable=SC2086 # PKGS is a list of patterns
 go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
+
+# The chaos soak's short form (scripts/soak.sh, about 3 minutes): a real
+# daemon under seeded faults, checked by an outside oracle. SOAK=0 skips
+# it; SOAK_CYCLES (default 30 here) sets its length, SOAK_SEED replays one.
+if [ "${SOAK:-1}" != 0 ]; then
+	step "chaos soak (${SOAK_CYCLES:-30} cycles)"
+	SOAK_CYCLES=${SOAK_CYCLES:-30} SOAK_QUIET=${SOAK_QUIET:-1} scripts/soak.sh || die "chaos soak (its seed is printed above)"
+fi
 
 # Bounded fuzzing: each target for FUZZTIME (default 10s; FUZZTIME=0
 # skips). `go test` above already ran every seed corpus; this looks for new
