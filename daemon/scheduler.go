@@ -176,19 +176,32 @@ func (s *Scheduler) start(ctx context.Context, cfg *config.Config, catchUp bool)
 		s.loops.Add(1)
 		go func() {
 			defer s.loops.Done()
+			// Slots that pass while the catch-up check runs (it may
+			// wait up to a minute on a slow destination) are served
+			// after it, not lost: the loop starts from now.
+			from := s.now()
 			if catchUp {
 				s.catchUp(loopCtx, ctx, cfg, job, sched, loc)
 			}
-			s.loop(loopCtx, ctx, cfg, job, sched, loc)
+			s.loop(loopCtx, ctx, cfg, job, sched, loc, from)
 		}()
 	}
 }
 
-// loop waits for each activation of job's schedule and triggers a run in
-// runCtx. It returns when loopCtx is cancelled.
-func (s *Scheduler) loop(loopCtx, runCtx context.Context, cfg *config.Config, job *config.Job, sched cron.Schedule, loc *time.Location) {
+// loop waits for each activation of job's schedule after from and
+// triggers a run in runCtx. Activations between from and the loop's
+// start (while the catch-up check ran) are triggered at once, in order:
+// the first starts a run, the others are skipped as overlapping (logged
+// and counted), so that no slot is passed over in silence. It returns
+// when loopCtx is cancelled.
+func (s *Scheduler) loop(loopCtx, runCtx context.Context, cfg *config.Config, job *config.Job, sched cron.Schedule, loc *time.Location, from time.Time) {
+	next := sched.Next(from.In(loc))
+	backlog := true // next may be a slot that passed before the loop began
 	for {
-		next := sched.Next(s.now().In(loc))
+		if !backlog || next.After(s.now()) {
+			backlog = false
+			next = sched.Next(s.now().In(loc))
+		}
 		if s.hooks.NextRun != nil {
 			s.hooks.NextRun(job.Name, next)
 		}
@@ -201,6 +214,9 @@ func (s *Scheduler) loop(loopCtx, runCtx context.Context, cfg *config.Config, jo
 		case <-t.C:
 		}
 		s.trigger(runCtx, cfg, job, Trigger{Slot: next, Reason: "schedule"})
+		if backlog {
+			next = sched.Next(next)
+		}
 	}
 }
 

@@ -296,3 +296,31 @@ func TestDrillPlan(t *testing.T) {
 		t.Errorf("job b (drills disabled) drilled %d times", n)
 	}
 }
+
+// TestSlotsDuringCatchUpCheckAreServed: the catch-up check may wait long
+// on a slow destination; the slots that pass meanwhile must be triggered
+// after it (a run, or a logged overlap skip), not lost in silence.
+func TestSlotsDuringCatchUpCheckAreServed(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "", "* * * * * *") // every second
+	r := newRecorder(0)
+	var checked time.Time
+	newest := func(context.Context, *config.Config, *config.Job) (time.Time, bool, error) {
+		time.Sleep(2500 * time.Millisecond) // a black-holed destination
+		checked = time.Now()
+		return time.Now(), true, nil // fresh: no catch-up run
+	}
+	s := New(cfg, r.run, newest, r.hooks(), zap.NewNop())
+	if err := runFor(t, s, 2900*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	served := len(r.runs["a"]) + r.skips["a:overlap"]
+	if served < 2 {
+		t.Fatalf("%d slots run or skipped (runs %v, skips %v); want the 2 slots that passed during the 2.5 s check", served, r.runs["a"], r.skips)
+	}
+	if first := r.runs["a"][0].Slot; !first.Before(checked.Add(-time.Second)) {
+		t.Errorf("first run serves slot %v, want one that passed during the check (ended %v)", first, checked)
+	}
+}
