@@ -15,7 +15,6 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 
-	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/sign"
@@ -76,6 +75,9 @@ type Result struct {
 	Outcome      Outcome             `json:"outcome"`
 	Manifest     *manifest.Manifest  `json:"manifest,omitempty"`
 	Destinations []DestinationResult `json:"destinations"`
+	// ClockWarning says that the host's clock disagreed with the
+	// destinations' and how the backup was dated; "" when they agreed.
+	ClockWarning string `json:"clock_warning,omitempty"`
 }
 
 // Version is recorded in every manifest; cmd/coffer sets it at start-up.
@@ -106,7 +108,11 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job.Name, err)
 	}
-	started := clock.Now().UTC()
+	dating := checkDating(ctx, job.Destinations, log)
+	if dating.warning != "" {
+		log.Error("clock check: " + dating.warning)
+	}
+	started := dating.now()
 	id := manifest.NewID(started)
 	key := manifest.PayloadKey(job.Name, id, info.Format)
 	log = log.With(zap.String("job", job.Name), zap.String("backup", id))
@@ -134,7 +140,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
-	res := &Result{Job: job.Name, ID: id, Outcome: Failed}
+	res := &Result{Job: job.Name, ID: id, Outcome: Failed, ClockWarning: dating.warning}
 	if err != nil {
 		// Abort every upload: no payload becomes visible, no manifest.
 		if enc != nil {
@@ -155,7 +161,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		Source:        info,
 		Tables:        tables,
 		Started:       started,
-		Finished:      clock.Now().UTC(),
+		Finished:      dating.now(),
 		Plain:         enc.plain.digest(),
 		Payload:       manifest.Payload{Key: key, Digest: enc.cipher.digest(), HeaderSHA256: enc.age.HeaderSHA256()},
 		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},

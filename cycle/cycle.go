@@ -270,6 +270,9 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		r.record(ev)
 	}
 	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
+	if res != nil && res.ClockWarning != "" {
+		r.notify(ctx, notify.Event{Time: finished, Kind: "clock", Job: job.Name, BackupID: id, Outcome: notify.OutcomeFailed, Message: "clock check: " + res.ClockWarning})
+	}
 	r.ping(ctx, job, outcome)
 	if err != nil {
 		log.Error("backup failed", zap.Error(err))

@@ -38,7 +38,9 @@ const grace = time.Second
 type Event struct {
 	// Time of the event; Send uses the current time when it is zero.
 	Time time.Time
-	// Kind of run: "backup", "prune", "repair", "drill" or "sweep".
+	// Kind of run: "backup", "prune", "repair", "drill", "sweep", or of
+	// finding: "untrusted" (manifest keys not trusted), "clock" (the host's
+	// clock disagrees with the storage's).
 	Kind string
 	// Job name; empty for runs not tied to one job.
 	Job string

@@ -141,6 +141,9 @@ func printResult(cmd *cobra.Command, res *backup.Result) {
 		}
 		fmt.Fprintf(out, "  %-10s ok      %s\n", d.Name, d.Store)
 	}
+	if res.ClockWarning != "" {
+		fmt.Fprintf(out, "  WARNING: %s\n", res.ClockWarning)
+	}
 }
 
 // humanBytes formats n in binary units.

@@ -1,0 +1,114 @@
+package backup
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/retention"
+	"github.com/coffer-backup/coffer/storage"
+)
+
+// clockWait bounds how long a backup waits for its destinations' clocks
+// before it starts.
+var clockWait = 5 * time.Second
+
+// datingClock is the clock a backup is dated by (its id, Started and
+// Finished): the host's, shifted by offset when the host disagrees with
+// its destinations' own clocks.
+type datingClock struct {
+	offset time.Duration
+	// warning says why the backup is not dated by the host's clock, or
+	// that the destinations' clocks disagree; "" when all is well.
+	warning string
+}
+
+func (c datingClock) now() time.Time { return clock.Now().Add(c.offset).UTC() }
+
+// checkDating asks every destination that can tell its time (storage.Clock)
+// for it, at once, waiting at most clockWait. A backup's id is its age for
+// retention, so it must not come from a clock that is wrong: when the
+// host's clock is more than retention.ClockTolerance from the storage's,
+// and every destination that answered agrees with the others within the
+// tolerance, the backup is dated by the storage's clock (the host's plus
+// the median offset) and warning says so. When the destinations disagree
+// among themselves, or none answers, the host's clock is used (a lying or
+// distant storage alone cannot move the dates), and when they disagree
+// warning says that too. prune refuses to delete on a destination whose
+// clock disagrees with the host's, so nothing is deleted while it lasts.
+func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logger) datingClock {
+	ctx, cancel := context.WithTimeout(ctx, clockWait)
+	defer cancel()
+	type reading struct {
+		name   string
+		offset time.Duration
+	}
+	var (
+		mu       sync.Mutex
+		readings []reading
+		wg       sync.WaitGroup
+	)
+	for _, d := range dests {
+		c, ok := d.Store.(storage.Clock)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			before := clock.Now()
+			st, err := c.Now(ctx)
+			after := clock.Now()
+			if err != nil {
+				log.Debug("destination's clock not read", zap.String("destination", d.Name), zap.Error(err))
+				return
+			}
+			mu.Lock()
+			readings = append(readings, reading{d.Name, st.Sub(before.Add(after.Sub(before) / 2))})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(readings) == 0 {
+		return datingClock{}
+	}
+	slices.SortFunc(readings, func(a, b reading) int { return cmp.Compare(a.offset, b.offset) })
+	lo, hi := readings[0].offset, readings[len(readings)-1].offset
+	describe := func() string {
+		var parts []string
+		for _, r := range readings {
+			parts = append(parts, fmt.Sprintf("%s %s", r.name, signed(r.offset)))
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch {
+	case hi-lo > retention.ClockTolerance:
+		return datingClock{warning: fmt.Sprintf("the destinations' clocks disagree with each other by more than %s (%s, relative to the host's): the backup is dated by the host's clock; check the clocks", retention.ClockTolerance, describe())}
+	case lo >= -retention.ClockTolerance && hi <= retention.ClockTolerance:
+		return datingClock{}
+	}
+	off := readings[len(readings)/2].offset
+	return datingClock{offset: off, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
+}
+
+// signed formats d with its sign, e.g. "+72h0m0s" or "-7m0s".
+func signed(d time.Duration) string {
+	if d >= 0 {
+		return "+" + d.Round(time.Second).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// aheadBehind says how the host's clock stands against a storage whose
+// clock is off ahead of the host's.
+func aheadBehind(off time.Duration) string {
+	if off > 0 {
+		return (off.Round(time.Second)).String() + " behind"
+	}
+	return (-off).Round(time.Second).String() + " ahead of"
+}
