@@ -79,8 +79,11 @@ type oracle struct {
 	byKey        map[string]*violation
 	lost         map[string]bool
 	slotsChecked int
-	restores     int
-	cycle        int
+	// pending counts the slots whose run had started but not reported at
+	// the last check (judged later, see checkSlots).
+	pending  int
+	restores int
+	cycle    int
 }
 
 type cached struct {

@@ -35,10 +35,19 @@ import (
 //     the next incarnation ran a catch-up backup that reported a result
 //     within slotDeadline of starting.
 //
+// A run that started in time but has not reported yet is given until
+// runDeadline after its slot: under faults a run legitimately takes
+// longer than a few periods (a stalled destination is dropped after the
+// stall timeout, a manifest write whose answer was lost is read back for
+// up to a minute), and the slots it overlaps are skipped meanwhile. A run
+// still silent then is a violation: backups stopped without a word.
+//
 // Slots less than slotDeadline old are not judged until a later check.
 func (o *oracle) checkSlots() {
 	now := time.Now()
 	deadline := slotDeadline(o.h.p.period)
+	runDeadline := deadline + 75*time.Second
+	o.pending = 0
 	alerts := o.h.recv.all()
 	resultOf := func(id string) *alert {
 		for i := range alerts {
@@ -101,8 +110,8 @@ func (o *oracle) checkSlots() {
 			checked++
 			subject := s.Format("15:04:05")
 			if skipped[s.Unix()] {
-				if !anyResult(s, s.Add(deadline), false) {
-					o.violate("I3", subject, "slot %s skipped (previous run still going) and no backup result reported within %s", subject, deadline)
+				if !anyResult(s, s.Add(runDeadline), false) && now.Sub(s) >= runDeadline {
+					o.violate("I3", subject, "slot %s skipped (previous run still going) and no backup result reported within %s", subject, runDeadline)
 				}
 				continue
 			}
@@ -124,18 +133,20 @@ func (o *oracle) checkSlots() {
 					a = resultOf(r.id)
 				}
 				switch {
-				case a != nil && !a.Received.After(s.Add(deadline)):
+				case a != nil && !a.Received.After(s.Add(runDeadline)):
 					if a.Outcome != "ok" && a.Message == "" {
 						o.violate("I3", subject, "slot %s: backup %s reported %q without saying why", subject, r.id, a.Outcome)
 					}
-				case r.id == "" && anyResult(r.start.Add(-time.Second), s.Add(deadline), true):
-				case ended && end.Before(s.Add(deadline)):
+				case r.id == "" && anyResult(r.start.Add(-time.Second), s.Add(runDeadline), true):
+				case ended && end.Before(s.Add(runDeadline)):
 					if ok, why := killedOK(); !ok {
 						o.violate("I3", subject, "slot %s: run %s started and reported nothing: %s", subject, r.id, why)
 					}
+				case now.Sub(s) < runDeadline:
+					o.pending++ // still running: judged at a later check
 				default:
 					o.violate("I3", subject, "slot %s: run %s started %s after the slot and reported no result within %s",
-						subject, r.id, r.start.Sub(s).Round(100*time.Millisecond), deadline)
+						subject, r.id, r.start.Sub(s).Round(100*time.Millisecond), runDeadline)
 				}
 				continue
 			}

@@ -359,6 +359,11 @@ func (h *harness) run() {
 	os.Remove(filepath.Join(h.stateDir, "soak-filler"))
 	time.Sleep(slotDeadline(h.p.period) + time.Second)
 	h.oracle.check(h.p.cycles)
+	// Runs still going are judged when they report, or at their deadline.
+	for wait := time.Now().Add(80 * time.Second); h.oracle.pending > 0 && time.Now().Before(wait); {
+		time.Sleep(5 * time.Second)
+		h.oracle.check(h.p.cycles)
+	}
 	h.d.stop(15 * time.Second)
 	h.oracle.checkRSS()
 }
