@@ -220,14 +220,19 @@ func (s *Scheduler) loop(loopCtx, runCtx context.Context, cfg *config.Config, jo
 	}
 }
 
-// catchUp runs job at once when its newest complete backup is older than
-// one schedule period (the daemon was down over its slot).
+// catchUp runs job at once when no backup was taken since its latest
+// slot (the daemon was down over it, or was killed during its run), or
+// when it has none. The newest backup is judged by the job's last slot,
+// not by its age: a daemon killed during a slot's run and restarted
+// within seconds finds last period's backup a little less than a period
+// old, and would otherwise wait a whole period with that slot unserved.
 func (s *Scheduler) catchUp(loopCtx, runCtx context.Context, cfg *config.Config, job *config.Job, sched cron.Schedule, loc *time.Location) {
 	if s.newest == nil {
 		return
 	}
 	now := s.now()
 	period := Period(sched, now.In(loc))
+	last, hasLast := lastSlot(sched, now.In(loc), period)
 	ctx, cancel := context.WithTimeout(loopCtx, time.Minute)
 	newest, ok, err := s.newest(ctx, cfg, job)
 	cancel()
@@ -235,17 +240,40 @@ func (s *Scheduler) catchUp(loopCtx, runCtx context.Context, cfg *config.Config,
 	case err != nil:
 		s.log.Warn("catch-up check failed; waiting for the next slot", zap.String("job", job.Name), zap.Error(err))
 		return
-	case ok && now.Sub(newest) <= period:
+	case ok && hasLast && !newest.Before(last):
+		return
+	case ok && !hasLast && now.Sub(newest) <= period:
 		return
 	}
 	fields := []zap.Field{zap.String("job", job.Name), zap.Duration("period", period)}
+	if hasLast {
+		fields = append(fields, zap.Time("last_slot", last))
+	}
 	if ok {
 		fields = append(fields, zap.Time("newest_backup", newest))
 	} else {
 		fields = append(fields, zap.String("newest_backup", "none"))
 	}
 	s.log.Info("missed run: catching up now", fields...)
-	s.trigger(runCtx, cfg, job, Trigger{Slot: now.Add(-period), Reason: "catch-up"})
+	slot := now.Add(-period)
+	if hasLast {
+		slot = last
+	}
+	s.trigger(runCtx, cfg, job, Trigger{Slot: slot, Reason: "catch-up"})
+}
+
+// lastSlot returns the latest activation of sched at or before now,
+// looking back one period (the longest gap between activations, so there
+// is one unless the schedule is irregular beyond what Period saw).
+func lastSlot(sched cron.Schedule, now time.Time, period time.Duration) (time.Time, bool) {
+	if period > 400*24*time.Hour {
+		return time.Time{}, false
+	}
+	var last time.Time
+	for t := sched.Next(now.Add(-period - time.Second)); !t.IsZero() && !t.After(now); t = sched.Next(t) {
+		last = t
+	}
+	return last, !last.IsZero()
 }
 
 // trigger starts a run of job unless one is already going.

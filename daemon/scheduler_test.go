@@ -142,16 +142,31 @@ func TestMaxConcurrentJobs(t *testing.T) {
 }
 
 func TestCatchUp(t *testing.T) {
+	// The job's last slot (Sunday 02:00 UTC) at or before now.
+	sched, _, err := ScheduleOf(&config.Job{Timezone: "UTC"}, "0 2 * * 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, ok := lastSlot(sched, time.Now().UTC(), Period(sched, time.Now().UTC()))
+	if !ok {
+		t.Fatal("no last slot within a week")
+	}
 	for _, tc := range []struct {
 		name    string
-		age     time.Duration // of the newest backup; <0: none
+		newest  func() time.Time // nil: no backup yet
 		err     error
 		wantRun bool
+		now     time.Time // the scheduler's clock; zero: the real one
 	}{
-		{"no backup yet", -1, nil, true},
-		{"missed last Sunday", 8 * 24 * time.Hour, nil, true},
-		{"backed up 6 days ago", 6 * 24 * time.Hour, nil, false},
-		{"catalog unreachable", 0, fmt.Errorf("connection refused"), false},
+		{"no backup yet", nil, nil, true, time.Time{}},
+		{"missed last Sunday", func() time.Time { return last.Add(-8 * 24 * time.Hour) }, nil, true, time.Time{}},
+		{"backed up at the last slot", func() time.Time { return last.Add(5 * time.Second) }, nil, false, time.Time{}},
+		{"backed up since the last slot", func() time.Time { return last.Add(30 * time.Hour) }, nil, false, time.Time{}},
+		// Killed during the last slot's run and restarted within
+		// seconds: the week before's backup is a little less than a
+		// week old at the last slot, but the last slot is not served.
+		{"killed during the last slot's run", func() time.Time { return last.Add(-7*24*time.Hour + 3*time.Second) }, nil, true, last.Add(2 * time.Second)},
+		{"catalog unreachable", nil, fmt.Errorf("connection refused"), false, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, "", "0 2 * * 0")
@@ -160,20 +175,23 @@ func TestCatchUp(t *testing.T) {
 				if tc.err != nil {
 					return time.Time{}, false, tc.err
 				}
-				if tc.age < 0 {
+				if tc.newest == nil {
 					return time.Time{}, false, nil
 				}
-				return time.Now().Add(-tc.age), true, nil
+				return tc.newest(), true, nil
 			}
 			s := New(cfg, r.run, newest, r.hooks(), zap.NewNop())
+			if !tc.now.IsZero() {
+				s.now = func() time.Time { return tc.now }
+			}
 			if err := runFor(t, s, 300*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			if got := r.count("a"); (got == 1) != tc.wantRun || got > 1 {
 				t.Fatalf("%d runs, want catch-up run %v", got, tc.wantRun)
 			}
-			if tc.wantRun && r.runs["a"][0].Reason != "catch-up" {
-				t.Errorf("reason %q", r.runs["a"][0].Reason)
+			if tc.wantRun && (r.runs["a"][0].Reason != "catch-up" || !r.runs["a"][0].Slot.Equal(last)) {
+				t.Errorf("run %+v, want a catch-up of the slot %v", r.runs["a"][0], last)
 			}
 		})
 	}

@@ -33,7 +33,8 @@ import (
 //     run hanging longer than the deadline is a violation);
 //   - the soak killed the daemon (kill -9) before the slot's result, and
 //     the next incarnation ran a catch-up backup that reported a result
-//     within slotDeadline of starting.
+//     within runDeadline of the slot (its catch-up check reads every
+//     destination first, under the same faults).
 //
 // A run that started in time but has not reported yet is given until
 // runDeadline after its slot: under faults a run legitimately takes
@@ -140,7 +141,11 @@ func (o *oracle) checkSlots() {
 				case r.id == "" && anyResult(r.start.Add(-time.Second), s.Add(runDeadline), true):
 				case ended && end.Before(s.Add(runDeadline)):
 					if ok, why := killedOK(); !ok {
-						o.violate("I3", subject, "slot %s: run %s started and reported nothing: %s", subject, r.id, why)
+						if now.Sub(s) < runDeadline {
+							o.pending++ // the next daemon's catch-up may still report
+						} else {
+							o.violate("I3", subject, "slot %s: run %s started and reported nothing: %s", subject, r.id, why)
+						}
 					}
 				case now.Sub(s) < runDeadline:
 					o.pending++ // still running: judged at a later check
@@ -152,7 +157,11 @@ func (o *oracle) checkSlots() {
 			}
 			if ended && end.Before(s.Add(deadline)) {
 				if ok, why := killedOK(); !ok {
-					o.violate("I3", subject, "slot %s: no run, no alert: %s", subject, why)
+					if now.Sub(s) < runDeadline {
+						o.pending++ // the next daemon's catch-up may still report
+					} else {
+						o.violate("I3", subject, "slot %s: no run, no alert: %s", subject, why)
+					}
 				}
 				continue
 			}
@@ -184,6 +193,10 @@ func (o *oracle) checkSlots() {
 		}
 		for s := o.h.nextSlot(end); s.Before(until) && now.Sub(s) >= deadline; s = s.Add(o.h.p.period) {
 			checked++
+			if !caughtUp && now.Sub(s) < runDeadline {
+				o.pending++ // the next daemon's catch-up may still report
+				continue
+			}
 			if !caughtUp {
 				o.violate("I3", s.Format("15:04:05"), "slot %s: no daemon scheduling (daemon %d %s) and no catch-up backup reported after the restart",
 					s.Format("15:04:05"), d.n, how)
