@@ -57,26 +57,20 @@ func Read(ctx context.Context, s storage.Store, destination, job, id string, tru
 	return decodeFor(data, trust, key+" on "+destination, job, id)
 }
 
-// IDs lists the ids of job's backups that have a manifest on s, oldest
-// first. A payload without a manifest is not a backup and is not listed.
+// IDs lists the ids of job's backups that have a manifest key on s,
+// oldest first, trusting nothing else: only purge, which removes
+// everything of a job, should use it; decisions read ReadCatalog. A
+// payload without a manifest is not a backup and is not listed.
 func IDs(ctx context.Context, s storage.Store, job string) ([]string, error) {
-	ids, _, err := Scan(ctx, s, job)
-	return ids, err
-}
-
-// Scan is IDs that also returns the size of every object of job on s, by
-// key, from the same listing.
-func Scan(ctx context.Context, s storage.Store, job string) (ids []string, sizes map[string]int64, err error) {
-	sizes = map[string]int64{}
+	var ids []string
 	for obj, err := range s.List(ctx, job+"/") {
 		if err != nil {
-			return nil, nil, fmt.Errorf("list %s on %s: %w", job, s, err)
+			return nil, fmt.Errorf("list %s on %s: %w", job, s, err)
 		}
-		sizes[obj.Key] = obj.Size
 		if j, id, ok := ParseKey(obj.Key); ok && j == job {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
-	return ids, sizes, nil
+	return ids, nil
 }
