@@ -94,3 +94,28 @@ func openAuditBestEffort(cfg *config.Config, log *zap.Logger) *audit.Log {
 	}
 	return l
 }
+
+// maintenance loads the configuration and the jobs of a command that
+// changes destinations (prune, repair): job names one, "" all. It refuses
+// a configuration that trusts no signing key (why says what the command
+// would otherwise do wrong), opens the audit log unless dryRun, and calls
+// run.
+func (g *globals) maintenance(job string, dryRun bool, why string, run func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error) error {
+	cfg, jobs, err := g.loadJobs(job, job == "")
+	if err != nil {
+		return err
+	}
+	if len(cfg.Signing.PublicKeys) == 0 {
+		return usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file); %s", cfg.Path, why))
+	}
+	log := g.logger()
+	defer log.Sync()
+	var auditLog *audit.Log
+	if !dryRun {
+		if auditLog, err = openAudit(cfg); err != nil {
+			return err
+		}
+		defer auditLog.Close()
+	}
+	return run(cfg, jobs, auditLog, log)
+}

@@ -51,23 +51,9 @@ Exit codes: 0 done, 1 a step failed or a destination could not be listed, 2
 usage or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, jobs, err := g.loadJobs(job, job == "")
-			if err != nil {
-				return err
-			}
-			if len(cfg.Signing.PublicKeys) == 0 {
-				return usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file); repair copies only backups whose manifest signature verifies", cfg.Path))
-			}
-			log := g.logger()
-			defer log.Sync()
-			var auditLog *audit.Log
-			if !dryRun {
-				if auditLog, err = openAudit(cfg); err != nil {
-					return err
-				}
-				defer auditLog.Close()
-			}
-			return runRepair(cmd, cfg, jobs, dryRun, asJSON, auditLog, log)
+			return g.maintenance(job, dryRun, "repair copies only backups whose manifest signature verifies", func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error {
+				return runRepair(cmd, cfg, jobs, dryRun, asJSON, auditLog, log)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&job, "job", "j", "", "job to repair (default: every job)")
