@@ -182,14 +182,39 @@ func TestOpenIsolatesATornLastLine(t *testing.T) {
 	if err := l.Record(Event{Action: ActionBackup}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Read(t.Context(), path, nil, time.Time{})
-	if err == nil || !strings.Contains(err.Error(), "line 1:") {
-		t.Fatalf("Read: %v, want an error about line 1 only", err)
+	// The new event chains to the torn line, which proves it a torn write
+	// (a crash, a full disk): Read skips it, so that one full disk does
+	// not stop the trail from being read or shipped for good.
+	evs, err := Read(t.Context(), path, nil, time.Time{})
+	if err != nil || len(evs) != 1 || evs[0].Action != ActionBackup {
+		t.Fatalf("Read = %+v, %v; want the one event after the torn line", evs, err)
 	}
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	var ev Event
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &ev) != nil || ev.Action != ActionBackup {
 		t.Fatalf("the new event is not a line of its own:\n%s", b)
+	}
+}
+
+// TestReadRefusesAnUnchainedBadLine: a line that does not decode and that
+// the next event does not chain to was not torn by a crash but put there
+// (or edited): Read names it.
+func TestReadRefusesAnUnchainedBadLine(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	for range 2 {
+		if err := l.Record(Event{Action: ActionBackup}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := l.Path()
+	b, _ := os.ReadFile(path)
+	first, rest, _ := strings.Cut(string(b), "\n")
+	if err := os.WriteFile(path, []byte(first+"\n{\"id\":\"x\",\"ti\n"+rest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(t.Context(), path, nil, time.Time{}); err == nil || !strings.Contains(err.Error(), "line 2:") {
+		t.Fatalf("Read: %v, want an error about line 2", err)
 	}
 }

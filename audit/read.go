@@ -150,11 +150,18 @@ func (e *lineError) Unwrap() error { return e.err }
 
 // scanEvents decodes r one JSON line at a time and calls fn with each event
 // and its line number (from 1). Blank lines are skipped; a line that is not
-// an event with an ID, a time and an action is a *lineError.
+// an event with an ID, a time and an action is a *lineError, except a torn
+// line (a write cut short by a crash or a full disk) that the next event
+// chains to: its Prev is the torn line's hash, so the chain proves those
+// bytes were written there and nothing else, and the line is skipped (coffer
+// audit verify reports it as a note). Without the exception one full disk
+// would stop the trail from being shipped or read for good.
 func scanEvents(r io.Reader, fn func(Event, int) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	line := 0
+	var torn *lineError // the line before, when it did not decode
+	var tornHash string
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
@@ -163,7 +170,17 @@ func scanEvents(r io.Reader, fn func(Event, int) error) error {
 		}
 		var ev Event
 		if err := json.Unmarshal(b, &ev); err != nil {
-			return &lineError{line, fmt.Errorf("malformed event: %w", err)}
+			if torn != nil {
+				return torn
+			}
+			torn, tornHash = &lineError{line, fmt.Errorf("malformed event: %w", err)}, LineHash(sc.Bytes())
+			continue
+		}
+		if torn != nil {
+			if ev.Prev != tornHash {
+				return torn
+			}
+			torn = nil
 		}
 		switch {
 		case ev.ID == "":
@@ -176,6 +193,9 @@ func scanEvents(r io.Reader, fn func(Event, int) error) error {
 		if err := fn(ev, line); err != nil {
 			return err
 		}
+	}
+	if torn != nil {
+		return torn
 	}
 	if err := sc.Err(); err != nil {
 		return &lineError{line + 1, err}
