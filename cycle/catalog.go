@@ -191,7 +191,8 @@ func saveAlerted(file string, keys map[alertedKey]string) error {
 }
 
 // Newest is a daemon.NewestFunc: the time of job's newest verified backup
-// whose payload is whole on some destination. A planted or forged
+// whose payload is whole on some destination, by the earlier of the
+// backup host's clock and the storage's (manifest.Backup.Dated). A planted or forged
 // manifest key does not count (it is reported by the catalog read).
 func (r *Runner) Newest(ctx context.Context, cfg *config.Config, job *config.Job) (time.Time, bool, error) {
 	dests, err := open.JobDestinations(ctx, cfg, job)
@@ -212,5 +213,5 @@ func (r *Runner) newestBackup(ctx context.Context, log *zap.Logger, cfg *config.
 	if !ok {
 		return time.Time{}, false, nil
 	}
-	return b.Time(), true, nil
+	return b.Dated(), true, nil
 }

@@ -56,11 +56,29 @@ type Backup struct {
 	// Destinations hold a verified manifest and the payload at its
 	// recorded size, in the order given to ReadCatalog.
 	Destinations []string `json:"destinations"`
+	// Stored is when each of Destinations stored the manifest, by the
+	// storage's own clock (the listing's modification time).
+	Stored map[string]time.Time `json:"-"`
 }
 
-// Time is the backup's start time, from its id.
+// Time is the backup's start time, from its id: the backup host's clock.
 func (b Backup) Time() time.Time {
 	t, _ := IDTime(b.ID) // ids in a catalog are valid
+	return t
+}
+
+// Dated is the backup's time by the reading that makes it oldest: the
+// earlier of its id's time (the backup host's clock) and when a
+// destination stored it (the storage's clock). "Has the job been backed
+// up since its last slot?" asks Dated, so that a backup dated ahead by a
+// host clock that ran fast does not make the job look backed up.
+func (b Backup) Dated() time.Time {
+	t := b.Time()
+	for _, st := range b.Stored {
+		if !st.IsZero() && st.Before(t) {
+			t = st
+		}
+	}
 	return t
 }
 
@@ -210,13 +228,14 @@ func ReadCatalog(ctx context.Context, job string, dests []storage.Destination, t
 		}
 		c.Untrusted = append(c.Untrusted, s.untrusted...)
 		c.Incomplete = append(c.Incomplete, s.incomplete...)
-		for _, m := range s.whole {
-			b := byID[m.ID]
+		for _, w := range s.whole {
+			b := byID[w.m.ID]
 			if b == nil {
-				b = &Backup{ID: m.ID, Manifest: m}
-				byID[m.ID] = b
+				b = &Backup{ID: w.m.ID, Manifest: w.m, Stored: map[string]time.Time{}}
+				byID[w.m.ID] = b
 			}
 			b.Destinations = append(b.Destinations, d.Name)
+			b.Stored[d.Name] = w.at
 		}
 	}
 	for _, b := range byID {
@@ -228,11 +247,17 @@ func ReadCatalog(ctx context.Context, job string, dests []storage.Destination, t
 
 // destScan is what one destination holds of a job.
 type destScan struct {
-	whole      []*Manifest
+	whole      []stored
 	untrusted  []Untrusted
 	incomplete []Incomplete
 	fetched    int
 	err        error
+}
+
+// stored is a verified manifest and when the destination stored it.
+type stored struct {
+	m  *Manifest
+	at time.Time
 }
 
 // scanDestination lists job's objects on d once and checks every manifest
@@ -308,7 +333,7 @@ func scanDestination(ctx context.Context, job string, d storage.Destination, tru
 			s.incomplete = append(s.incomplete, Incomplete{Destination: d.Name, ID: id, Manifest: r.m,
 				Reason: fmt.Sprintf("payload %s is %d bytes, the manifest says %d", r.m.Payload.Key, size, r.m.Payload.Bytes)})
 		default:
-			s.whole = append(s.whole, r.m)
+			s.whole = append(s.whole, stored{r.m, obj.ModTime})
 		}
 	}
 	return s

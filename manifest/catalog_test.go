@@ -298,3 +298,29 @@ func TestCatalogUnreadableManifest(t *testing.T) {
 		t.Errorf("backups = %+v, want only %s on offsite", c.Backups, b2)
 	}
 }
+
+// TestCatalogDatedByBothClocks: a backup whose id a fast host clock dated
+// two days ahead is, for "was the job backed up recently?", only as new
+// as the storage says it was stored; an old id stays old.
+func TestCatalogDatedByBothClocks(t *testing.T) {
+	signer := signtest.NewSigner()
+	store := fsStore(t)
+	ahead := manifest.NewID(time.Now().Add(48 * time.Hour))
+	old := id(1)
+	putBackup(t, store, signer, old, 10, 1)
+	putBackup(t, store, signer, ahead, 10, 2)
+	c := manifest.ReadCatalog(context.Background(), "app", []storage.Destination{{Name: "primary", Store: store}}, signtest.Trust(signer), nil)
+	newest, ok := c.Newest()
+	if !ok || newest.ID != ahead {
+		t.Fatalf("newest = %+v, want %s", newest, ahead)
+	}
+	if d := time.Since(newest.Dated()); d < -time.Minute || d > time.Minute {
+		t.Errorf("a backup stored now but dated 2 days ahead: Dated %v, want about now", newest.Dated())
+	}
+	if !newest.Time().After(time.Now().Add(47 * time.Hour)) {
+		t.Errorf("Time %v, want the id's time", newest.Time())
+	}
+	if b, _ := c.Find(old); !b.Dated().Equal(b.Time()) {
+		t.Errorf("an old id stored now: Dated %v, want its id's time %v", b.Dated(), b.Time())
+	}
+}
