@@ -44,6 +44,8 @@ fi
 
 step "go vet"
 go vet ./... || die "go vet"
+# The soak build's files (tag soak) are not in the default build.
+go vet -tags soak ./internal/clock ./internal/soak || die "go vet -tags soak"
 
 step "staticcheck $STATICCHECK_VERSION"
 scdir="$TOOLS/staticcheck-$STATICCHECK_VERSION"
@@ -57,6 +59,7 @@ if [ ! -x "$scdir/staticcheck" ]; then
 	mv "$tmp" "$scdir"
 fi
 "$scdir/staticcheck" ./... || die "staticcheck"
+"$scdir/staticcheck" -tags soak ./internal/clock ./internal/soak || die "staticcheck -tags soak"
 
 step "go test"
 # shellcheck disable=SC2086 # PKGS is a list of patterns
