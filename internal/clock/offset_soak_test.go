@@ -15,13 +15,13 @@ func TestSoakOffsetFile(t *testing.T) {
 	if err := os.WriteFile(f, []byte("72h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if d := Now().Sub(time.Now()); d < 71*time.Hour || d > 73*time.Hour {
+	if d := time.Until(Now()); d < 71*time.Hour || d > 73*time.Hour {
 		t.Fatalf("offset 72h: Now is %v ahead", d)
 	}
 	if err := os.WriteFile(f, []byte("-2h"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Now().Sub(Now()); d < time.Hour+59*time.Minute || d > 2*time.Hour+time.Minute {
+	if d := time.Since(Now()); d < time.Hour+59*time.Minute || d > 2*time.Hour+time.Minute {
 		t.Fatalf("offset -2h: Now is %v behind", d)
 	}
 }
