@@ -359,8 +359,17 @@ func lastLine(b []byte) string {
 // violation once it has outlived the next maintenance: two periods plus
 // the repair interval (the daemon maintains after each backup and every
 // repair_interval).
+//
+// "The next maintenance" is one that can heal: while a destination is
+// black-holed, the only whole copy may be there, so the wait starts again
+// when the black hole ends.
 func (o *oracle) checkI2() {
 	wait := 2*o.h.p.period + repairInterval + 2*time.Second
+	if o.h.holeLeft > 0 {
+		for k := range o.missingSince {
+			o.missingSince[k] = time.Now()
+		}
+	}
 	seen := map[string]bool{}
 	for id, copies := range o.cur {
 		for d, cs := range copies {
