@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # test.sh: everything CI checks, in order: services up, gofmt, go vet,
 # staticcheck, govulncheck (scripts/vulncheck.sh), go test, the chaos soak's
-# short form, then a bounded run of each fuzz target. Extra arguments go to `go test` (before the package
-# list); set PKGS to test other packages than ./..., FUZZTIME (default 10s,
-# 0 to skip) for how long each fuzz target runs, and SOAK=0 to skip the
-# soak.
+# short form, then a bounded run of each fuzz target. Extra arguments go to
+# `go test` (before the package list); set PKGS to test other packages than
+# ./..., FUZZTIME (default 10s, 0 to skip) for how long each fuzz target
+# runs, and SOAK=0 to skip the soak.
 #
 #   scripts/test.sh
 #   scripts/test.sh -run TestStore -v
