@@ -1,7 +1,13 @@
 # Entry points for developers and CI. The scripts do the work; see them for
 # options (scripts/test.sh passes ARGS through to go test).
+#
+# Coffer builds with Go 1.27.3 (go.mod's go line): the go command fetches
+# that toolchain from the module proxy on first use. A machine whose go env
+# says GOTOOLCHAIN=local would refuse go.mod instead, so every target (and
+# every script) sets it. Keep it equal to go.mod's go line.
+export GOTOOLCHAIN := go1.27.3
 
-.PHONY: test services services-stop build bench
+.PHONY: test services services-stop build demo vulncheck bench
 
 test:
 	scripts/test.sh $(ARGS)
@@ -14,6 +20,13 @@ services-stop:
 
 build:
 	go build -o bin/coffer ./cmd/coffer
+
+# The walkthrough of the README's "Try it" (ARGS="--dir DIR" to move it).
+demo:
+	go run ./cmd/coffer demo $(ARGS)
+
+vulncheck:
+	scripts/vulncheck.sh $(ARGS)
 
 bench:
 	scripts/bench.sh

@@ -92,9 +92,10 @@ Where everything is:
   offsite "bucket"  %s
   restored copy     %s
 
-Try it yourself:
-  go run ./cmd/coffer list --config %s
-  go run ./cmd/coffer verify --config %s --job music-hub --identity %s
+Try it yourself (make build writes bin/coffer, built with Go 1.27.3):
+  make build
+  bin/coffer list --config %s
+  bin/coffer verify --config %s --job music-hub --identity %s
 Or restore without Coffer, with the stock tools:
   age -d -i %s %s/music-hub/<backup-id>/payload.sqlite.zst.age | zstd -d > restored.db
 `, p.Config, p.Identity, p.SigningKey, p.Database, p.Primary, p.Offsite, p.Restored, p.Config, p.Config, p.Identity, p.Identity, p.Primary)
