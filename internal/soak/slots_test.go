@@ -182,17 +182,33 @@ func (o *oracle) checkSlots() {
 		}
 		until := now
 		caughtUp := false
+		var nextRuns []run
 		if i+1 < len(o.h.incarnations) {
 			next := o.h.incarnations[i+1]
 			until = next.started.Add(1500 * time.Millisecond)
-			for _, r := range runsOf(next.logLines()) {
+			nextRuns = runsOf(next.logLines())
+			for _, r := range nextRuns {
 				if r.trigger == "catch-up" && (r.id == "" || resultOf(r.id) != nil) {
 					caughtUp = true
 				}
 			}
 		}
+		// A slot in the first moments of the next daemon may have been
+		// scheduled by it after all: its own run that reported serves it.
+		servedBy := func(s time.Time) bool {
+			for _, r := range nextRuns {
+				if r.trigger == "schedule" && !r.start.Before(s.Add(-500*time.Millisecond)) && r.start.Before(s.Add(o.h.p.period)) &&
+					(r.id == "" || resultOf(r.id) != nil) {
+					return true
+				}
+			}
+			return false
+		}
 		for s := o.h.nextSlot(end); s.Before(until) && now.Sub(s) >= deadline; s = s.Add(o.h.p.period) {
 			checked++
+			if servedBy(s) {
+				continue
+			}
 			if !caughtUp && now.Sub(s) < runDeadline {
 				o.pending++ // the next daemon's catch-up may still report
 				continue
