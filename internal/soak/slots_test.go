@@ -88,13 +88,19 @@ func (o *oracle) checkSlots() {
 			if !ended || i+1 >= len(o.h.incarnations) {
 				return false, "no run reported a result"
 			}
+			// The next daemon that came up: one that exited at start
+			// (a full state disk refuses the audit log) is passed over.
 			next := o.h.incarnations[i+1]
-			for _, l := range runsOf(next.logLines()) {
-				if l.trigger != "catch-up" {
-					continue
+			for j := i + 1; j < len(o.h.incarnations); j++ {
+				next = o.h.incarnations[j]
+				runs := runsOf(next.logLines())
+				for _, l := range runs {
+					if l.trigger == "catch-up" && (l.id == "" || resultOf(l.id) != nil) {
+						return true, ""
+					}
 				}
-				if l.id == "" || resultOf(l.id) != nil {
-					return true, ""
+				if _, gone := next.endTime(); !gone || next.killed || len(runs) > 0 {
+					break
 				}
 			}
 			how := "killed (kill -9 by the soak)"
@@ -187,9 +193,18 @@ func (o *oracle) checkSlots() {
 			next := o.h.incarnations[i+1]
 			until = next.started.Add(1500 * time.Millisecond)
 			nextRuns = runsOf(next.logLines())
-			for _, r := range nextRuns {
-				if r.trigger == "catch-up" && (r.id == "" || resultOf(r.id) != nil) {
-					caughtUp = true
+			// The catch-up of the next daemon that came up: one that
+			// exited at start (a full state disk) is passed over.
+			for j := i + 1; j < len(o.h.incarnations); j++ {
+				nj := o.h.incarnations[j]
+				runs := runsOf(nj.logLines())
+				for _, r := range runs {
+					if r.trigger == "catch-up" && (r.id == "" || resultOf(r.id) != nil) {
+						caughtUp = true
+					}
+				}
+				if _, gone := nj.endTime(); caughtUp || !gone || nj.killed || len(runs) > 0 {
+					break
 				}
 			}
 		}
