@@ -21,16 +21,24 @@ import (
 var clockWait = 5 * time.Second
 
 // datingClock is the clock a backup is dated by (its id, Started and
-// Finished): the host's, shifted by offset when the host disagrees with
-// its destinations' own clocks.
+// Finished): the host's, or, when the host disagrees with its
+// destinations' own clocks, the storage's time read at the check carried
+// on by this process's monotonic clock (so that the host's clock, found
+// wrong, is not read again: it may jump once more during the backup).
 type datingClock struct {
-	offset time.Duration
+	storage time.Time // the storage's time at the check; zero: use the host's clock
+	at      time.Time // when it was read (monotonic)
 	// warning says why the backup is not dated by the host's clock, or
 	// that the destinations' clocks disagree; "" when all is well.
 	warning string
 }
 
-func (c datingClock) now() time.Time { return clock.Now().Add(c.offset).UTC() }
+func (c datingClock) now() time.Time {
+	if c.storage.IsZero() {
+		return clock.Now().UTC()
+	}
+	return c.storage.Add(time.Since(c.at)).UTC()
+}
 
 // checkDating asks every destination that can tell its time (storage.Clock)
 // for it, at once, waiting at most clockWait. A backup's id is its age for
@@ -47,8 +55,10 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 	ctx, cancel := context.WithTimeout(ctx, clockWait)
 	defer cancel()
 	type reading struct {
-		name   string
-		offset time.Duration
+		name    string
+		offset  time.Duration // storage time - host time
+		storage time.Time
+		at      time.Time // monotonic instant of the reading
 	}
 	var (
 		mu       sync.Mutex
@@ -61,15 +71,16 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 			continue
 		}
 		wg.Go(func() {
-			before := clock.Now()
+			start := time.Now() // monotonic
+			host := clock.Now()
 			st, err := c.Now(ctx)
-			after := clock.Now()
+			half := time.Since(start) / 2
 			if err != nil {
 				log.Debug("destination's clock not read", zap.String("destination", d.Name), zap.Error(err))
 				return
 			}
 			mu.Lock()
-			readings = append(readings, reading{d.Name, st.Sub(before.Add(after.Sub(before) / 2))})
+			readings = append(readings, reading{d.Name, st.Sub(host.Add(half)), st, start.Add(half)})
 			mu.Unlock()
 		})
 	}
@@ -92,8 +103,9 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 	case lo >= -retention.ClockTolerance && hi <= retention.ClockTolerance:
 		return datingClock{}
 	}
-	off := readings[len(readings)/2].offset
-	return datingClock{offset: off, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
+	med := readings[len(readings)/2]
+	off := med.offset
+	return datingClock{storage: med.storage, at: med.at, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
 }
 
 // signed formats d with its sign, e.g. "+72h0m0s" or "-7m0s".
