@@ -82,6 +82,7 @@ type oracle struct {
 	// pending counts the slots whose run had started but not reported at
 	// the last check (judged later, see checkSlots).
 	pending  int
+	holeEnd  map[string]time.Time // destination -> last seen black-holed
 	restores int
 	cycle    int
 }
@@ -454,8 +455,17 @@ func firstWords(s string) string {
 
 // checkUploads: I5, no unfinished multipart upload older than the leftover
 // grace plus a maintenance (the server's own Initiated time).
+//
+// A black-holed destination cannot be swept: its uploads' grace is
+// counted from the end of the black hole.
 func (o *oracle) checkUploads(ctx context.Context) {
 	limit := leftoverGrace + 2*o.h.p.period + repairInterval + 5*time.Second
+	if o.holeEnd == nil {
+		o.holeEnd = map[string]time.Time{}
+	}
+	if o.h.holeLeft > 0 {
+		o.holeEnd[o.h.dests[o.h.holeDest].name] = time.Now()
+	}
 	for _, d := range o.h.dests {
 		var lister storage.UploadLister = d.direct
 		for u, err := range lister.Uploads(ctx, "") {
@@ -463,7 +473,11 @@ func (o *oracle) checkUploads(ctx context.Context) {
 				o.h.logf("oracle: list uploads on %s: %v", d.name, err)
 				break
 			}
-			if age := time.Since(u.Initiated); age > limit {
+			from := u.Initiated
+			if e := o.holeEnd[d.name]; e.After(from) {
+				from = e
+			}
+			if age := time.Since(from); age > limit {
 				o.violate("I5", d.name+"/"+u.ID, "unfinished multipart upload of %s on %s is %s old (grace %s)", u.Key, d.name, age.Round(time.Second), leftoverGrace)
 			}
 		}
