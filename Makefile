@@ -1,10 +1,12 @@
 # Entry points for developers and CI. The scripts do the work; see them for
 # options (scripts/test.sh passes ARGS through to go test).
 #
-# Coffer builds with Go 1.27.3 (go.mod's go line): the go command fetches
+# Coffer builds with Go 1.27.3 (go.mod's toolchain line): the go command fetches
 # that toolchain from the module proxy on first use. A machine whose go env
-# says GOTOOLCHAIN=local would refuse go.mod instead, so every target (and
-# every script) sets it. Keep it equal to go.mod's go line.
+# says GOTOOLCHAIN=local ignores that line and would build with its own Go
+# (go.mod's go line, 1.26.8, is only the oldest that compiles Coffer, with
+# known standard-library vulnerabilities), so every target (and every
+# script) sets it. Keep it equal to go.mod's toolchain line.
 export GOTOOLCHAIN := go1.27.3
 
 .PHONY: test services services-stop build demo vulncheck bench

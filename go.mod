@@ -1,6 +1,8 @@
 module github.com/coffer-backup/coffer
 
-go 1.27.3
+go 1.26.8
+
+toolchain go1.27.3
 
 require (
 	filippo.io/age v1.3.1

@@ -15,7 +15,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-# The Go that builds Coffer (go.mod's go line; see the Makefile).
+# The Go that builds Coffer (go.mod's toolchain line; see the Makefile).
 export GOTOOLCHAIN=go1.27.3
 scripts/services.sh >/dev/null
 # shellcheck disable=SC1091

@@ -30,7 +30,7 @@ MARIADB_URL='mysql://root@127.0.0.1:3306/'
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE="$REPO/.coffer-test"
 TOOLS=${COFFER_TOOLS:-$HOME/.cache/coffer-tools}
-# The Go that builds Coffer (go.mod's go line; see the Makefile); it also
+# The Go that builds Coffer (go.mod's toolchain line; see the Makefile); it also
 # builds the tools below.
 export GOTOOLCHAIN=go1.27.3
 

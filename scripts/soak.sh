@@ -21,7 +21,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-# The Go that builds Coffer (go.mod's go line; see the Makefile).
+# The Go that builds Coffer (go.mod's toolchain line; see the Makefile).
 export GOTOOLCHAIN=go1.27.3
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	PATH=/usr/local/go/bin:$PATH

@@ -20,7 +20,7 @@ STATICCHECK_VERSION=v0.8.2 # 2026.2: supports Go 1.26 and 1.27
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 # The Go that builds and tests Coffer, fetched from the module proxy on first
-# use (go.mod's go line; see the Makefile). Also for the scripts this runs.
+# use (go.mod's toolchain line; see the Makefile). Also for the scripts this runs.
 export GOTOOLCHAIN=go1.27.3
 TOOLS=${COFFER_TOOLS:-$HOME/.cache/coffer-tools}
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then

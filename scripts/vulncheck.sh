@@ -28,7 +28,7 @@ GOVULNCHECK_VERSION=v1.9.0
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-# The Go that builds Coffer (go.mod's go line); see the Makefile.
+# The Go that builds Coffer (go.mod's toolchain line); see the Makefile.
 export GOTOOLCHAIN=go1.27.3
 TOOLS=${COFFER_TOOLS:-$HOME/.cache/coffer-tools}
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
