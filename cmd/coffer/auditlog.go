@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/audit"
@@ -118,4 +119,19 @@ func (g *globals) maintenance(job string, dryRun bool, why string, run func(cfg 
 		defer auditLog.Close()
 	}
 	return run(cfg, jobs, auditLog, log)
+}
+
+// finishMaintenance ends a prune or repair command: the results as JSON
+// when asked (the text was printed per job), and exit 1 naming how many
+// problems there were.
+func finishMaintenance(cmd *cobra.Command, asJSON bool, results any, problems int, what string) error {
+	if asJSON {
+		if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
+			return err
+		}
+	}
+	if problems > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d problems (see above)", what, problems)}
+	}
+	return nil
 }

@@ -90,15 +90,7 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
 		}
 	}
-	if asJSON {
-		if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
-			return err
-		}
-	}
-	if problems > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("prune: %d problems (see above)", problems)}
-	}
-	return nil
+	return finishMaintenance(cmd, asJSON, results, problems, "prune")
 }
 
 func printPrune(cmd *cobra.Command, res *prune.Result) {

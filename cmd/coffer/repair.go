@@ -127,15 +127,7 @@ func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRu
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
 		}
 	}
-	if asJSON {
-		if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
-			return err
-		}
-	}
-	if problems > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("repair: %d problems (see above)", problems)}
-	}
-	return nil
+	return finishMaintenance(cmd, asJSON, results, problems, "repair")
 }
 
 // sweepOne sweeps job's leftovers on d.
