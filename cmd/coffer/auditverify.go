@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -53,11 +52,9 @@ configuration error.`,
 				return err
 			}
 			if asJSON {
-				b, err := json.MarshalIndent(v, "", "  ")
-				if err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), v); err != nil {
 					return err
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			} else {
 				writeVerification(cmd.OutOrStdout(), v)
 			}
