@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/clock"
-	"github.com/coffer-backup/coffer/sign"
 )
 
 // FileName is the name of the local audit log inside the state directory.

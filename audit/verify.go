@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 

@@ -15,9 +15,9 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/crypto/seal"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/seal"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 )

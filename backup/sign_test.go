@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/sign"
 )
 
 // signingKey writes a new signing key file of the given mode into dir and

@@ -13,12 +13,12 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/notify"
-	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )

@@ -15,10 +15,10 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 )

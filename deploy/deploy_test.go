@@ -28,7 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/sign"
 )
 
 // The files under test, relative to this directory.

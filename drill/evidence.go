@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 

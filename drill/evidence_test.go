@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/signtest"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
 

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/coffer-backup/coffer/audit"
-	"github.com/coffer-backup/coffer/seal"
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/keyfile"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -43,7 +43,7 @@ func saveLocal(r *Report, dir string) error {
 	if err := os.MkdirAll(jobDir, 0o700); err != nil {
 		return fmt.Errorf("drill report: %w", err)
 	}
-	if err := seal.WriteSecretFile(filepath.Join(jobDir, r.ID+".json"), data); err != nil {
+	if err := keyfile.Create(filepath.Join(jobDir, r.ID+".json"), data); err != nil {
 		return fmt.Errorf("drill report: %w", err)
 	}
 	return nil

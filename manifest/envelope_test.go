@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
 

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/sign"
 )
 
 // jsonOf encodes m without validating it, to build bad manifests.

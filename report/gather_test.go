@@ -12,11 +12,11 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 	"github.com/coffer-backup/coffer/storage/s3"

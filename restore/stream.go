@@ -11,8 +11,8 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/storage"
 )
 

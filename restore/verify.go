@@ -10,8 +10,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/seal"
 	"github.com/coffer-backup/coffer/storage"
 )
 

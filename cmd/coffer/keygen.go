@@ -7,8 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/coffer-backup/coffer/seal"
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/keyfile"
+	"github.com/coffer-backup/coffer/crypto/seal"
+	"github.com/coffer-backup/coffer/crypto/sign"
 )
 
 func newKeygenCmd() *cobra.Command {
@@ -43,7 +44,7 @@ Give one or both.`,
 				if err != nil {
 					return err
 				}
-				if err := seal.WriteSecretFile(out, data); err != nil {
+				if err := keyfile.Create(out, data); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), recipient)
@@ -54,7 +55,7 @@ Give one or both.`,
 				if err != nil {
 					return err
 				}
-				if err := sign.WriteKeyFile(signingKey, data); err != nil {
+				if err := keyfile.Create(signingKey, data); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), pub)

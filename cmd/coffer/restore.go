@@ -3,8 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/coffer-backup/coffer/audit"
 	"os"
+
+	"github.com/coffer-backup/coffer/audit"
 
 	"github.com/spf13/cobra"
 

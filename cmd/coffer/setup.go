@@ -16,7 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )

@@ -10,10 +10,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/rollback"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage"
 )
 

@@ -19,8 +19,9 @@ import (
 
 	_ "modernc.org/sqlite" // SQLite driver, pure Go
 
-	"github.com/coffer-backup/coffer/seal"
-	"github.com/coffer-backup/coffer/sign"
+	"github.com/coffer-backup/coffer/crypto/keyfile"
+	"github.com/coffer-backup/coffer/crypto/seal"
+	"github.com/coffer-backup/coffer/crypto/sign"
 )
 
 // Paths are the files and directories a demo uses.
@@ -68,7 +69,7 @@ func Setup(ctx context.Context, p Paths) error {
 		if err != nil {
 			return err
 		}
-		if err := seal.WriteSecretFile(p.Identity, data); err != nil {
+		if err := keyfile.Create(p.Identity, data); err != nil {
 			return err
 		}
 	}
@@ -85,7 +86,7 @@ func Setup(ctx context.Context, p Paths) error {
 		if err != nil {
 			return err
 		}
-		if err := sign.WriteKeyFile(p.SigningKey, data); err != nil {
+		if err := keyfile.Create(p.SigningKey, data); err != nil {
 			return err
 		}
 	}

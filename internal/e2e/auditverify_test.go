@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/testenv"
-	"github.com/coffer-backup/coffer/sign"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
 

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 )
 
 // farFutureKey is a manifest key anyone with write access to a bucket can

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 )
 
 // forgeManifest returns the manifest object stored under key in b, signed

@@ -7,8 +7,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 )
 
 // NewSigner returns a signer with a fresh random key.

@@ -15,9 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-backup/coffer/crypto/keyfile"
+	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/chaos"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/sign"
 )
 
 // plan is one cycle's faults, drawn from the seed. draw consumes the
@@ -244,7 +245,7 @@ func (h *harness) forge(ctx context.Context, dest int) {
 			h.t.Fatal(err)
 		}
 		path := filepath.Join(h.dir, "rogue.key")
-		if err := sign.WriteKeyFile(path, file); err != nil {
+		if err := keyfile.Create(path, file); err != nil {
 			h.t.Fatal(err)
 		}
 		if h.rogue, err = sign.LoadSigner(path); err != nil {

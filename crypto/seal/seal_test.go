@@ -13,6 +13,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/coffer-backup/coffer/crypto/keyfile"
 )
 
 func newKey(t *testing.T) (*age.X25519Identity, string) {
@@ -130,10 +132,10 @@ func TestIdentityFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSecretFile(path, data); err != nil {
+	if err := keyfile.Create(path, data); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSecretFile(path, data); err == nil {
+	if err := keyfile.Create(path, data); err == nil {
 		t.Fatal("WriteSecretFile overwrote an existing key file")
 	}
 	st, _ := os.Stat(path)

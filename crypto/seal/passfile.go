@@ -3,6 +3,8 @@ package seal
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/coffer-backup/coffer/crypto/keyfile"
 )
 
 // maxPassphraseFile bounds what is read of a passphrase file.
@@ -16,7 +18,7 @@ func PassphraseFile(file string) PassphraseFunc {
 		if file == "" {
 			return nil, fmt.Errorf("the identity file is passphrase-protected and no passphrase file is set")
 		}
-		data, err := ReadPrivateFile(file, maxPassphraseFile)
+		data, err := keyfile.Read(file, maxPassphraseFile)
 		if err != nil {
 			return nil, err
 		}

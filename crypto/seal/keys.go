@@ -2,15 +2,14 @@ package seal
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/coffer-backup/coffer/crypto/keyfile"
 )
 
 // GenerateIdentity creates a new X25519 age identity. It returns the
@@ -23,42 +22,6 @@ func GenerateIdentity(now time.Time) (file []byte, recipient string, err error) 
 	recipient = id.Recipient().String()
 	file = fmt.Appendf(nil, "# created: %s\n# public key: %s\n%s\n", now.UTC().Format(time.RFC3339), recipient, id.String())
 	return file, recipient, nil
-}
-
-// WriteSecretFile creates path with mode 0600 and writes data to it. It
-// refuses to overwrite an existing file.
-func WriteSecretFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s already exists; refusing to overwrite a key file", path)
-		}
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// CheckPrivate returns an error when path is readable or writable by group
-// or others, with the command that fixes it.
-func CheckPrivate(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has mode %04o and is accessible to other users; fix with: chmod 600 %s", path, perm, path)
-	}
-	return nil
 }
 
 // LoadIdentities reads age identities from a key file (age-keygen format,
@@ -79,7 +42,7 @@ const maxIdentityFile = 1 << 20
 // armored): passphrase is asked for it. A nil passphrase refuses such a
 // file with an error saying how to give one.
 func LoadIdentitiesWith(path string, passphrase PassphraseFunc) ([]age.Identity, error) {
-	data, err := ReadPrivateFile(path, maxIdentityFile)
+	data, err := keyfile.Read(path, maxIdentityFile)
 	if err != nil {
 		return nil, fmt.Errorf("identity file: %w", err)
 	}
@@ -141,25 +104,4 @@ func isAgeFile(data []byte) (encrypted, armored bool) {
 		return true, true
 	}
 	return false, false
-}
-
-// ReadPrivateFile reads a key file: it refuses one that group or others
-// may access (see CheckPrivate) or that is larger than max bytes.
-func ReadPrivateFile(path string, max int64) ([]byte, error) {
-	if err := CheckPrivate(path); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes: not a key or passphrase file", path, max)
-	}
-	return data, nil
 }

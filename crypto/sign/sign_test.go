@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-backup/coffer/crypto/keyfile"
 	"github.com/coffer-backup/coffer/internal/testenv"
 )
 
@@ -119,13 +120,13 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("key file does not name its public key:\n%s", file)
 	}
 	path := filepath.Join(dir, "signing.key")
-	if err := WriteKeyFile(path, file); err != nil {
+	if err := keyfile.Create(path, file); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %04o, want 0600", st.Mode().Perm())
 	}
-	if err := WriteKeyFile(path, file); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if err := keyfile.Create(path, file); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("second write: %v, want a refusal to overwrite", err)
 	}
 	s, err := LoadSigner(path)
@@ -178,7 +179,7 @@ func TestOpenSSLReadsKeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "signing.key")
-	if err := WriteKeyFile(path, file); err != nil {
+	if err := keyfile.Create(path, file); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(openssl, "pkey", "-in", path, "-pubout", "-outform", "DER").Output()

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coffer-backup/coffer/seal"
+	"github.com/coffer-backup/coffer/crypto/keyfile"
 )
 
 // PublicKeyPrefix starts the text form of a public key:
@@ -112,7 +112,7 @@ func (s *Signer) Public() PublicKey { return s.pub }
 // GenerateKey creates a new signing key. It returns the key file's
 // contents (comment lines naming the public key, then a PEM "PRIVATE KEY"
 // block holding the PKCS#8 Ed25519 key, which openssl also reads) and the
-// public key. Write the file with WriteKeyFile.
+// public key. Write the file with keyfile.Create.
 func GenerateKey(now time.Time) (file []byte, pub PublicKey, err error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -142,10 +142,6 @@ func (s *Signer) marshal(now time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// WriteKeyFile creates path with mode 0600 holding file (from GenerateKey).
-// It never overwrites an existing file.
-func WriteKeyFile(path string, file []byte) error { return seal.WriteSecretFile(path, file) }
-
 // LoadSigner reads a private key file written by GenerateKey (or any PEM
 // PKCS#8 Ed25519 key, such as `openssl genpkey -algorithm ed25519`). A
 // file that group or others may access is refused, with the command that
@@ -154,7 +150,7 @@ func LoadSigner(path string) (*Signer, error) {
 	if path == "" {
 		return nil, errors.New("no signing key file given")
 	}
-	data, err := seal.ReadPrivateFile(path, maxKeyFile)
+	data, err := keyfile.Read(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
