@@ -25,6 +25,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -118,7 +119,7 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "restored")
 	req := restore.Request{Job: "app", Identities: []age.Identity{id}, Trust: testTrust,
 		Destinations: []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}}
-	rep, err := restore.Run(context.Background(), req, func(snapshot.Info) (snapshot.Loader, error) {
+	rep, err := restore.Run(context.Background(), req, func(dumpinfo.Info) (snapshot.Loader, error) {
 		return restore.FileLoader(out, false), nil
 	}, zaptest.NewLogger(t))
 	if err != nil || rep.ServedBy != "primary" {

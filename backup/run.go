@@ -19,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -122,7 +123,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	defer cancelUploads()
 	fan := newFanout(uploadCtx, job.Destinations, key, job.StallTimeout)
 
-	var tables *snapshot.Tables
+	var tables *dumpinfo.Tables
 	enc, err := newEncoder(fan, recipients, job.Level, job.Threads)
 	if err == nil {
 		tables, err = job.Source.Dump(ctx, enc)

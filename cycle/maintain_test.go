@@ -19,7 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -49,7 +49,7 @@ func putBackup(t *testing.T, signer *sign.Signer, job string, at time.Time, stor
 	key := manifest.PayloadKey(job, id, "sqlite")
 	m := &manifest.Manifest{
 		FormatVersion: manifest.FormatVersion, ID: id, Job: job,
-		Source:  snapshot.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
+		Source:  dumpinfo.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
 		Started: at, Finished: at.Add(time.Minute),
 		Plain:       manifest.Digest{Bytes: 100, SHA256: hexSum([]byte("plain " + id))},
 		Payload:     manifest.Payload{Key: key, Digest: manifest.Digest{Bytes: int64(len(payload)), SHA256: hexSum(payload)}, HeaderSHA256: hexSum([]byte("header " + id))},

@@ -20,6 +20,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -42,7 +43,7 @@ type Options struct {
 	Host, Version string
 	// NewScratch builds the scratch database; nil means
 	// snapshot.NewScratch on the job's drill target.
-	NewScratch func(info snapshot.Info, name string) (snapshot.Scratch, error)
+	NewScratch func(info dumpinfo.Info, name string) (snapshot.Scratch, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *zap.Logger
@@ -292,7 +293,7 @@ func headroom(r *Report) int64 {
 // at backup time. A table missing from the restore has Got -1; a restored
 // table the backup did not record has Want -1. The result is sorted by
 // name.
-func CompareTables(want, got []snapshot.TableRows) []TableCheck {
+func CompareTables(want, got []dumpinfo.TableRows) []TableCheck {
 	gotBy := make(map[string]int64, len(got))
 	for _, t := range got {
 		gotBy[t.Name] = t.Rows
@@ -334,7 +335,7 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9_]`)
 // scratchName is the scratch database's name for this drill:
 // coffer_drill_<job>_<backup id>, at most 63 characters, refused when it
 // collides with a database the configuration names.
-func (d *run) scratchName(info snapshot.Info) (string, error) {
+func (d *run) scratchName(info dumpinfo.Info) (string, error) {
 	id := unsafeName.ReplaceAllString(strings.ToLower(d.m.ID), "")
 	job := unsafeName.ReplaceAllString(strings.ReplaceAll(d.Job.Name, "-", "_"), "")
 	name := "coffer_drill_" + job + "_" + id
@@ -372,7 +373,7 @@ func productionName(cfg *config.Config, name string) (string, bool) {
 }
 
 // defaultScratch builds the scratch database on the job's drill target.
-func (d *run) defaultScratch(info snapshot.Info, name string) (snapshot.Scratch, error) {
+func (d *run) defaultScratch(info dumpinfo.Info, name string) (snapshot.Scratch, error) {
 	t := d.Job.Drill.Target
 	server := config.Source{Type: d.Job.Source.Type, Host: t.Host, Port: t.Port, User: t.User, Password: t.Password}
 	return snapshot.NewScratch(info, server, name)

@@ -21,6 +21,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -76,7 +77,7 @@ func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error)
 	}
 	return drill.Run(context.Background(), drill.Options{Job: f.job, From: f.dest, Identities: f.ids, Now: now, Log: zap.NewNop(),
 		Trust: trust,
-		NewScratch: func(info snapshot.Info, name string) (snapshot.Scratch, error) {
+		NewScratch: func(info dumpinfo.Info, name string) (snapshot.Scratch, error) {
 			s, err := snapshot.NewScratch(info, server, name)
 			f.scratch = s
 			return s, err
@@ -147,9 +148,9 @@ func TestDrillDetectsCountMismatch(t *testing.T) {
 			if m.Tables == nil || len(m.Tables.Counts) == 0 {
 				t.Fatal("backup recorded no row counts")
 			}
-			counts := append([]snapshot.TableRows(nil), m.Tables.Counts...)
+			counts := append([]dumpinfo.TableRows(nil), m.Tables.Counts...)
 			counts[0].Rows += 7
-			m.Tables = &snapshot.Tables{Exact: true, Method: m.Tables.Method, Counts: counts}
+			m.Tables = &dumpinfo.Tables{Exact: true, Method: m.Tables.Method, Counts: counts}
 			f.rewriteManifest(t, &m)
 
 			rep, err := f.run(t, nil)
@@ -218,8 +219,8 @@ func steppingClock(step time.Duration) func() time.Time {
 
 func TestCompareTables(t *testing.T) {
 	got := drill.CompareTables(
-		[]snapshot.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 5}, {Name: "gone", Rows: 1}},
-		[]snapshot.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 4}, {Name: "new", Rows: 2}},
+		[]dumpinfo.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 5}, {Name: "gone", Rows: 1}},
+		[]dumpinfo.TableRows{{Name: "a", Rows: 3}, {Name: "b", Rows: 4}, {Name: "new", Rows: 2}},
 	)
 	want := []string{
 		"table a: 3 rows",

@@ -18,7 +18,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -35,7 +35,7 @@ func putBackup(t *testing.T, s storage.Store, signer *sign.Signer, id string, si
 	}
 	m := &manifest.Manifest{
 		FormatVersion: manifest.FormatVersion, ID: id, Job: "app",
-		Source:      snapshot.Info{Kind: "sqlite", Database: "app.db", Format: "sqlite"},
+		Source:      dumpinfo.Info{Kind: "sqlite", Database: "app.db", Format: "sqlite"},
 		Started:     started,
 		Finished:    started.Add(time.Minute),
 		Plain:       manifest.Digest{Bytes: 100, SHA256: sum},

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // FormatVersion is the manifest format this code writes and the newest it
@@ -36,7 +36,7 @@ type Manifest struct {
 	FormatVersion int           `json:"format_version"`
 	ID            string        `json:"id"`
 	Job           string        `json:"job"`
-	Source        snapshot.Info `json:"source"`
+	Source        dumpinfo.Info `json:"source"`
 	Started       time.Time     `json:"started"`
 	Finished      time.Time     `json:"finished"`
 	// Plain is the dump as the database tool wrote it.
@@ -44,7 +44,7 @@ type Manifest struct {
 	// Tables are the row counts of every table in the dump, taken from
 	// the dump's own snapshot; nil for exec sources and for backups
 	// written before Coffer recorded them.
-	Tables *snapshot.Tables `json:"tables,omitempty"`
+	Tables *dumpinfo.Tables `json:"tables,omitempty"`
 	// Payload is the stored object: age(zstd(dump)); identical bytes on
 	// every destination.
 	Payload     Payload     `json:"payload"`

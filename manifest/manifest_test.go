@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 func sample() *Manifest {
@@ -15,7 +15,7 @@ func sample() *Manifest {
 	key := PayloadKey("app", id, "pg-custom")
 	return &Manifest{
 		FormatVersion: FormatVersion, ID: id, Job: "app",
-		Source:      snapshot.Info{Kind: "postgres", Database: "app", Format: "pg-custom"},
+		Source:      dumpinfo.Info{Kind: "postgres", Database: "app", Format: "pg-custom"},
 		Started:     time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC),
 		Finished:    time.Date(2026, 11, 23, 2, 5, 0, 0, time.UTC),
 		Plain:       Digest{Bytes: 100, SHA256: sum},

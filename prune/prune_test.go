@@ -24,7 +24,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/s3"
 )
@@ -56,7 +56,7 @@ func putBackup(t *testing.T, dests map[string]storage.Store, job string, at time
 	key := manifest.PayloadKey(job, id, "sqlite")
 	m := &manifest.Manifest{
 		FormatVersion: manifest.FormatVersion, ID: id, Job: job,
-		Source:      snapshot.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
+		Source:      dumpinfo.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
 		Started:     at,
 		Finished:    at.Add(time.Minute),
 		Plain:       manifest.Digest{Bytes: 100, SHA256: sum([]byte("plain " + id))},

@@ -8,7 +8,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // Fabricated histories for the tests: job "app" backs up every Sunday at
@@ -63,7 +63,7 @@ func newManifest(job string, t time.Time, dests []string, recipients ...string) 
 		FormatVersion: manifest.FormatVersion,
 		ID:            id,
 		Job:           job,
-		Source:        snapshot.Info{Kind: "sqlite", Database: "app.db", Format: "sqlite"},
+		Source:        dumpinfo.Info{Kind: "sqlite", Database: "app.db", Format: "sqlite"},
 		Started:       t,
 		Finished:      t.Add(time.Minute),
 		Plain:         manifest.Digest{Bytes: 1000, SHA256: hexHash},

@@ -19,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -55,7 +56,7 @@ func TestPlantedAndForgedKeysAreNeverChosen(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "restored")
 	rep, err := restore.Run(context.Background(), restore.Request{Job: "app", Destinations: dests, Identities: []age.Identity{ident}, Trust: trust},
-		func(snapshot.Info) (snapshot.Loader, error) { return restore.FileLoader(out, false), nil }, zaptest.NewLogger(t))
+		func(dumpinfo.Info) (snapshot.Loader, error) { return restore.FileLoader(out, false), nil }, zaptest.NewLogger(t))
 	if err != nil || rep.ID != m2.ID || rep.ServedBy != "primary" {
 		t.Fatalf("restore of the newest: %+v, %v; want %s from primary", rep, err, m2.ID)
 	}

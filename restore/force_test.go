@@ -19,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -146,7 +147,7 @@ func (b *dbBackup) forceRestore(t *testing.T, e engine, target string, ids []age
 	t.Helper()
 	conn := e.source(t, target)
 	return restore.Run(context.Background(), restore.Request{Job: "app", Destinations: b.dests, Identities: ids, Trust: signtest.Trust(b.signer)},
-		func(info snapshot.Info) (snapshot.Loader, error) { return snapshot.NewLoader(info, conn, target, true) }, zaptest.NewLogger(t))
+		func(info dumpinfo.Info) (snapshot.Loader, error) { return snapshot.NewLoader(info, conn, target, true) }, zaptest.NewLogger(t))
 }
 
 // TestForceRestoreKeepsTargetWhenEveryCopyFails: restore --force into an

@@ -15,6 +15,7 @@ import (
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -73,7 +74,7 @@ type Request struct {
 // loader that stages (snapshot.Staged) is committed after the load passed
 // every check (SHA-256 and sizes at the end of the stream, the loading
 // tool's success), and aborted on any failure.
-func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapshot.Loader, error), log *zap.Logger) (rep *Report, err error) {
+func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapshot.Loader, error), log *zap.Logger) (rep *Report, err error) {
 	start := time.Now()
 	cat := manifest.ReadCatalog(ctx, req.Job, req.Destinations, req.Trust, nil)
 	rep = &Report{Job: req.Job, Untrusted: sortedUntrusted(cat.Untrusted), Incomplete: sortedIncomplete(cat.Incomplete)}
@@ -149,7 +150,7 @@ func Run(ctx context.Context, req Request, newLoader func(snapshot.Info) (snapsh
 // got this far, and streams the payload into it, returning how many
 // plaintext bytes reached the loader. A failure to build or prepare the
 // loader is a *prepareError: no other copy would fare better.
-func loadCopy(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader *snapshot.Loader, newLoader func(snapshot.Info) (snapshot.Loader, error)) (int64, error) {
+func loadCopy(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader *snapshot.Loader, newLoader func(dumpinfo.Info) (snapshot.Loader, error)) (int64, error) {
 	r, closeFn, err := openPayload(ctx, d, m, ids)
 	if err != nil {
 		return 0, err
@@ -204,7 +205,7 @@ func (e *allFailedError) Error() string   { return e.msg }
 func (e *allFailedError) Unwrap() []error { return e.errs }
 
 // prepare builds the loader for a backup of info and readies its target.
-func prepare(ctx context.Context, info snapshot.Info, newLoader func(snapshot.Info) (snapshot.Loader, error)) (snapshot.Loader, error) {
+func prepare(ctx context.Context, info dumpinfo.Info, newLoader func(dumpinfo.Info) (snapshot.Loader, error)) (snapshot.Loader, error) {
 	loader, err := newLoader(info)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
@@ -97,7 +98,7 @@ func TestRefusedManifestFallsBack(t *testing.T) {
 	run := func(trust manifest.Trust) (*restore.Report, []byte, error) {
 		out := filepath.Join(t.TempDir(), "restored")
 		rep, err := restore.Run(context.Background(), restore.Request{Job: "app", Destinations: dests, Identities: []age.Identity{ident}, Trust: trust},
-			func(snapshot.Info) (snapshot.Loader, error) { return restore.FileLoader(out, false), nil }, zaptest.NewLogger(t))
+			func(dumpinfo.Info) (snapshot.Loader, error) { return restore.FileLoader(out, false), nil }, zaptest.NewLogger(t))
 		got, _ := os.ReadFile(out)
 		return rep, got, err
 	}

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // Methods of Tables: how the counts were taken.
@@ -26,18 +28,18 @@ const (
 
 // newTables returns exact Tables with counts sorted by name, never with a
 // nil Counts (so that it encodes as [] rather than null).
-func newTables(method string, counts []TableRows) *Tables {
+func newTables(method string, counts []dumpinfo.TableRows) *dumpinfo.Tables {
 	if counts == nil {
-		counts = []TableRows{}
+		counts = []dumpinfo.TableRows{}
 	}
-	slices.SortFunc(counts, func(a, b TableRows) int { return cmp.Compare(a.Name, b.Name) })
-	return &Tables{Exact: true, Method: method, Counts: counts}
+	slices.SortFunc(counts, func(a, b dumpinfo.TableRows) int { return cmp.Compare(a.Name, b.Name) })
+	return &dumpinfo.Tables{Exact: true, Method: method, Counts: counts}
 }
 
 // countWhile runs count in the background while stream runs, and waits for
 // both: the counts come from the same snapshot the stream reads. A stream
 // that fails cancels the count.
-func countWhile(ctx context.Context, count func(context.Context) ([]TableRows, error), stream func() error) (counts []TableRows, streamErr, countErr error) {
+func countWhile(ctx context.Context, count func(context.Context) ([]dumpinfo.TableRows, error), stream func() error) (counts []dumpinfo.TableRows, streamErr, countErr error) {
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
 	done := make(chan struct{})

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // execSource runs a user-supplied command whose standard output is the dump.
@@ -34,19 +35,19 @@ func newExecSource(src config.Source) (*execSource, error) {
 	return &execSource{src: src, child: c}, nil
 }
 
-func (s *execSource) info() Info {
+func (s *execSource) info() dumpinfo.Info {
 	format := s.src.Extension
 	if format == "" {
 		format = "dump"
 	}
-	return Info{Kind: "exec", Database: s.src.Database, ToolVersion: s.child.name, Format: format}
+	return dumpinfo.Info{Kind: "exec", Database: s.src.Database, ToolVersion: s.child.name, Format: format}
 }
 
 // Describe returns the Info of an exec source; it runs nothing.
-func (s *execSource) Describe(ctx context.Context) (Info, error) { return s.info(), nil }
+func (s *execSource) Describe(ctx context.Context) (dumpinfo.Info, error) { return s.info(), nil }
 
 // Dump runs the command and streams its standard output to w. An exec
 // dump is opaque: it returns no Tables.
-func (s *execSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
+func (s *execSource) Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, error) {
 	return nil, s.child.dump(ctx, w)
 }

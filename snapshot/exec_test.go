@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 func execSource(t *testing.T, src config.Source) snapshot.Source {
@@ -145,7 +146,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestExecNoLoader(t *testing.T) {
-	if _, err := snapshot.NewLoader(snapshot.Info{Kind: "exec", Format: "dump"}, config.Source{}, "x", false); err == nil {
+	if _, err := snapshot.NewLoader(dumpinfo.Info{Kind: "exec", Format: "dump"}, config.Source{}, "x", false); err == nil {
 		t.Fatal("NewLoader accepted an exec dump")
 	}
 	if _, err := snapshot.NewSource(config.Source{Type: "exec"}); err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 var errBoom = errors.New("boom: backup payload is corrupt")
@@ -30,7 +31,7 @@ type errReader struct{ err error }
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // dump runs src.Dump into memory and fails the test on error.
-func dump(t *testing.T, src config.Source) (snapshot.Info, []byte) {
+func dump(t *testing.T, src config.Source) (dumpinfo.Info, []byte) {
 	t.Helper()
 	info, data, _ := dumpCounted(t, src)
 	return info, data
@@ -38,7 +39,7 @@ func dump(t *testing.T, src config.Source) (snapshot.Info, []byte) {
 
 // dumpCounted is dump that also returns the Tables Dump counted, which
 // must be there for every source but exec.
-func dumpCounted(t *testing.T, src config.Source) (snapshot.Info, []byte, *snapshot.Tables) {
+func dumpCounted(t *testing.T, src config.Source) (dumpinfo.Info, []byte, *dumpinfo.Tables) {
 	t.Helper()
 	s, err := snapshot.NewSource(src)
 	if err != nil {
@@ -67,7 +68,7 @@ func dumpCounted(t *testing.T, src config.Source) (snapshot.Info, []byte, *snaps
 }
 
 // load prepares target and loads data into it, failing the test on error.
-func load(t *testing.T, info snapshot.Info, conn config.Source, target string, data []byte) {
+func load(t *testing.T, info dumpinfo.Info, conn config.Source, target string, data []byte) {
 	t.Helper()
 	l, err := snapshot.NewLoader(info, conn, target, false)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // myParams are the connection parameters of a MySQL or MariaDB server.
@@ -134,8 +135,8 @@ func newMySQLSource(src config.Source) (*mySource, error) {
 }
 
 // Describe asks the server and the dump tool for their versions.
-func (s *mySource) Describe(ctx context.Context) (Info, error) {
-	info := Info{Kind: "mysql", Database: s.p.database, Format: "sql"}
+func (s *mySource) Describe(ctx context.Context) (dumpinfo.Info, error) {
+	info := dumpinfo.Info{Kind: "mysql", Database: s.p.database, Format: "sql"}
 	db, err := s.p.open(s.p.database)
 	if err != nil {
 		return info, err
@@ -155,7 +156,7 @@ func (s *mySource) Describe(ctx context.Context) (Info, error) {
 // Dump runs the dump tool in one transaction and streams its SQL to w,
 // counting the rows of every table in the SQL as it passes (the tool's
 // snapshot cannot be shared, so the dump itself is counted).
-func (s *mySource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
+func (s *mySource) Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, error) {
 	args := []string{"--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
 		"--default-character-set=utf8mb4", "--", s.p.database}
 	counter := newSQLCounter(w)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // myLoader restores an SQL dump into a MySQL or MariaDB database with the
@@ -15,7 +17,7 @@ type myLoader struct {
 	force bool
 }
 
-func newMySQLLoader(info Info, p myParams, target string, force bool) (*myLoader, error) {
+func newMySQLLoader(info dumpinfo.Info, p myParams, target string, force bool) (*myLoader, error) {
 	if info.Format != "sql" {
 		return nil, fmt.Errorf("mysql loader: unknown dump format %q", info.Format)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 func TestMySQLRoundTrip(t *testing.T) {
@@ -31,7 +32,7 @@ func TestMySQLRoundTrip(t *testing.T) {
 func TestMySQLLoaderRefusesNonEmpty(t *testing.T) {
 	src := dbtest.MariaDBSource(t, dbtest.CreateMariaDB(t))
 	dbtest.SeedMariaDB(t, src, 10)
-	info := snapshot.Info{Kind: "mysql", Format: "sql"}
+	info := dumpinfo.Info{Kind: "mysql", Format: "sql"}
 	ctx := context.Background()
 
 	l, err := snapshot.NewLoader(info, src, src.Database, false)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // NewSource returns the Source for src by its Type: "postgres", "mysql"
@@ -31,7 +32,7 @@ func NewSource(src config.Source) (Source, error) {
 //
 // force lets Prepare replace a non-empty target: a database is dropped and
 // created again at Prepare, an SQLite file is replaced when Load succeeds.
-func NewLoader(info Info, conn config.Source, target string, force bool) (Loader, error) {
+func NewLoader(info dumpinfo.Info, conn config.Source, target string, force bool) (Loader, error) {
 	switch info.Kind {
 	case "postgres":
 		return newPostgresLoader(info, pgParamsFrom(conn), target, force)

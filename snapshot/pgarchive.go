@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgArchiveCounter passes a pg_dump custom-format archive through to w and
@@ -27,7 +29,7 @@ type pgArchiveCounter struct {
 	w      io.Writer
 	pw     *io.PipeWriter
 	done   chan struct{}
-	counts []TableRows
+	counts []dumpinfo.TableRows
 	err    error
 }
 
@@ -58,7 +60,7 @@ func (c *pgArchiveCounter) Write(p []byte) (int, error) {
 }
 
 // finish ends the stream and returns the counts, or why there are none.
-func (c *pgArchiveCounter) finish() ([]TableRows, error) {
+func (c *pgArchiveCounter) finish() ([]dumpinfo.TableRows, error) {
 	c.pw.Close()
 	<-c.done
 	return c.counts, c.err
@@ -98,7 +100,7 @@ type pgArchiveParser struct {
 	tables  map[int64]*pgTableData // by dump id
 }
 
-func (p *pgArchiveParser) parse() ([]TableRows, error) {
+func (p *pgArchiveParser) parse() ([]dumpinfo.TableRows, error) {
 	if err := p.header(); err != nil {
 		return nil, err
 	}
@@ -108,9 +110,9 @@ func (p *pgArchiveParser) parse() ([]TableRows, error) {
 	if err := p.data(); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	counts := make([]TableRows, 0, len(p.tables))
+	counts := make([]dumpinfo.TableRows, 0, len(p.tables))
 	for _, t := range p.tables {
-		counts = append(counts, TableRows{Name: t.name, Rows: t.rows})
+		counts = append(counts, dumpinfo.TableRows{Name: t.name, Rows: t.rows})
 	}
 	return counts, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgParams are the connection parameters of a PostgreSQL server. Empty
@@ -125,8 +126,8 @@ func (s *pgSource) tool(args ...string) (child, error) {
 }
 
 // Describe asks the server and pg_dump for their versions.
-func (s *pgSource) Describe(ctx context.Context) (Info, error) {
-	info := Info{Kind: "postgres", Database: s.p.database, Format: s.format}
+func (s *pgSource) Describe(ctx context.Context) (dumpinfo.Info, error) {
+	info := dumpinfo.Info{Kind: "postgres", Database: s.p.database, Format: s.format}
 	conn, err := s.p.connect(ctx, "")
 	if err != nil {
 		return info, err
@@ -155,7 +156,7 @@ func (s *pgSource) Describe(ctx context.Context) (Info, error) {
 // the parser does not know), the rows are counted with count(*) in the
 // exported snapshot instead: in parallel with a plain dump, after a custom
 // one.
-func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
+func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, error) {
 	args := []string{"--no-password"}
 	if s.format == "pg-custom" {
 		args = append(args, "--format=custom", "--compress=0")
@@ -187,7 +188,7 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 		return nil, fmt.Errorf("export snapshot of %s: %w", s.p, err)
 	}
 	c.args = append(c.args, "--snapshot="+snapshotID)
-	count := func(ctx context.Context) ([]TableRows, error) { return pgCountTables(ctx, tx) }
+	count := func(ctx context.Context) ([]dumpinfo.TableRows, error) { return pgCountTables(ctx, tx) }
 
 	if s.format == "pg-custom" {
 		counter := newPGArchiveCounter(w)

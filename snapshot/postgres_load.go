@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgLoader restores a pg_dump into a database: pg_restore for the custom
@@ -31,7 +33,7 @@ type pgLoader struct {
 	stage string
 }
 
-func newPostgresLoader(info Info, p pgParams, target string, force bool) (*pgLoader, error) {
+func newPostgresLoader(info dumpinfo.Info, p pgParams, target string, force bool) (*pgLoader, error) {
 	if info.Format != "pg-custom" && info.Format != "pg-plain" {
 		return nil, fmt.Errorf("postgres loader: unknown dump format %q", info.Format)
 	}

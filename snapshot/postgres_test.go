@@ -13,6 +13,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 func TestPostgresRoundTrip(t *testing.T) {
@@ -40,7 +41,7 @@ func TestPostgresRoundTrip(t *testing.T) {
 func TestPostgresLoaderRefusesNonEmpty(t *testing.T) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 10)
-	info := snapshot.Info{Kind: "postgres", Format: "pg-custom"}
+	info := dumpinfo.Info{Kind: "postgres", Format: "pg-custom"}
 	ctx := context.Background()
 
 	l, err := snapshot.NewLoader(info, src, src.Database, false)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // scratchName is what a scratch database on a server may be called: plain
@@ -23,7 +24,7 @@ var scratchName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 // database (or file) and fails if it already exists, even empty, without
 // touching it; Drop removes whatever database (or file) has the name, so a
 // caller drops only what its own Prepare created.
-func NewScratch(info Info, server config.Source, name string) (Scratch, error) {
+func NewScratch(info dumpinfo.Info, server config.Source, name string) (Scratch, error) {
 	switch info.Kind {
 	case "postgres", "mysql":
 		if !scratchName.MatchString(name) {

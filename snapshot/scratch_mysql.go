@@ -9,6 +9,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // myScratch is a scratch database on a MySQL or MariaDB server.
@@ -16,7 +17,7 @@ type myScratch struct {
 	l *myLoader // l.p.database is the scratch database
 }
 
-func newMySQLScratch(info Info, server config.Source, name string) (*myScratch, error) {
+func newMySQLScratch(info dumpinfo.Info, server config.Source, name string) (*myScratch, error) {
 	l, err := newMySQLLoader(info, myParamsFrom(server), name, false)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (s *myScratch) Exists(ctx context.Context) (bool, error) {
 
 // Tables counts the rows of every table of the scratch database in one
 // consistent read-only transaction.
-func (s *myScratch) Tables(ctx context.Context) (*Tables, error) {
+func (s *myScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
 	db, err := s.l.p.open("")
 	if err != nil {
 		return nil, err

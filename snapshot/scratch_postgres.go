@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgScratch is a scratch database on a PostgreSQL server.
@@ -16,7 +17,7 @@ type pgScratch struct {
 	l *pgLoader // l.p.database is the scratch database
 }
 
-func newPostgresScratch(info Info, server config.Source, name string) (*pgScratch, error) {
+func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (*pgScratch, error) {
 	l, err := newPostgresLoader(info, pgParamsFrom(server), name, false)
 	if err != nil {
 		return nil, err
@@ -77,8 +78,8 @@ func (s *pgScratch) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) erro
 
 // Tables counts the rows of every table of the scratch database with the
 // code that counts them at backup time.
-func (s *pgScratch) Tables(ctx context.Context) (*Tables, error) {
-	var counts []TableRows
+func (s *pgScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
+	var counts []dumpinfo.TableRows
 	err := s.readOnly(ctx, func(tx pgx.Tx) (err error) {
 		counts, err = pgCountTables(ctx, tx)
 		return err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // sqliteScratch is a scratch SQLite file.
@@ -15,7 +17,7 @@ type sqliteScratch struct {
 	l *sqliteLoader // l.path is the scratch file
 }
 
-func newSQLiteScratch(info Info, path string) (*sqliteScratch, error) {
+func newSQLiteScratch(info dumpinfo.Info, path string) (*sqliteScratch, error) {
 	l, err := newSQLiteLoader(info, path, false)
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func (s *sqliteScratch) Exists(ctx context.Context) (bool, error) {
 
 // Tables counts the rows of every table of the scratch file, opened
 // read-only, with the code that counts them at backup time.
-func (s *sqliteScratch) Tables(ctx context.Context) (*Tables, error) {
+func (s *sqliteScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
 	if _, err := os.Stat(s.l.path); err != nil {
 		return nil, fmt.Errorf("count rows in %s: %w", s, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // scratchName returns a fresh scratch database name.
@@ -267,28 +268,28 @@ func TestScratchRefusesExisting(t *testing.T) {
 }
 
 func TestNewScratchRefuses(t *testing.T) {
-	pg := snapshot.Info{Kind: "postgres", Format: "pg-custom"}
+	pg := dumpinfo.Info{Kind: "postgres", Format: "pg-custom"}
 	for _, name := range []string{"", "Upper", "with-dash", "semi;colon", "a b", strings.Repeat("a", 64), "../x"} {
 		if _, err := snapshot.NewScratch(pg, config.Source{}, name); err == nil {
 			t.Errorf("NewScratch accepted the name %q", name)
 		}
-		if _, err := snapshot.NewScratch(snapshot.Info{Kind: "mysql", Format: "sql"}, config.Source{}, name); err == nil {
+		if _, err := snapshot.NewScratch(dumpinfo.Info{Kind: "mysql", Format: "sql"}, config.Source{}, name); err == nil {
 			t.Errorf("NewScratch (mysql) accepted the name %q", name)
 		}
 	}
 	if _, err := snapshot.NewScratch(pg, config.Source{}, strings.Repeat("a", 63)); err != nil {
 		t.Errorf("NewScratch refused a 63-character name: %v", err)
 	}
-	if _, err := snapshot.NewScratch(snapshot.Info{Kind: "exec", Format: "dump"}, config.Source{}, "x"); err == nil || !strings.Contains(err.Error(), "exec") {
+	if _, err := snapshot.NewScratch(dumpinfo.Info{Kind: "exec", Format: "dump"}, config.Source{}, "x"); err == nil || !strings.Contains(err.Error(), "exec") {
 		t.Errorf("NewScratch for an exec dump: %v, want an error naming exec", err)
 	}
-	if _, err := snapshot.NewScratch(snapshot.Info{Kind: "postgres", Format: "sql"}, config.Source{}, "x"); err == nil {
+	if _, err := snapshot.NewScratch(dumpinfo.Info{Kind: "postgres", Format: "sql"}, config.Source{}, "x"); err == nil {
 		t.Error("NewScratch accepted a postgres dump in format sql")
 	}
 
 	// No password in String or in a connection error.
 	const password = "hunter2-Scratch-pw"
-	for _, info := range []snapshot.Info{pg, {Kind: "mysql", Format: "sql"}} {
+	for _, info := range []dumpinfo.Info{pg, {Kind: "mysql", Format: "sql"}} {
 		s, err := snapshot.NewScratch(info, config.Source{Host: "127.0.0.1", Port: 1, User: "u", Password: config.NewSecret(password)}, "coffer_x")
 		if err != nil {
 			t.Fatal(err)

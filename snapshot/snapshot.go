@@ -3,26 +3,19 @@ package snapshot
 import (
 	"context"
 	"io"
-)
 
-// Info describes a dump: what the manifest records about its source.
-type Info struct {
-	Kind          string `json:"kind"`                     // postgres, mysql, sqlite, exec
-	Database      string `json:"database,omitempty"`       // database name or file
-	ServerVersion string `json:"server_version,omitempty"` // e.g. "15.19", "10.11.19-MariaDB"
-	ToolVersion   string `json:"tool_version,omitempty"`   // e.g. "pg_dump (PostgreSQL) 15.19"
-	Format        string `json:"format"`                   // pg-custom, pg-plain, sql, sqlite, or an exec extension
-}
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
+)
 
 // Source dumps one database.
 type Source interface {
 	// Describe connects to the database and returns its Info without dumping.
-	Describe(ctx context.Context) (Info, error)
+	Describe(ctx context.Context) (dumpinfo.Info, error)
 	// Dump writes one consistent dump to w. See the package guarantees.
 	// It returns the row count of every table the dump holds, taken from
 	// the dump's own snapshot (nil for exec sources, which are opaque);
 	// when it returns an error, the Tables are nil.
-	Dump(ctx context.Context, w io.Writer) (*Tables, error)
+	Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, error)
 }
 
 // Loader reads a dump back into a target database or file.
@@ -52,4 +45,25 @@ type Staged interface {
 	Commit(ctx context.Context) error
 	// Abort drops what was staged; safe after Commit.
 	Abort(ctx context.Context) error
+}
+
+// Scratch is a throwaway database a drill restores into: a database on a
+// PostgreSQL or MySQL server, or an SQLite file.
+type Scratch interface {
+	// Exists reports whether the scratch database (or file) is there.
+	Exists(ctx context.Context) (bool, error)
+	// Loader loads a dump into the scratch database; its Prepare creates
+	// it and refuses one that already exists.
+	Loader() Loader
+	// Tables counts the rows of every table in the scratch database the
+	// way the source counts them at backup time.
+	Tables(ctx context.Context) (*dumpinfo.Tables, error)
+	// Query runs a read-only query and returns the first column of the
+	// first row as text ("NULL" for SQL NULL).
+	Query(ctx context.Context, query string) (string, error)
+	// Drop removes the scratch database; dropping a missing one is not
+	// an error.
+	Drop(ctx context.Context) error
+	// String names the scratch database for messages, without secrets.
+	String() string
 }

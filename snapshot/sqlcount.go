@@ -3,6 +3,8 @@ package snapshot
 import (
 	"bytes"
 	"io"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // sqlCounter passes a MySQL or MariaDB SQL dump through to w and counts,
@@ -116,10 +118,10 @@ func (c *sqlCounter) Write(p []byte) (int, error) {
 
 // Tables returns the counts so far: every table the dump created or
 // inserted into, sorted by name.
-func (c *sqlCounter) Tables() *Tables {
-	counts := make([]TableRows, 0, len(c.tables))
+func (c *sqlCounter) Tables() *dumpinfo.Tables {
+	counts := make([]dumpinfo.TableRows, 0, len(c.tables))
 	for name, n := range c.tables {
-		counts = append(counts, TableRows{Name: name, Rows: n})
+		counts = append(counts, dumpinfo.TableRows{Name: name, Rows: n})
 	}
 	t := newTables(MethodDumpStream, counts)
 	t.Exact = c.exact

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // trickyDump has what a mariadb-dump can hold, and a little more: quotes
@@ -71,7 +73,7 @@ var trickyWant = map[string]int64{
 
 // countIn feeds data to a counter in the given pieces and returns what it
 // counted, checking that every byte reached the writer unchanged.
-func countIn(t testing.TB, pieces ...[]byte) *Tables {
+func countIn(t testing.TB, pieces ...[]byte) *dumpinfo.Tables {
 	t.Helper()
 	var out bytes.Buffer
 	c := newSQLCounter(&out)
@@ -89,7 +91,7 @@ func countIn(t testing.TB, pieces ...[]byte) *Tables {
 	return c.Tables()
 }
 
-func asMap(tables *Tables) map[string]int64 {
+func asMap(tables *dumpinfo.Tables) map[string]int64 {
 	m := make(map[string]int64)
 	for _, tr := range tables.Counts {
 		m[tr.Name] = tr.Rows
@@ -97,12 +99,12 @@ func asMap(tables *Tables) map[string]int64 {
 	return m
 }
 
-func checkCounts(t *testing.T, how string, got *Tables, want map[string]int64, exact bool) {
+func checkCounts(t *testing.T, how string, got *dumpinfo.Tables, want map[string]int64, exact bool) {
 	t.Helper()
 	if !maps.Equal(asMap(got), want) || got.Exact != exact || got.Method != MethodDumpStream {
 		t.Fatalf("%s: got %+v (exact %v), want %v (exact %v)", how, got.Counts, got.Exact, want, exact)
 	}
-	if !slices.IsSortedFunc(got.Counts, func(a, b TableRows) int { return strings.Compare(a.Name, b.Name) }) {
+	if !slices.IsSortedFunc(got.Counts, func(a, b dumpinfo.TableRows) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Fatalf("%s: counts not sorted by name: %+v", how, got.Counts)
 	}
 }

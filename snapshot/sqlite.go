@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // sqliteSource dumps an SQLite file, possibly in use, by VACUUM INTO a
@@ -55,8 +56,8 @@ func sqliteLibrary() string {
 }
 
 // Describe opens the file read-only and returns the SQLite version.
-func (s *sqliteSource) Describe(ctx context.Context) (Info, error) {
-	info := Info{Kind: "sqlite", Database: s.path, Format: "sqlite", ToolVersion: sqliteLibrary()}
+func (s *sqliteSource) Describe(ctx context.Context) (dumpinfo.Info, error) {
+	info := dumpinfo.Info{Kind: "sqlite", Database: s.path, Format: "sqlite", ToolVersion: sqliteLibrary()}
 	if _, err := os.Stat(s.path); err != nil {
 		return info, fmt.Errorf("sqlite source: %w", err)
 	}
@@ -74,7 +75,7 @@ func (s *sqliteSource) Describe(ctx context.Context) (Info, error) {
 // Dump writes a consistent copy of the database to w: VACUUM INTO a file in
 // a private (0700) temporary directory, streamed to w and then removed.
 // The rows of every table are counted in that copy while it streams.
-func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
+func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, error) {
 	if _, err := os.Stat(s.path); err != nil {
 		return nil, fmt.Errorf("sqlite source: %w", err)
 	}
@@ -103,7 +104,7 @@ func (s *sqliteSource) Dump(ctx context.Context, w io.Writer) (*Tables, error) {
 	}
 	defer f.Close()
 	counts, copyErr, countErr := countWhile(ctx,
-		func(ctx context.Context) ([]TableRows, error) {
+		func(ctx context.Context) ([]dumpinfo.TableRows, error) {
 			// immutable: the reader writes nothing (no -wal, -shm or
 			// lock) beside the copy being streamed.
 			return sqliteCountTables(ctx, sqliteDSN(tmp, true)+"&immutable=1")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // sqliteLoader restores an SQLite snapshot to a file. The target is only
@@ -19,7 +21,7 @@ type sqliteLoader struct {
 	force bool
 }
 
-func newSQLiteLoader(info Info, target string, force bool) (*sqliteLoader, error) {
+func newSQLiteLoader(info dumpinfo.Info, target string, force bool) (*sqliteLoader, error) {
 	if info.Format != "sqlite" {
 		return nil, fmt.Errorf("sqlite loader: unknown dump format %q", info.Format)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // myTablesQuery lists the tables whose rows a MySQL or MariaDB dump holds:
@@ -18,7 +20,7 @@ const myTablesQuery = `SELECT TABLE_NAME FROM information_schema.TABLES
 // consistent, read-only transaction on db. Scratch.Tables uses it; at
 // backup time the rows are counted in the dump itself (sqlCounter), since
 // the dump tool's transaction cannot be shared.
-func myCountTables(ctx context.Context, db *sql.DB, database string) (_ []TableRows, err error) {
+func myCountTables(ctx context.Context, db *sql.DB, database string) (_ []dumpinfo.TableRows, err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -46,14 +48,14 @@ func myCountTables(ctx context.Context, db *sql.DB, database string) (_ []TableR
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	counts := make([]TableRows, 0, len(names))
+	counts := make([]dumpinfo.TableRows, 0, len(names))
 	for _, n := range names {
 		var rows int64
 		q := "SELECT COUNT(*) FROM " + myIdent(database) + "." + myIdent(n)
 		if err := conn.QueryRowContext(ctx, q).Scan(&rows); err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", n, err)
 		}
-		counts = append(counts, TableRows{Name: n, Rows: rows})
+		counts = append(counts, dumpinfo.TableRows{Name: n, Rows: rows})
 	}
 	return counts, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgTablesQuery lists the tables whose rows a PostgreSQL dump holds, as
@@ -32,7 +34,7 @@ const pgTablesQuery = `
 // transaction whose snapshot pg_dump imports, Scratch.Tables in a read-only
 // transaction of the scratch database, so both count the same tables the
 // same way.
-func pgCountTables(ctx context.Context, tx pgx.Tx) ([]TableRows, error) {
+func pgCountTables(ctx context.Context, tx pgx.Tx) ([]dumpinfo.TableRows, error) {
 	for _, q := range []string{
 		// Like pg_dump: a table under row-level security fails rather
 		// than counting only the rows a policy shows.
@@ -56,13 +58,13 @@ func pgCountTables(ctx context.Context, tx pgx.Tx) ([]TableRows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	counts := make([]TableRows, 0, len(names))
+	counts := make([]dumpinfo.TableRows, 0, len(names))
 	for _, id := range names {
 		var n int64
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM ONLY "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count rows of %s.%s: %w", id[0], id[1], err)
 		}
-		counts = append(counts, TableRows{Name: id[0] + "." + id[1], Rows: n})
+		counts = append(counts, dumpinfo.TableRows{Name: id[0] + "." + id[1], Rows: n})
 	}
 	return counts, nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // sqliteTablesQuery lists the tables of an SQLite database: every table
@@ -19,7 +21,7 @@ const sqliteTablesQuery = `SELECT name FROM sqlite_master
 // sqliteCountTables counts the rows of every table of the SQLite database
 // opened by dsn, in one read transaction. The backup side runs it on the
 // snapshot copy it streams, Scratch.Tables on the scratch file.
-func sqliteCountTables(ctx context.Context, dsn string) ([]TableRows, error) {
+func sqliteCountTables(ctx context.Context, dsn string) ([]dumpinfo.TableRows, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -34,13 +36,13 @@ func sqliteCountTables(ctx context.Context, dsn string) ([]TableRows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	counts := make([]TableRows, 0, len(names))
+	counts := make([]dumpinfo.TableRows, 0, len(names))
 	for _, n := range names {
 		var rows int64
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+sqliteIdent(n)).Scan(&rows); err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", n, err)
 		}
-		counts = append(counts, TableRows{Name: n, Rows: rows})
+		counts = append(counts, dumpinfo.TableRows{Name: n, Rows: rows})
 	}
 	return counts, nil
 }

@@ -16,11 +16,12 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // countsOf turns Tables into a map, failing the test on a nil Tables, a
 // wrong method or inexact counts.
-func countsOf(t *testing.T, tables *snapshot.Tables, method string) map[string]int64 {
+func countsOf(t *testing.T, tables *dumpinfo.Tables, method string) map[string]int64 {
 	t.Helper()
 	if tables == nil {
 		t.Fatal("no Tables")
@@ -200,7 +201,7 @@ func testPostgresDumpCountsFromSnapshot(t *testing.T, format, method string, wan
 		t.Fatal(err)
 	}
 	type result struct {
-		tables *snapshot.Tables
+		tables *dumpinfo.Tables
 		data   []byte
 		err    error
 	}
@@ -251,7 +252,7 @@ func testPostgresDumpCountsFromSnapshot(t *testing.T, format, method string, wan
 	// The dump holds the snapshot's rows too.
 	target := src.Database + "_s"
 	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-	load(t, snapshot.Info{Kind: "postgres", Format: "pg-" + format}, src, target, r.data)
+	load(t, dumpinfo.Info{Kind: "postgres", Format: "pg-" + format}, src, target, r.data)
 	got := rowsFromHashes(t, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)), func(k string) bool { return !strings.HasPrefix(k, "sequence:") })
 	sameCounts(t, counts, got)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 
 	"github.com/spf13/cobra"
 
@@ -102,7 +103,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		return err
 	}
 	req := restore.Request{Job: f.job, ID: f.id, Destinations: stores, Identities: ids, Trust: trust}
-	rep, err := restore.Run(cmd.Context(), req, func(info snapshot.Info) (snapshot.Loader, error) {
+	rep, err := restore.Run(cmd.Context(), req, func(info dumpinfo.Info) (snapshot.Loader, error) {
 		return newLoader(f, jobs[0].Source, info)
 	}, log)
 	ev := audit.Event{Action: audit.ActionRestore, Job: f.job, Outcome: audit.OutcomeOK}
@@ -152,7 +153,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 }
 
 // newLoader picks where the restored dump goes.
-func newLoader(f *restoreFlags, conn config.Source, info snapshot.Info) (snapshot.Loader, error) {
+func newLoader(f *restoreFlags, conn config.Source, info dumpinfo.Info) (snapshot.Loader, error) {
 	switch {
 	case f.output == "-":
 		return restore.WriterLoader(os.Stdout, "stdout"), nil
