@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,7 +55,7 @@ first copy; run coffer audit verify to see which was changed).`,
 			if err != nil {
 				return err
 			}
-			dir, err := stateDir(cfg)
+			dir, err := cfg.StateDir()
 			if err != nil {
 				return usageErr(err)
 			}
@@ -123,30 +122,4 @@ func writeFile(path string, fill func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// stateDir returns the directory holding Coffer's local state (the audit
-// log): daemon.state_dir, else $STATE_DIRECTORY (set by systemd's
-// StateDirectory=; the first of a colon-separated list), else
-// /var/lib/coffer when running as root, else $XDG_STATE_HOME/coffer, else
-// ~/.local/state/coffer.
-func stateDir(cfg *config.Config) (string, error) {
-	if cfg.Daemon.StateDir != "" {
-		return cfg.Daemon.StateDir, nil
-	}
-	if d, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); d != "" {
-		return d, nil
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/coffer", nil
-	}
-	// The XDG spec says to ignore a relative $XDG_STATE_HOME.
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "coffer"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		return "", errors.New("no state directory: set daemon.state_dir, $STATE_DIRECTORY or $HOME")
-	}
-	return filepath.Join(home, ".local", "state", "coffer"), nil
 }

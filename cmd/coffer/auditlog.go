@@ -14,37 +14,14 @@ import (
 )
 
 // openAudit opens the audit log in the configured state directory, with
-// the signing key (signAudit) for the heads it ships. Commands that delete
-// (prune, purge) refuse to run without it.
+// the signing key for the heads it ships. Commands that delete (prune,
+// purge) refuse to run without it.
 func openAudit(cfg *config.Config) (*audit.Log, error) {
-	dir, err := stateDir(cfg)
+	l, err := audit.OpenConfigured(cfg)
 	if err != nil {
-		return nil, usageErr(err)
-	}
-	l, err := audit.Open(dir)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("audit trail: %w (set daemon.state_dir to a writable directory)", err))
-	}
-	if err := signAudit(l, cfg); err != nil {
-		l.Close()
 		return nil, usageErr(err)
 	}
 	return l, nil
-}
-
-// signAudit gives l the manifest signing key (signing.key_file), so the
-// chain heads it ships are signed. Without a key_file the heads ship
-// unsigned, and coffer audit verify reports them.
-func signAudit(l *audit.Log, cfg *config.Config) error {
-	if cfg.Signing.KeyFile == "" {
-		return nil
-	}
-	s, err := cfg.Signing.Signer()
-	if err != nil {
-		return fmt.Errorf("audit trail: the key that signs shipped audit heads: %w", err)
-	}
-	l.SetSigner(s)
-	return nil
 }
 
 // recordAudit writes ev to l (when not nil); a failure is logged.
@@ -84,7 +61,7 @@ func auditBestEffort(cfg *config.Config, log *zap.Logger, evs ...audit.Event) {
 // openAuditBestEffort opens the state directory's audit log, or logs a
 // warning and returns nil when it cannot.
 func openAuditBestEffort(cfg *config.Config, log *zap.Logger) *audit.Log {
-	dir, err := stateDir(cfg)
+	dir, err := cfg.StateDir()
 	var l *audit.Log
 	if err == nil {
 		l, err = audit.Open(dir)

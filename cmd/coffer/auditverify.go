@@ -39,7 +39,7 @@ configuration error.`,
 			if err != nil {
 				return err
 			}
-			dir, err := stateDir(cfg)
+			dir, err := cfg.StateDir()
 			if err != nil {
 				return usageErr(err)
 			}

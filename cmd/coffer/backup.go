@@ -8,7 +8,7 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage/open"
 )
@@ -63,7 +63,7 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJS
 	failed, partial := 0, 0
 	for _, j := range jobs {
 		res, err := backupJob(cmd, cfg, j, allowShrink, log)
-		auditBestEffort(cfg, log, cycle.BackupEvents(j.Name, res, err)...)
+		auditBestEffort(cfg, log, backup.AuditEvents(j.Name, res, err)...)
 		if res != nil {
 			results = append(results, res)
 		}
@@ -123,7 +123,7 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Destinations:     stores,
 		StallTimeout:     j.StallTimeout.D(),
 		Signer:           signer,
-		Trust:            cycle.Trust(cfg),
+		Trust:            manifest.ConfiguredTrust(cfg.Signing),
 		MaxShrinkPercent: maxShrink,
 	}
 	return backup.Run(cmd.Context(), bj, log)

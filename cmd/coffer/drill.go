@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/coffer-backup/coffer/cycle"
+	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/notify"
 )
@@ -67,7 +67,7 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	job := jobs[0]
-	req := cycle.DrillRequest{From: f.from, ID: f.id, Keep: f.keep}
+	req := daemon.DrillRequest{From: f.from, ID: f.id, Keep: f.keep}
 	// --identity, else drill.identity_file (with --passphrase-file, else
 	// drill.passphrase_file), else $COFFER_IDENTITY; a protected file with
 	// no passphrase file is asked for on the terminal.
@@ -88,11 +88,11 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	req.Trust = &trust
-	runner := &cycle.Runner{Log: log, Audit: openAuditBestEffort(cfg, log)}
+	runner := &daemon.Runner{Log: log, Audit: openAuditBestEffort(cfg, log)}
 	if runner.Audit != nil {
 		defer runner.Audit.Close()
 	}
-	if dir, err := stateDir(cfg); err == nil {
+	if dir, err := cfg.StateDir(); err == nil {
 		runner.DrillDir = filepath.Join(dir, "drills")
 	}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/prune"
 )
 
@@ -58,7 +58,7 @@ or config error.`,
 
 func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
-	trust := cycle.Trust(cfg)
+	trust := manifest.ConfiguredTrust(cfg.Signing)
 	var results []*prune.Result
 	problems := 0
 	for _, j := range jobs {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/repair"
@@ -84,7 +83,7 @@ type sweepResult struct {
 
 func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
-	trust := cycle.Trust(cfg)
+	trust := manifest.ConfiguredTrust(cfg.Signing)
 	results := []repairResult{}
 	problems := 0
 	for _, j := range jobs {

@@ -55,7 +55,7 @@ Exit codes: 0 every control passed (warnings allowed), 1 a control failed,
 			if err != nil {
 				return err
 			}
-			dir, err := stateDir(cfg)
+			dir, err := cfg.StateDir()
 			if err != nil {
 				return usageErr(err)
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
-	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/rollback"
 	"github.com/coffer-backup/coffer/storage"
@@ -28,7 +27,7 @@ func skipSignatureFlag(cmd *cobra.Command, skip *bool) {
 // configured public keys; with skip, read manifests whose signature fails
 // anyway, with a warning for each.
 func readTrust(cfg *config.Config, skip bool, log *zap.Logger) (manifest.Trust, error) {
-	trust := cycle.Trust(cfg)
+	trust := manifest.ConfiguredTrust(cfg.Signing)
 	if !skip {
 		if len(cfg.Signing.PublicKeys) == 0 {
 			return trust, usageErr(fmt.Errorf("%s trusts no signing key: set signing.public_keys (or signing.key_file) so manifests can be checked; "+
@@ -95,7 +94,7 @@ func observeNewest(cfg *config.Config, job *config.Job, dests []storage.Destinat
 			where = d.Store.String()
 		}
 	}
-	dir, err := stateDir(cfg)
+	dir, err := cfg.StateDir()
 	var st *rollback.State
 	if err == nil {
 		st, err = rollback.Load(dir)

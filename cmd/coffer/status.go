@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/cycle"
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/clock"
@@ -122,7 +121,7 @@ untrusted or incomplete manifest, and its last drill passed; 1 otherwise
 // statusOf gathers one job's status.
 func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.Time) (jobStatus, error) {
 	st := jobStatus{Job: j.Name, Source: j.Source.Type, RTOSeconds: j.RTO.D().Seconds(), Unreachable: map[string]string{}}
-	trust := cycle.Trust(cfg)
+	trust := manifest.ConfiguredTrust(cfg.Signing)
 	if sched, loc, err := daemon.Schedule(j); err == nil {
 		st.NextBackup = sched.Next(now.In(loc))
 	}

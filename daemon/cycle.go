@@ -1,11 +1,12 @@
-// Package cycle is what the daemon does for a job when its slot comes: take
-// the job's lease (HA mode), back up, then look after the destinations
+package daemon
+
+// The cycle: what the daemon does for a job when its slot comes. Take the
+// job's lease (HA mode), back up, then look after the destinations
 // (prune, sweep leftovers, repair missing copies), recording each step in
 // the audit trail, metrics and notifications.
 //
 // Each step after the backup is independent: a failed prune does not undo
 // a good backup, and an unreachable destination does not stop the others.
-package cycle
 
 import (
 	"context"
@@ -22,7 +23,6 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
@@ -102,8 +102,8 @@ func DefaultHolder() string {
 	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
-// Run is a daemon.RunFunc: one scheduled cycle of job.
-func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t daemon.Trigger) {
+// Run is a RunFunc: one scheduled cycle of job.
+func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t Trigger) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
 	// A backup waits for the job's maintenance to finish; maintenance
 	// never waits for a backup.
@@ -244,7 +244,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		Level: job.Compression.Level, Threads: job.Compression.Threads,
 		StallTimeout: job.StallTimeout.D(),
 		Signer:       signer,
-		Trust:        Trust(cfg), MaxShrinkPercent: job.MaxShrinkPercent,
+		Trust:        manifest.ConfiguredTrust(cfg.Signing), MaxShrinkPercent: job.MaxShrinkPercent,
 	}, log)
 	finished := r.now()
 
@@ -266,7 +266,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	if err != nil {
 		msg = "backup failed: " + err.Error()
 	}
-	for _, ev := range BackupEvents(job.Name, res, err) {
+	for _, ev := range backup.AuditEvents(job.Name, res, err) {
 		r.record(ev)
 	}
 	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
@@ -300,7 +300,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		return
 	}
 	cat := r.catalog(ctx, log, cfg, job, dests)
-	rep, err := repair.RunCatalog(ctx, cat, dests, Trust(cfg), repair.Options{}, log)
+	rep, err := repair.RunCatalog(ctx, cat, dests, manifest.ConfiguredTrust(cfg.Signing), repair.Options{}, log)
 	if err != nil {
 		log.Error("repair failed", zap.Error(err))
 	}
@@ -399,25 +399,4 @@ func (r *Runner) record(ev audit.Event) {
 	if err := r.Audit.Record(ev); err != nil {
 		r.Log.Error("audit event not recorded", zap.String("action", ev.Action), zap.Error(err))
 	}
-}
-
-// BackupEvents are the audit events of one backup run: one per
-// destination, or one for a run that reached none.
-func BackupEvents(job string, res *backup.Result, err error) []audit.Event {
-	if res == nil || len(res.Destinations) == 0 {
-		detail := "no destination reached"
-		if err != nil {
-			detail = err.Error()
-		}
-		return []audit.Event{{Action: audit.ActionBackup, Job: job, Outcome: audit.OutcomeFailed, Detail: detail}}
-	}
-	var evs []audit.Event
-	for _, d := range res.Destinations {
-		ev := audit.Event{Action: audit.ActionBackup, Job: job, BackupID: res.ID, Destination: d.Name, Outcome: audit.OutcomeOK, Detail: string(res.Outcome)}
-		if d.Err != nil {
-			ev.Outcome, ev.Detail = audit.OutcomeFailed, d.Err.Error()
-		}
-		evs = append(evs, ev)
-	}
-	return evs
 }

@@ -1,4 +1,4 @@
-package cycle
+package daemon
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func TestUntrustedKeysAlertedOnce(t *testing.T) {
 	cfg := &config.Config{Signing: config.Signing{PublicKeys: []sign.PublicKey{signer.Public()}}}
 	job := &config.Job{Name: "app"}
 	dests := realBackup(t, signer)
-	real, err := manifest.ReadCatalog(context.Background(), "app", dests, Trust(cfg), nil).Locate("")
+	real, err := manifest.ReadCatalog(context.Background(), "app", dests, manifest.ConfiguredTrust(cfg.Signing), nil).Locate("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package cycle
+package daemon
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/seal"
-	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
@@ -57,7 +56,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	tr := Trust(cfg)
+	tr := manifest.ConfiguredTrust(cfg.Signing)
 	if req.Trust != nil {
 		tr = *req.Trust
 	}
@@ -103,10 +102,10 @@ func (r *Runner) drillFailed(ctx context.Context, job *config.Job, from string, 
 	r.notify(ctx, notify.Event{Time: now, Kind: "drill", Job: job.Name, Outcome: "failed", Message: err.Error()})
 }
 
-// Drill is a daemon.RunFunc for the drill schedule: one scheduled drill of
+// Drill is a RunFunc for the drill schedule: one scheduled drill of
 // job. In HA mode it takes the job's drill lease, so that one daemon
 // drills each slot, and skips a slot another daemon already drilled.
-func (r *Runner) Drill(ctx context.Context, cfg *config.Config, job *config.Job, t daemon.Trigger) {
+func (r *Runner) Drill(ctx context.Context, cfg *config.Config, job *config.Job, t Trigger) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
 	if cfg.Daemon.HA {
 		// The job's leases live on its first destination.
@@ -143,7 +142,7 @@ func (r *Runner) NewestDrill(ctx context.Context, cfg *config.Config, job *confi
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	last, err := drill.LatestReport(ctx, from.Store, job.Name, Trust(cfg))
+	last, err := drill.LatestReport(ctx, from.Store, job.Name, manifest.ConfiguredTrust(cfg.Signing))
 	if err != nil {
 		return time.Time{}, false, err
 	}

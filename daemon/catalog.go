@@ -1,4 +1,4 @@
-package cycle
+package daemon
 
 import (
 	"cmp"
@@ -27,7 +27,7 @@ import (
 // catalog reads job's verified catalog on dests through the runner's
 // manifest cache, and reports what it holds that cannot be used.
 func (r *Runner) catalog(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) *manifest.Catalog {
-	c := manifest.ReadCatalog(ctx, job.Name, dests, Trust(cfg), r.Manifests)
+	c := manifest.ReadCatalog(ctx, job.Name, dests, manifest.ConfiguredTrust(cfg.Signing), r.Manifests)
 	r.observe(ctx, log, c, dests)
 	return c
 }
