@@ -18,8 +18,8 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/atomicfile"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/notify"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )

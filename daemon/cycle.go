@@ -24,16 +24,16 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/clock"
-	"github.com/coffer-backup/coffer/lease"
+	"github.com/coffer-backup/coffer/internal/lease"
+	"github.com/coffer-backup/coffer/internal/metrics"
+	"github.com/coffer-backup/coffer/internal/notify"
+	"github.com/coffer-backup/coffer/internal/prune"
+	"github.com/coffer-backup/coffer/internal/repair"
+	"github.com/coffer-backup/coffer/internal/sweep"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/metrics"
-	"github.com/coffer-backup/coffer/notify"
-	"github.com/coffer-backup/coffer/prune"
-	"github.com/coffer-backup/coffer/repair"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
-	"github.com/coffer-backup/coffer/sweep"
 )
 
 // Runner runs job cycles. Its fields are the daemon's shared services.

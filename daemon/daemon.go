@@ -14,9 +14,9 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/metrics"
+	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/metrics"
-	"github.com/coffer-backup/coffer/notify"
 	"github.com/coffer-backup/coffer/storage/open"
 )
 

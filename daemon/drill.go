@@ -15,9 +15,9 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/drill"
-	"github.com/coffer-backup/coffer/lease"
+	"github.com/coffer-backup/coffer/internal/lease"
+	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/notify"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )

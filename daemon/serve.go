@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/metrics"
-	"github.com/coffer-backup/coffer/monitor"
+	"github.com/coffer-backup/coffer/internal/metrics"
+	"github.com/coffer-backup/coffer/internal/monitor"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )

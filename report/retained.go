@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
-	"github.com/coffer-backup/coffer/notify"
+	"github.com/coffer-backup/coffer/internal/notify"
 )
 
 type drillFlags struct {

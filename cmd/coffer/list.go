@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/rollback"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/rollback"
 )
 
 // listEntry is one row of `coffer list --json`.

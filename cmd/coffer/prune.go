@@ -11,8 +11,8 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 )
 
 func newPruneCmd(g *globals) *cobra.Command {

@@ -6,8 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 )
 
 func newPurgeCmd(g *globals) *cobra.Command {

@@ -13,10 +13,10 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/repair"
+	"github.com/coffer-backup/coffer/internal/sweep"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/repair"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/sweep"
 )
 
 func newRepairCmd(g *globals) *cobra.Command {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/rollback"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/rollback"
 	"github.com/coffer-backup/coffer/storage"
 )
 

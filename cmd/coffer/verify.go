@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coffer-backup/coffer/internal/rollback"
 	"github.com/coffer-backup/coffer/restore"
-	"github.com/coffer-backup/coffer/rollback"
 )
 
 type verifyFlags struct {

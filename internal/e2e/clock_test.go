@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/testenv"
-	"github.com/coffer-backup/coffer/lease"
 )
 
 // soakBin is coffer built with the tag "soak", whose internal/clock adds

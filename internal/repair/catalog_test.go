@@ -8,9 +8,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/coffer-backup/coffer/internal/repair"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/repair"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )

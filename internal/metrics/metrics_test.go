@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/coffer-backup/coffer/metrics"
+	"github.com/coffer-backup/coffer/internal/metrics"
 )
 
 // series gathers reg and returns every coffer_* sample as

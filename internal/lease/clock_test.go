@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coffer-backup/coffer/lease"
+	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/storage"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/metrics"
+	"github.com/coffer-backup/coffer/internal/metrics"
 )
 
 var client = &http.Client{Timeout: 10 * time.Second}

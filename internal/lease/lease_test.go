@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/s3test"
-	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 	"github.com/coffer-backup/coffer/storage/s3"

@@ -18,11 +18,11 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/lease"
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/testenv"
-	"github.com/coffer-backup/coffer/lease"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"

@@ -17,12 +17,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/coffer-backup/coffer/internal/s3test"
+	"github.com/coffer-backup/coffer/internal/sweep"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 	"github.com/coffer-backup/coffer/storage/s3"
-	"github.com/coffer-backup/coffer/sweep"
 )
 
 const grace = time.Hour

@@ -8,10 +8,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/prune"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/s3"
 )

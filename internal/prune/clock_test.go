@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/coffer-backup/coffer/prune"
+	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )

@@ -24,7 +24,7 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/lease"
+	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/storage"
