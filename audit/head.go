@@ -9,11 +9,8 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/layout"
 )
-
-// headSuffix ends the key of the head stored beside each shipped object:
-// _coffer/audit/<host>/<name>.jsonl has its head in <name>.head.json.
-const headSuffix = ".head.json"
 
 // headFormat is the version of Head's layout and of its signed bytes.
 const headFormat = 1
@@ -81,8 +78,9 @@ func newHead(key, host string, data []byte) (Head, error) {
 	}, nil
 }
 
-// headKey returns the key of the head of the object at key.
-func headKey(key string) string { return strings.TrimSuffix(key, ".jsonl") + headSuffix }
+// headKey returns the key of the head of the object at key:
+// _coffer/audit/<host>/<name>.jsonl has its head in <name>.head.json.
+func headKey(key string) string { return layout.AuditHead(key) }
 
 // splitLines splits data into its lines, without newlines; a last line
 // without a newline counts.

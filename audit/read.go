@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -88,7 +89,7 @@ func Read(ctx context.Context, localPath string, stores []storage.Store, since t
 			if err != nil {
 				return nil, fmt.Errorf("read audit trail: %w", err)
 			}
-			if !strings.HasSuffix(obj.Key, ".jsonl") {
+			if !strings.HasSuffix(obj.Key, layout.AuditObjectSuffix) {
 				continue
 			}
 			where = obj.Key + " in " + s.String()

@@ -15,11 +15,13 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/internal/atomicfile"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
-// Prefix is the key prefix, in a destination, of shipped audit objects.
-const Prefix = "_coffer/audit/"
+// Prefix is the key prefix, in a destination, of shipped audit objects
+// (layout.AuditPrefix).
+const Prefix = layout.AuditPrefix
 
 // objectTimeLayout is the time of an object's first event in its name.
 const objectTimeLayout = "20060102T150405.000Z"
@@ -69,7 +71,7 @@ func (l *Log) Ship(ctx context.Context, store storage.Store) (shipped int, err e
 	if n == 0 {
 		return 0, nil
 	}
-	key := Prefix + keySegment(l.host) + "/" + first.Time.UTC().Format(objectTimeLayout) + "-" + randomHex(4) + ".jsonl"
+	key := layout.AuditObject(keySegment(l.host), first.Time.UTC().Format(objectTimeLayout)+"-"+randomHex(4))
 	head, err := newHead(key, l.host, data)
 	if err != nil {
 		return 0, err

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -441,13 +442,12 @@ func verifyStore(ctx context.Context, d storage.Destination, v *sign.Verifier) (
 		if err != nil {
 			return nil, fmt.Errorf("verify audit trail in %s: %w", d.Name, err)
 		}
-		rest := strings.TrimPrefix(obj.Key, Prefix)
-		host, _, ok := strings.Cut(rest, "/")
+		host, ok := layout.AuditHost(obj.Key)
 		if !ok {
 			continue
 		}
 		switch {
-		case strings.HasSuffix(obj.Key, ".jsonl"):
+		case strings.HasSuffix(obj.Key, layout.AuditObjectSuffix):
 			data, err := getAll(ctx, d.Store, obj.Key)
 			if err != nil {
 				return nil, fmt.Errorf("verify audit trail in %s: %w", d.Name, err)
@@ -457,12 +457,12 @@ func verifyStore(ctx context.Context, d storage.Destination, v *sign.Verifier) (
 				hosts = append(hosts, host)
 			}
 			byHost[host] = append(byHost[host], obj.Key)
-		case strings.HasSuffix(obj.Key, headSuffix):
+		case strings.HasSuffix(obj.Key, layout.AuditHeadSuffix):
 			data, err := getAll(ctx, d.Store, obj.Key)
 			if err != nil {
 				return nil, fmt.Errorf("verify audit trail in %s: %w", d.Name, err)
 			}
-			heads[strings.TrimSuffix(obj.Key, headSuffix)+".jsonl"] = data
+			heads[layout.AuditHeadObject(obj.Key)] = data
 			// A host whose every object is gone still has a trail.
 			if !slices.Contains(hosts, host) {
 				hosts = append(hosts, host)
@@ -694,7 +694,7 @@ func objectOf(t *hostTrail, l auditLine) *shippedObject {
 
 // objectHost returns the host segment of an audit object key.
 func objectHost(key string) string {
-	host, _, _ := strings.Cut(strings.TrimPrefix(key, Prefix), "/")
+	host, _ := layout.AuditHost(key)
 	return host
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/monitor"
 	"github.com/coffer-backup/coffer/storage"
@@ -54,7 +55,7 @@ func (r *readiness) check(ctx context.Context) error {
 	}
 	var errs []error
 	for _, d := range stores {
-		_, err := d.Store.Stat(ctx, "_coffer/readyz")
+		_, err := d.Store.Stat(ctx, layout.Readyz)
 		if err != nil && !errors.Is(err, storage.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("destination %s: %w", d.Name, err))
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -150,11 +151,9 @@ func (r *Report) Phase(name string) time.Duration {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// reportsPrefix is where a job's drill reports live in a destination.
-func reportsPrefix(job string) string { return "_coffer/drills/" + job + "/" }
-
-// ReportKey is a drill report's key.
-func ReportKey(job, id string) string { return reportsPrefix(job) + id + ".json" }
+// ReportKey is a drill report's key: "_coffer/drills/<job>/<drill-id>.json"
+// (layout.DrillReport).
+func ReportKey(job, id string) string { return layout.DrillReport(job, id) }
 
 // maxReportSize bounds how much of a report object is read.
 const maxReportSize = 4 << 20
@@ -289,7 +288,7 @@ func LatestReport(ctx context.Context, s storage.Store, job string, trust manife
 // sort by time).
 func reportKeys(ctx context.Context, s storage.Store, job string) ([]string, error) {
 	var keys []string
-	for obj, err := range s.List(ctx, reportsPrefix(job)) {
+	for obj, err := range s.List(ctx, layout.DrillReports(job)) {
 		if err != nil {
 			return nil, fmt.Errorf("list drill reports of %s on %s: %w", job, s, err)
 		}

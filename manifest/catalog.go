@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -266,7 +267,7 @@ func scanDestination(ctx context.Context, job string, d storage.Destination, tru
 	var s destScan
 	sizes := map[string]int64{}
 	var keys []storage.ObjectInfo
-	for obj, err := range d.Store.List(ctx, job+"/") {
+	for obj, err := range d.Store.List(ctx, layout.Job(job)) {
 		if err != nil {
 			s.err = fmt.Errorf("list %s on %s: %w", job, d.Store, err)
 			return s

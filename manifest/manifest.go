@@ -1,6 +1,7 @@
 // Package manifest defines the record that makes a backup exist: one JSON
-// object per backup and destination, written after the payload. It also
-// names the keys backups are stored under.
+// object per backup and destination, written after the payload. Its key
+// functions (Dir, Key, PayloadKey, ParseKey) are internal/layout's, with
+// ParseKey also checking the job name and backup id.
 //
 // Compatibility promise: every manifest and payload written by a released
 // Coffer stays readable by every later version. Fields are only added; a
@@ -13,9 +14,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
@@ -26,7 +27,7 @@ import (
 const FormatVersion = 2
 
 // FileName is the manifest's object name inside a backup's folder.
-const FileName = "manifest.json"
+const FileName = layout.ManifestName
 
 // maxSize bounds how much of a manifest object is read.
 const maxSize = 1 << 20
@@ -134,25 +135,25 @@ func IDTime(id string) (time.Time, error) {
 	return time.Parse(idTimeLayout, id[:len(idTimeLayout)])
 }
 
-// Dir is the folder (key prefix) of one backup.
-func Dir(job, id string) string { return job + "/" + id + "/" }
+// Dir is the folder (key prefix) of one backup (layout.Backup).
+func Dir(job, id string) string { return layout.Backup(job, id) }
 
-// Key is the manifest's key for a backup.
-func Key(job, id string) string { return Dir(job, id) + FileName }
+// Key is the manifest's key for a backup (layout.Manifest).
+func Key(job, id string) string { return layout.Manifest(job, id) }
 
 // PayloadKey is the payload's key for a backup in the given dump format,
-// e.g. "app/20261123T020000.123Z-7f3a/payload.pg-custom.zst.age".
-func PayloadKey(job, id, format string) string {
-	return Dir(job, id) + "payload." + format + ".zst.age"
-}
+// e.g. "app/20261123T020000.123Z-7f3a/payload.pg-custom.zst.age"
+// (layout.Payload).
+func PayloadKey(job, id, format string) string { return layout.Payload(job, id, format) }
 
-// ParseKey splits a manifest key "job/id/manifest.json" into job and id.
+// ParseKey splits a manifest key "job/id/manifest.json" into job and id,
+// which must be a valid job name and backup id.
 func ParseKey(key string) (job, id string, ok bool) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 || parts[2] != FileName || !namePattern.MatchString(parts[0]) || !ValidID(parts[1]) {
+	job, id, ok = layout.ParseManifest(key)
+	if !ok || !namePattern.MatchString(job) || !ValidID(id) {
 		return "", "", false
 	}
-	return parts[0], parts[1], true
+	return job, id, true
 }
 
 // Validate checks that every field a restore relies on is present and well

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -63,7 +64,7 @@ func Read(ctx context.Context, s storage.Store, destination, job, id string, tru
 // payload without a manifest is not a backup and is not listed.
 func IDs(ctx context.Context, s storage.Store, job string) ([]string, error) {
 	var ids []string
-	for obj, err := range s.List(ctx, job+"/") {
+	for obj, err := range s.List(ctx, layout.Job(job)) {
 		if err != nil {
 			return nil, fmt.Errorf("list %s on %s: %w", job, s, err)
 		}

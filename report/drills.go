@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/layout"
 )
 
 // drillControl evaluates the drill control (the last drill is no older
@@ -53,7 +54,7 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		history = append(history, run)
 	}
 	if len(drills) == 0 {
-		c.add(Fail, "no drill report in %s (under _coffer/drills/%s/)", from, j.Name)
+		c.add(Fail, "no drill report in %s (under %s)", from, layout.DrillReports(j.Name))
 		if !j.Drill.Enabled {
 			c.add(Fail, "drills are disabled for job %s (drill.enabled: false)", j.Name)
 		}

@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/layout"
 )
 
 // Fault is what the proxy does to one request.
@@ -33,7 +36,7 @@ type Class string
 // matches every request.
 const (
 	ClassManifestPut  Class = "manifest-put"  // PUT .../manifest.json
-	ClassPayloadPut   Class = "payload-put"   // single PUT of .../payload.*
+	ClassPayloadPut   Class = "payload-put"   // single PUT of .../payload.<format>.zst.age
 	ClassPart         Class = "part"          // UploadPart (PUT ?partNumber&uploadId)
 	ClassCreateUpload Class = "create-upload" // CreateMultipartUpload (POST ?uploads)
 	ClassComplete     Class = "complete"      // CompleteMultipartUpload (POST ?uploadId)
@@ -55,9 +58,9 @@ func Classify(r *http.Request) Class {
 		switch {
 		case q.Has("partNumber") && q.Has("uploadId"):
 			return ClassPart
-		case strings.HasSuffix(key, "/manifest.json"):
+		case strings.HasSuffix(key, "/"+layout.ManifestName):
 			return ClassManifestPut
-		case strings.Contains(key, "/payload."):
+		case layout.IsPayloadName(path.Base(key)):
 			return ClassPayloadPut
 		}
 		return ClassPut

@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -21,8 +21,6 @@ import (
 const MinTTL = time.Second
 
 const (
-	keyPrefix = "_coffer/leases/"
-	keySuffix = ".json"
 	// maxRecord bounds what is read from a lease object.
 	maxRecord = 64 << 10
 	// attempts bounds Acquire's retries when the object changes under it.
@@ -134,21 +132,20 @@ func seenFor(store storage.Store, key, etag string) time.Duration {
 	return time.Since(s.first)
 }
 
-// Key returns the key of job's lease object: "_coffer/leases/<job>.json".
-func Key(job string) string { return keyPrefix + job + keySuffix }
+// Key returns the key of job's lease object: "_coffer/leases/<job>.json"
+// (layout.Lease).
+func Key(job string) string { return layout.Lease(job) }
 
 // DrillKey returns the key of the lease a job's scheduled drills take in
 // HA mode: "_coffer/leases/drills/<job>.json", apart from the backup lease
-// so that a drill never holds up a backup.
-func DrillKey(job string) string { return keyPrefix + "drills/" + job + keySuffix }
+// so that a drill never holds up a backup (layout.DrillLease).
+func DrillKey(job string) string { return layout.DrillLease(job) }
 
 // jobOf returns the job a lease key names, or the key itself when it is not
-// of Key's form.
+// of Key's or DrillKey's form.
 func jobOf(key string) string {
-	if j, ok := strings.CutPrefix(key, keyPrefix); ok {
-		if j, ok := strings.CutSuffix(j, keySuffix); ok && j != "" {
-			return strings.TrimPrefix(j, "drills/")
-		}
+	if j, ok := layout.LeaseJob(key); ok {
+		return j
 	}
 	return key
 }

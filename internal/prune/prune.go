@@ -24,7 +24,7 @@ import (
 
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/internal/lease"
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/storage"
@@ -303,7 +303,7 @@ func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logg
 	}
 	if ul, ok := d.Store.(storage.UploadLister); ok {
 		var uploads []storage.Upload
-		for u, err := range ul.Uploads(ctx, job+"/") {
+		for u, err := range ul.Uploads(ctx, layout.Job(job)) {
 			if err != nil {
 				return fail(err)
 			}
@@ -336,7 +336,7 @@ func Purge(ctx context.Context, job string, d storage.Destination, log *zap.Logg
 		}
 	}
 	// What is left: orphans, drill reports, the backup and drill leases.
-	for _, prefix := range []string{job + "/", "_coffer/drills/" + job + "/", lease.Key(job), lease.DrillKey(job)} {
+	for _, prefix := range []string{layout.Job(job), layout.DrillReports(job), layout.Lease(job), layout.DrillLease(job)} {
 		var keys []string
 		if vl, ok := d.Store.(storage.VersionKeyLister); ok {
 			// Also keys whose current version is a delete marker: their

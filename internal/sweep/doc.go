@@ -5,7 +5,8 @@
 // Guarantees:
 //   - Sweep only considers keys of the form <job>/<backup-id>/<name> that
 //     manifest.ParseKey recognises as a Coffer backup folder; it never
-//     touches anything under "_coffer/" or any key it does not recognise.
+//     touches anything under layout.Reserved ("_coffer/") or any key it
+//     does not recognise.
 //   - It never touches a folder that holds a manifest: not its payload, not
 //     an upload in it. Just before disposing of an orphan payload it checks
 //     again that no manifest has appeared.

@@ -9,13 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 )
-
-// reservedPrefix holds Coffer's own objects (leases, drills, audit), which
-// Sweep never touches.
-const reservedPrefix = "_coffer/"
 
 // Item is one swept upload or object.
 type Item struct {
@@ -53,7 +50,7 @@ func SweepJob(ctx context.Context, dest storage.Destination, job string, grace t
 	if job == "" || strings.Contains(job, "/") {
 		return Report{Destination: dest.Name}, fmt.Errorf("sweep %s: invalid job name %q", dest.Name, job)
 	}
-	return sweep(ctx, dest, job+"/", grace, now, log)
+	return sweep(ctx, dest, layout.Job(job), grace, now, log)
 }
 
 // sweep sweeps the keys under prefix.
@@ -87,7 +84,7 @@ func sweep(ctx context.Context, dest storage.Destination, prefix string, grace t
 		switch {
 		case name == manifest.FileName:
 			f.hasManifest = true
-		case isPayload(name):
+		case layout.IsPayloadName(name):
 			f.payloads = append(f.payloads, obj)
 		}
 	}
@@ -152,9 +149,10 @@ func sweep(ctx context.Context, dest storage.Destination, prefix string, grace t
 
 // backupKey splits a key "<job>/<id>/<name>" of a Coffer backup folder into
 // the folder ("<job>/<id>/"), the name and the backup id. Keys under
-// _coffer/ and keys of any other shape are not a backup's.
+// layout.Reserved (Coffer's own objects: leases, drills, audit), which
+// Sweep never touches, and keys of any other shape are not a backup's.
 func backupKey(key string) (dir, name, id string, ok bool) {
-	if strings.HasPrefix(key, reservedPrefix) {
+	if strings.HasPrefix(key, layout.Reserved) {
 		return "", "", "", false
 	}
 	i := strings.LastIndexByte(key, '/')
@@ -167,12 +165,6 @@ func backupKey(key string) (dir, name, id string, ok bool) {
 		return "", "", "", false
 	}
 	return dir, name, id, true
-}
-
-// isPayload reports whether name is a payload's: payload.<format>.zst.age.
-func isPayload(name string) bool {
-	const pre, suf = "payload.", ".zst.age"
-	return len(name) > len(pre)+len(suf) && strings.HasPrefix(name, pre) && strings.HasSuffix(name, suf)
 }
 
 // old reports whether both t and the time in backup id are before cutoff:

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -92,16 +93,16 @@ func (s *Store) GetWithInfo(ctx context.Context, key string) ([]byte, storage.Ob
 
 // ProbeConditionalWrites checks that the server honours conditional writes,
 // which leases (HA mode) rely on: it creates a probe object under
-// "_coffer/probe/", checks that a second create-only write fails with
-// storage.ErrExist, that Replace with a wrong ETag fails with
-// storage.ErrPreconditionFailed and with the right ETag succeeds, then
-// deletes the probe. A server that ignores or rejects the conditions gives
+// _coffer/probe/ (layout.ConditionalProbe), checks that a second
+// create-only write fails with storage.ErrExist, that Replace with a wrong
+// ETag fails with storage.ErrPreconditionFailed and with the right ETag
+// succeeds, then deletes the probe. A server that ignores or rejects the conditions gives
 // an error saying so; other failures (network, permissions) are returned as
 // they are.
 func (s *Store) ProbeConditionalWrites(ctx context.Context) (err error) {
 	var b [8]byte
 	rand.Read(b[:])
-	key := "_coffer/probe/" + hex.EncodeToString(b[:])
+	key := layout.ConditionalProbe(hex.EncodeToString(b[:]))
 	unsupported := func(format string, args ...any) error {
 		return fmt.Errorf("%s does not honour conditional writes (If-None-Match/If-Match); HA mode needs them: %s",
 			s, fmt.Sprintf(format, args...))

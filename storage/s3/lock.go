@@ -12,17 +12,9 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/coffer-backup/coffer/internal/layout"
 )
-
-// unlockedPrefix starts the keys that are never locked: Coffer's own small,
-// rewritten objects (leases, probes, drill evidence), except the audit
-// trail below.
-const unlockedPrefix = "_coffer/"
-
-// lockedAuditPrefix starts the shipped audit trail's keys: written once,
-// never rewritten, so locked like backups, so that nobody can delete or
-// replace the evidence before its retention date.
-const lockedAuditPrefix = "_coffer/audit/"
 
 // Lock modes accepted in Options.LockMode.
 const (
@@ -53,12 +45,16 @@ func parseLockMode(mode string, d time.Duration) (tmtypes.ObjectLockMode, error)
 }
 
 // applyLock sets Object Lock retention on an upload of key (relative to the
-// prefix) starting at now, when the store locks objects and key is not
-// under _coffer/ (or is under _coffer/audit/). S3 refuses uploads to lock-enabled buckets without an
+// prefix) starting at now, when the store locks objects and key is not one
+// of Coffer's own small objects that it replaces or deletes (leases,
+// probes, drill evidence: layout.Mutable, everything under _coffer/ but
+// the audit trail). Backups and the shipped audit trail are written once,
+// so they are locked: nobody can delete or replace them before their
+// retention date. S3 refuses uploads to lock-enabled buckets without an
 // integrity checksum, so a locked upload also asks for CRC32 checksums,
 // which the SDK computes for the PutObject or for every part.
 func (s *Store) applyLock(in *transfermanager.UploadObjectInput, key string, now time.Time) {
-	if s.lockMode == "" || strings.HasPrefix(key, unlockedPrefix) && !strings.HasPrefix(key, lockedAuditPrefix) {
+	if s.lockMode == "" || layout.Mutable(key) {
 		return
 	}
 	in.ObjectLockMode = s.lockMode

@@ -72,9 +72,9 @@ type Options struct {
 	PartSize    int64
 	Concurrency int
 	// LockMode is the Object Lock mode every new object gets: "governance",
-	// "compliance", or "" for none. Objects under "_coffer/" (leases, drill
-	// evidence) are never locked, except the audit trail under
-	// "_coffer/audit/", which is written once and locked like backups. The
+	// "compliance", or "" for none. Objects under _coffer/ (leases, drill
+	// evidence: layout.Mutable) are never locked, except the audit trail
+	// under _coffer/audit/, which is written once and locked like backups. The
 	// bucket must have Object Lock enabled (see EnsureBucketWith).
 	LockMode string
 	// LockFor is how long each new object is retained from the moment it is
