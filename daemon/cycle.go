@@ -61,7 +61,7 @@ type Runner struct {
 	alerted alertedKeys
 
 	notifier atomic.Pointer[notify.Notifier] // replaced on reload
-	busy     sync.Map                        // job name -> *sync.Mutex: one cycle or maintenance per job
+	busy     sync.Map                        // job name -> *jobTurn: one cycle or maintenance per job
 }
 
 // SetNotifier sets where results are sent (again after a reload).
@@ -90,10 +90,44 @@ func (r *Runner) now() time.Time {
 	return clock.Now()
 }
 
-// mutex returns job's mutex: one cycle or maintenance of a job at a time.
-func (r *Runner) mutex(job string) *sync.Mutex {
-	m, _ := r.busy.LoadOrStore(job, &sync.Mutex{})
-	return m.(*sync.Mutex)
+// jobTurn lets one cycle or maintenance pass of a job run at a time, and
+// lets a backup interrupt a maintenance pass instead of waiting for it.
+type jobTurn struct {
+	sync.Mutex
+	stopMu      sync.Mutex
+	maintenance context.CancelCauseFunc // the running maintenance pass, if any
+}
+
+// errPreempted is why a maintenance pass is interrupted.
+var errPreempted = errors.New("interrupted: a backup of the job is due")
+
+// turn returns job's turn.
+func (r *Runner) turn(job string) *jobTurn {
+	t, _ := r.busy.LoadOrStore(job, &jobTurn{})
+	return t.(*jobTurn)
+}
+
+// interruptMaintenance cancels the job's running maintenance pass, so that
+// a backup waits for it only as long as it takes to stop. A maintenance
+// pass can stop anywhere: repair, prune and sweep leave nothing another
+// pass cannot finish (as after a kill -9), whereas a backup blocked behind
+// a pass stalled on an unreachable destination is a backup late.
+func (t *jobTurn) interruptMaintenance() bool {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	if t.maintenance == nil {
+		return false
+	}
+	t.maintenance(errPreempted)
+	return true
+}
+
+// maintaining records the running maintenance pass's cancel function
+// (nil when it ends).
+func (t *jobTurn) maintaining(cancel context.CancelCauseFunc) {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	t.maintenance = cancel
 }
 
 // DefaultHolder names this process for leases: host and PID.
@@ -105,11 +139,14 @@ func DefaultHolder() string {
 // Run is a RunFunc: one scheduled cycle of job.
 func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t Trigger) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", t.Reason))
-	// A backup waits for the job's maintenance to finish; maintenance
-	// never waits for a backup.
-	mu := r.mutex(job.Name)
-	mu.Lock()
-	defer mu.Unlock()
+	// A backup interrupts the job's maintenance pass and waits for it to
+	// stop; maintenance never waits for a backup.
+	turn := r.turn(job.Name)
+	if turn.interruptMaintenance() {
+		log.Info("maintenance pass interrupted: the backup goes first; the next pass finishes it")
+	}
+	turn.Lock()
+	defer turn.Unlock()
 
 	dests, err := open.JobDestinations(ctx, cfg, job)
 	if err != nil {
@@ -149,11 +186,17 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config, job *config.Job, t
 // (the daemon's repair interval). It skips a job whose cycle is running.
 func (r *Runner) Maintain(ctx context.Context, cfg *config.Config, job *config.Job) {
 	log := r.Log.With(zap.String("job", job.Name), zap.String("trigger", "maintenance"))
-	mu := r.mutex(job.Name)
-	if !mu.TryLock() {
+	turn := r.turn(job.Name)
+	if !turn.TryLock() {
 		return // a backup cycle runs; it maintains afterwards
 	}
-	defer mu.Unlock()
+	defer turn.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	turn.maintaining(cancel)
+	defer func() {
+		turn.maintaining(nil)
+		cancel(nil)
+	}()
 	dests, err := open.JobDestinations(ctx, cfg, job)
 	if err != nil {
 		log.Error("maintenance: open destinations", zap.Error(err))
@@ -300,7 +343,22 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		return
 	}
 	cat := r.catalog(ctx, log, cfg, job, dests)
+	if interrupted(ctx) {
+		return
+	}
 	rep, err := repair.RunCatalog(ctx, cat, dests, manifest.ConfiguredTrust(cfg.Signing), repair.Options{}, log)
+	if interrupted(ctx) {
+		// What was copied is recorded; what the interruption stopped is
+		// neither alerted nor counted as failed: the next pass redoes it.
+		for _, c := range rep.Copied {
+			r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
+		}
+		rep.Failed = nil
+		for _, ev := range rep.AuditEvents(job.Name) {
+			r.record(ev)
+		}
+		return
+	}
 	if err != nil {
 		log.Error("repair failed", zap.Error(err))
 	}
@@ -357,6 +415,9 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 			}
 		}
 	}
+	if interrupted(ctx) {
+		return
+	}
 	if err != nil {
 		log.Error("prune failed", zap.Error(err))
 	}
@@ -378,9 +439,16 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	}
 }
 
-// ship uploads the audit events not yet in the bucket.
+// interrupted reports whether ctx is a maintenance pass a backup
+// interrupted (see jobTurn).
+func interrupted(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), errPreempted)
+}
+
+// ship uploads the audit events not yet in the bucket (not after an
+// interrupted maintenance pass: the backup that interrupted it ships).
 func (r *Runner) ship(ctx context.Context, log *zap.Logger, d storage.Destination) {
-	if r.Audit == nil {
+	if r.Audit == nil || interrupted(ctx) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

@@ -34,7 +34,8 @@ import (
 //   - the soak killed the daemon (kill -9) before the slot's result, and
 //     the next incarnation ran a catch-up backup that reported a result
 //     within runDeadline of the slot (its catch-up check reads every
-//     destination first, under the same faults).
+//     destination first, under the same faults); when the soak killed
+//     that one too before its catch-up reported, the one after it.
 //
 // A run that started in time but has not reported yet is given until
 // runDeadline after its slot: under faults a run legitimately takes
@@ -99,7 +100,11 @@ func (o *oracle) checkSlots() {
 						return true, ""
 					}
 				}
-				if _, gone := next.endTime(); !gone || next.killed || len(runs) > 0 {
+				// One that is still up is the one to judge. One the soak
+				// killed before its catch-up reported passes the slot on to
+				// the next, as this one did; one that exited on its own
+				// after running something is judged.
+				if _, gone := next.endTime(); !gone || (!next.killed && len(runs) > 0) {
 					break
 				}
 			}
@@ -203,7 +208,7 @@ func (o *oracle) checkSlots() {
 						caughtUp = true
 					}
 				}
-				if _, gone := nj.endTime(); caughtUp || !gone || nj.killed || len(runs) > 0 {
+				if _, gone := nj.endTime(); caughtUp || !gone || (!nj.killed && len(runs) > 0) {
 					break
 				}
 			}
