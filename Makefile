@@ -20,8 +20,13 @@ services:
 services-stop:
 	scripts/services.sh stop
 
+# The binary records the git commit it was built from (-buildvcs=auto undoes
+# a GOFLAGS=-buildvcs=false in go env) and reports it in `coffer version`;
+# `make build VERSION=v1.2.3` also sets the release version (see
+# internal/buildinfo), which manifests and drill reports record.
+VERSION ?=
 build:
-	go build -o bin/coffer ./cmd/coffer
+	go build -buildvcs=auto $(if $(VERSION),-ldflags "-X github.com/coffer-backup/coffer/internal/buildinfo.version=$(VERSION)") -o bin/coffer ./cmd/coffer
 
 # The walkthrough of the README's "Try it" (ARGS="--dir DIR" to move it).
 demo:

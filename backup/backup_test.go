@@ -23,6 +23,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/signtest"
+	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
@@ -127,6 +128,40 @@ func TestRoundTripToTwoDestinations(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
 		t.Fatal("restored bytes differ from the dump")
+	}
+}
+
+// TestManifestRecordsJobVersion: the manifest stored on every destination
+// records the Coffer version the job passed as its coffer_version.
+func TestManifestRecordsJobVersion(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	primary, offsite := newStore(t), newStore(t)
+	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: offsite}}
+	const version = "v1.2.3-0.20261202173203-b4f7f6bfac57+dirty"
+	res, err := backup.Run(context.Background(), backup.Job{
+		Name: "app", Signer: testSigner, Source: execSource(t, "echo lessons"), Recipients: []string{rcpt}, Level: 1, Threads: 1,
+		Destinations: dests, Version: version,
+	}, zaptest.NewLogger(t))
+	if err != nil || res.Outcome != backup.OK {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	for _, d := range dests {
+		rc, err := d.Store.Get(context.Background(), manifest.Key("app", res.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.Decode(data, testTrust)
+		if err != nil {
+			t.Fatalf("%s: %v", d.Name, err)
+		}
+		if m.CofferVersion != version {
+			t.Errorf("%s: manifest coffer_version %q; want the job's %q", d.Name, m.CofferVersion, version)
+		}
 	}
 }
 

@@ -47,6 +47,9 @@ type Job struct {
 	// refuses any shrink, 100 turns the check off. An empty dump always
 	// fails.
 	MaxShrinkPercent int
+	// Version is Coffer's version (internal/buildinfo), recorded as the
+	// manifest's coffer_version.
+	Version string
 }
 
 // Outcome is how a run ended.
@@ -80,9 +83,6 @@ type Result struct {
 	// destinations' and how the backup was dated; "" when they agreed.
 	ClockWarning string `json:"clock_warning,omitempty"`
 }
-
-// Version is recorded in every manifest; cmd/coffer sets it at start-up.
-var Version = "dev"
 
 // Run takes one backup of job. It returns an error only when no destination
 // committed the backup (Outcome Failed); a partial run returns a Result
@@ -167,7 +167,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		Payload:       manifest.Payload{Key: key, Digest: enc.cipher.digest(), HeaderSHA256: enc.age.HeaderSHA256()},
 		Compression:   manifest.Compression{Algorithm: "zstd", Level: job.Level},
 		Encryption:    manifest.Encryption{Algorithm: "age", Recipients: job.Recipients},
-		CofferVersion: Version,
+		CofferVersion: job.Version,
 		Sequence:      prior.NextSequence(),
 	}
 	m.Host, _ = os.Hostname()

@@ -57,6 +57,9 @@ type Runner struct {
 	// restarts; empty remembers them in memory only (a restart alerts
 	// again).
 	UntrustedFile string
+	// Version is Coffer's version (internal/buildinfo), recorded in
+	// manifests and drill reports.
+	Version string
 
 	alerted alertedKeys
 
@@ -288,6 +291,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		StallTimeout: job.StallTimeout.D(),
 		Signer:       signer,
 		Trust:        manifest.ConfiguredTrust(cfg.Signing), MaxShrinkPercent: job.MaxShrinkPercent,
+		Version: r.Version,
 	}, log)
 	finished := r.now()
 

@@ -26,7 +26,8 @@ type Options struct {
 	Config *config.Config
 	// Load loads and validates the configuration file again, on SIGHUP.
 	Load func() (*config.Config, error)
-	// Version is Coffer's version, for notifications.
+	// Version is Coffer's version (internal/buildinfo), recorded in
+	// manifests and drill reports and sent with notifications.
 	Version string
 	// Log receives the daemon's structured log.
 	Log *zap.Logger
@@ -74,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("state directory: %w", err)
 	}
 	runner := &Runner{Log: log, Audit: auditLog, Metrics: m, Holder: DefaultHolder(), DrillDir: filepath.Join(dir, "drills"),
-		Manifests: manifests, UntrustedFile: filepath.Join(dir, "untrusted-alerted.json")}
+		Manifests: manifests, UntrustedFile: filepath.Join(dir, "untrusted-alerted.json"), Version: o.Version}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(o.Version)))
 	sched := New(cfg, runner.Run, runner.Newest, Hooks{
 		Skipped: m.BackupSkipped,

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/audit"
-	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/drill"
@@ -62,7 +61,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	}
 	rep, err := drill.Run(ctx, drill.Options{
 		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: tr,
-		Keep: req.Keep, Host: host, Version: backup.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
+		Keep: req.Keep, Host: host, Version: r.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
 	})
 	if rep == nil {
 		r.drillFailed(ctx, job, from.Name, err)

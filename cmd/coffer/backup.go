@@ -125,6 +125,7 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrin
 		Signer:           signer,
 		Trust:            manifest.ConfiguredTrust(cfg.Signing),
 		MaxShrinkPercent: maxShrink,
+		Version:          version,
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }

@@ -88,7 +88,7 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	req.Trust = &trust
-	runner := &daemon.Runner{Log: log, Audit: openAuditBestEffort(cfg, log)}
+	runner := &daemon.Runner{Log: log, Audit: openAuditBestEffort(cfg, log), Version: version}
 	if runner.Audit != nil {
 		defer runner.Audit.Close()
 	}

@@ -13,10 +13,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/coffer-backup/coffer/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is Coffer's version, stamped into the binary (see
+// internal/buildinfo for its forms and the -ldflags override for
+// releases). Commands pass it down to what records it.
+var version = buildinfo.Read().Version
 
 // Exit codes, documented in the README.
 const (
@@ -120,6 +124,7 @@ destinations failed).`,
 		newDrillCmd(g),
 		newStatusCmd(g),
 		newDemoCmd(g),
+		newVersionCmd(),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/testenv"
+	"github.com/coffer-backup/coffer/manifest"
 )
 
 // daemonYAML is the daemon block every daemon test starts from: health on
@@ -72,6 +73,15 @@ func TestDaemonRunsCycles(t *testing.T) {
 		if i > 0 && b.Started.Before(backups[i-1].Finished) {
 			t.Errorf("backup %s started before %s finished: runs overlapped", b.ID, backups[i-1].ID)
 		}
+	}
+	// The daemon records its version in every manifest.
+	var m struct {
+		Manifest struct {
+			CofferVersion string `json:"coffer_version"`
+		} `json:"manifest"`
+	}
+	if err := json.Unmarshal(e.primary.get(t, manifest.Key("app", backups[0].ID)), &m); err != nil || m.Manifest.CofferVersion != e2eVersion {
+		t.Errorf("manifest of %s: coffer_version %q (%v); want the daemon's %q", backups[0].ID, m.Manifest.CofferVersion, err, e2eVersion)
 	}
 	if len(d.logLines("missed run: catching up now")) != 1 {
 		t.Error("no catch-up run at start")

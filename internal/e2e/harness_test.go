@@ -19,8 +19,12 @@ import (
 	"github.com/coffer-backup/coffer/storage/s3"
 )
 
-// cofferBin is the binary under test, built once by TestMain.
+// cofferBin is the binary under test, built once by TestMain with the
+// release version e2eVersion set at link time.
 var cofferBin string
+
+// e2eVersion is the version the binary under test reports and records.
+const e2eVersion = "v0.0.0-e2e"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "coffer-e2e-")
@@ -28,7 +32,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	cofferBin = filepath.Join(dir, "coffer")
-	build := exec.Command("go", "build", "-o", cofferBin, "../../cmd/coffer")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/coffer-backup/coffer/internal/buildinfo.version="+e2eVersion,
+		"-o", cofferBin, "../../cmd/coffer")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build coffer:", err)
