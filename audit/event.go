@@ -22,11 +22,19 @@ const (
 	ActionUntrusted     = "untrusted"      // a manifest key that fails verification and is not used (recorded once per key and reason)
 )
 
-// Outcomes an Event commonly reports.
+// Outcome is what an Event's action came to. The words are written to the
+// audit log and the bucket's copy of it, and the compliance report reads
+// them back from trails written years before: a value is never renamed.
+type Outcome string
+
+// Outcomes an Event reports.
 const (
-	OutcomeOK      = "ok"      // done, at every destination concerned
-	OutcomePartial = "partial" // done at some destinations, failed at others
-	OutcomeFailed  = "failed"  // not done
+	OutcomeOK      Outcome = "ok"      // done, at every destination concerned
+	OutcomePartial Outcome = "partial" // done at some destinations, failed at others
+	OutcomeFailed  Outcome = "failed"  // not done
+	OutcomeDeleted Outcome = "deleted" // prune: the backup was deleted by retention
+	OutcomeLocked  Outcome = "locked"  // prune: Object Lock kept a backup retention would delete
+	OutcomeRemoved Outcome = "removed" // repair: a verified manifest no destination holds the whole payload of was removed
 )
 
 // idTimeLayout is the time part of an event ID: fixed width, so IDs sort
@@ -51,8 +59,8 @@ type Event struct {
 	Job         string `json:"job"`
 	BackupID    string `json:"backup_id"`
 	Destination string `json:"destination"`
-	// Outcome is the result, usually one of the Outcome constants.
-	Outcome string `json:"outcome"`
+	// Outcome is the result, one of the Outcome constants.
+	Outcome Outcome `json:"outcome"`
 	// Rule is the retention rule behind a prune deletion.
 	Rule string `json:"rule"`
 	// Detail is free text (an error message, counts); never a secret.

@@ -23,7 +23,7 @@ func WriteCSV(w io.Writer, evs []Event) error {
 	}
 	for _, ev := range evs {
 		row := []string{ev.Time.UTC().Format(time.RFC3339), ev.Host, ev.User, ev.Action, ev.Job,
-			ev.BackupID, ev.Destination, ev.Outcome, ev.Rule, ev.Detail}
+			ev.BackupID, ev.Destination, string(ev.Outcome), ev.Rule, ev.Detail}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/manifest"
@@ -57,9 +58,9 @@ type Outcome string
 
 // Outcomes of a run.
 const (
-	OK      Outcome = "ok"      // every destination committed the backup
-	Partial Outcome = "partial" // some destinations committed it
-	Failed  Outcome = "failed"  // none did; nothing is visible anywhere
+	OK      = Outcome(audit.OutcomeOK)      // every destination committed the backup
+	Partial = Outcome(audit.OutcomePartial) // some destinations committed it
+	Failed  = Outcome(audit.OutcomeFailed)  // none did; nothing is visible anywhere
 )
 
 // DestinationResult is what happened at one destination.

@@ -9,6 +9,10 @@
 //   - Otherwise they return nil and every problem found, not just the
 //     first, each a *FieldError naming the file, the line and the field
 //     path ("coffer.yaml:12: jobs.app.source.type: unknown source type ...").
+//   - Each job's time zone and cron schedules are parsed once, here:
+//     Job.Location, Job.BackupSchedule and Job.DrillSchedule return them,
+//     and nothing else in Coffer parses them again. A Job built in code
+//     (tests) gets them from Job.Resolve.
 //   - Unknown keys are errors: a misspelt setting is never silently
 //     ignored (top-level keys starting with "x-" are the one exception,
 //     there to hold YAML anchors).

@@ -71,6 +71,9 @@ func TestLoadMinimalDefaults(t *testing.T) {
 		Daemon: Daemon{Listen: "127.0.0.1:9847", MaxConcurrent: 1, ShutdownTimeout: Duration(30 * time.Second),
 			LeaseTTL: Duration(2 * time.Minute), LeftoverGrace: Duration(24 * time.Hour), RepairInterval: Duration(time.Hour)},
 	}
+	if err := want.Jobs["app"].Resolve(); err != nil { // the parsed time zone and schedules
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(c, want) {
 		got, _ := json.MarshalIndent(c, "", "  ")
 		exp, _ := json.MarshalIndent(want, "", "  ")
@@ -154,6 +157,9 @@ func TestLoadFull(t *testing.T) {
 			Target:      DrillTarget{Host: "drill.internal", Port: 5433, User: "drill", Password: NewSecret("drill-password")},
 			WarnPercent: 25, MaxAge: Duration(14 * Day),
 			Checks: []DrillCheck{{Name: "pupils with a lesson", Query: "SELECT count(*) FROM lessons", Expect: "> 0"}}},
+	}
+	if err := want.Resolve(); err != nil {
+		t.Fatal(err)
 	}
 	if app.PingURL.Reveal() != "https://hc.example/ping/uuid-secret" {
 		t.Errorf("app.ping_url = %q", app.PingURL.Reveal())

@@ -149,6 +149,10 @@ type Job struct {
 	PingInsecureHTTP bool `json:"ping_insecure_http,omitempty"`
 	// Drill configures the job's timed test restores.
 	Drill Drill `json:"drill"`
+
+	// times are Timezone, Schedule and Drill.Schedule parsed, set by
+	// validation (see Location, BackupSchedule, DrillSchedule).
+	times *jobTimes
 }
 
 // Drill configures a job's restore drills: the newest backup restored

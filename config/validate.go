@@ -28,10 +28,12 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 // extensionRE is what an exec source's extension must match.
 var extensionRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
-// CronParser reads schedules: 5 fields (minute hour day-of-month month
+// cronParser reads schedules: 5 fields (minute hour day-of-month month
 // day-of-week), 6 fields with seconds first (for tests and drills that
-// need them), or a descriptor (@daily, @weekly, @every 6h).
-var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// need them), or a descriptor (@daily, @weekly, @every 6h). Only
+// validation parses them; the rest of Coffer uses Job.BackupSchedule and
+// Job.DrillSchedule.
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // validate checks a decoded configuration with its defaults applied.
 func (p *parser) validate(c *Config) {
@@ -379,12 +381,8 @@ func (p *parser) checkJob(c *Config, j *Job) {
 		}
 	}
 
-	p.checkSchedule(path+".schedule", j.Schedule)
-	if j.Timezone == "" {
-		p.errorf(path+".timezone", "must not be empty (leave it out for UTC)")
-	} else if _, err := time.LoadLocation(j.Timezone); err != nil {
-		p.errorf(path+".timezone", "unknown time zone %q (want an IANA name such as UTC or Europe/Berlin)", j.Timezone)
-	}
+	backup := p.checkSchedule(path+".schedule", j.Schedule)
+	loc := p.checkTimezone(path+".timezone", j.Timezone)
 
 	if l := j.Compression.Level; l < 1 || l > 22 {
 		p.errorf(path+".compression.level", "%d is out of range (want 1 to 22)", l)
@@ -426,16 +424,33 @@ func (p *parser) checkJob(c *Config, j *Job) {
 	}
 
 	p.checkSource(path+".source", &j.Source)
-	p.checkDrill(path+".drill", j)
+	drill := p.checkDrill(path+".drill", j)
+	j.setTimes(loc, backup, drill)
 }
 
-// checkDrill checks a job's drill settings.
-func (p *parser) checkDrill(path string, j *Job) {
+// checkTimezone checks a job's time zone and returns it loaded, or nil
+// when it is wrong.
+func (p *parser) checkTimezone(path, tz string) *time.Location {
+	if tz == "" {
+		p.errorf(path, "must not be empty (leave it out for UTC)")
+		return nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		p.errorf(path, "unknown time zone %q (want an IANA name such as UTC or Europe/Berlin)", tz)
+		return nil
+	}
+	return loc
+}
+
+// checkDrill checks a job's drill settings and returns its drill
+// schedule parsed, or nil when it is wrong.
+func (p *parser) checkDrill(path string, j *Job) cron.Schedule {
 	d := &j.Drill
 	if d.Enabled && j.Source.Type == "exec" {
 		p.errorf(path+".enabled", "exec sources cannot be drilled (Coffer cannot load their dumps); set enabled: false")
 	}
-	p.checkSchedule(path+".schedule", d.Schedule)
+	sched := p.checkSchedule(path+".schedule", d.Schedule)
 	if d.From != "" && !slices.Contains(j.Destinations, d.From) {
 		p.errorf(path+".from", "destination %q is not one of the job's destinations (%s)", d.From, strings.Join(j.Destinations, ", "))
 	}
@@ -467,23 +482,27 @@ func (p *parser) checkDrill(path string, j *Job) {
 			p.errorf(cp+".expect", "%v", err)
 		}
 	}
+	return sched
 }
 
-// checkSchedule checks a cron schedule.
-func (p *parser) checkSchedule(path, s string) {
+// checkSchedule checks a cron schedule and returns it parsed, or nil when
+// it is wrong.
+func (p *parser) checkSchedule(path, s string) cron.Schedule {
 	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
 		p.errorf(path, "set the time zone with the job's timezone key, not in the schedule")
-		return
+		return nil
 	}
-	sched, err := CronParser.Parse(s)
+	sched, err := cronParser.Parse(s)
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), ": [") // cron repeats the fields
 		p.errorf(path, "invalid schedule %q: %s (want 5 fields, minute hour day-of-month month day-of-week, or @daily, @weekly, @every 12h)", s, msg)
-		return
+		return nil
 	}
 	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < time.Minute {
 		p.errorf(path, "runs every %s; the shortest interval is 1m", every.Delay)
+		return nil
 	}
+	return sched
 }
 
 // sourceTypes lists the known source types, for messages.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -78,10 +79,10 @@ func (r *Runner) notify(ctx context.Context, ev notify.Event) {
 	}
 }
 
-func (r *Runner) ping(ctx context.Context, job *config.Job, outcome string) {
+func (r *Runner) ping(ctx context.Context, job *config.Job, outcome notify.Outcome) {
 	if n := r.notifier.Load(); n != nil && !job.PingURL.IsZero() {
 		if err := n.Ping(context.WithoutCancel(ctx), job, outcome); err != nil {
-			r.Log.Warn("health check ping not delivered", zap.String("outcome", outcome), zap.Error(err))
+			r.Log.Warn("health check ping not delivered", zap.String("outcome", string(outcome)), zap.Error(err))
 		}
 	}
 }
@@ -273,7 +274,7 @@ func (r *Runner) implausibleLease(ctx context.Context, log *zap.Logger, job *con
 
 // backup takes one backup and reports it everywhere.
 func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
-	r.ping(ctx, job, "started")
+	r.ping(ctx, job, notify.OutcomeStarted)
 	src, err := snapshot.NewSource(job.Source)
 	if err != nil {
 		r.failed(ctx, log, job, err)
@@ -297,18 +298,19 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 
 	perDest := map[string]metrics.DestResult{}
 	detail := map[string]string{}
-	id, outcome := "", string(backup.Failed)
+	id, outcome := "", backup.Failed
 	if res != nil {
-		id, outcome = res.ID, string(res.Outcome)
+		id, outcome = res.ID, res.Outcome
 		for _, d := range res.Destinations {
 			perDest[d.Name] = metrics.DestResult{OK: d.Err == nil, Bytes: d.Bytes}
-			detail[d.Name] = "ok"
+			detail[d.Name] = notify.DestinationOK
 			if d.Err != nil {
 				detail[d.Name] = d.Err.Error()
 			}
 		}
 	}
-	r.Metrics.BackupFinished(job.Name, outcome, started, finished, perDest)
+	notified, counted := runOutcome(outcome)
+	r.Metrics.BackupFinished(job.Name, counted, started, finished, perDest)
 	msg := fmt.Sprintf("backup %s: %s in %s", id, outcome, finished.Sub(started).Round(time.Second))
 	if err != nil {
 		msg = "backup failed: " + err.Error()
@@ -316,23 +318,36 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	for _, ev := range backup.AuditEvents(job.Name, res, err) {
 		r.record(ev)
 	}
-	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: outcome, Message: msg, Destinations: detail})
+	r.notify(ctx, notify.Event{Time: finished, Kind: "backup", Job: job.Name, BackupID: id, Outcome: notified, Message: msg, Destinations: detail})
 	if res != nil && res.ClockWarning != "" {
 		r.notify(ctx, notify.Event{Time: finished, Kind: "clock", Job: job.Name, BackupID: id, Outcome: notify.OutcomeFailed, Message: "clock check: " + res.ClockWarning})
 	}
-	r.ping(ctx, job, outcome)
+	r.ping(ctx, job, notified)
 	if err != nil {
 		log.Error("backup failed", zap.Error(err))
+	}
+}
+
+// runOutcome is a backup run's outcome in the words of notifications
+// (and pings) and of the coffer_backup_runs_total metric.
+func runOutcome(o backup.Outcome) (notify.Outcome, metrics.Outcome) {
+	switch o {
+	case backup.OK:
+		return notify.OutcomeOK, metrics.OutcomeOK
+	case backup.Partial:
+		return notify.OutcomePartial, metrics.OutcomePartial
+	default:
+		return notify.OutcomeFailed, metrics.OutcomeFailed
 	}
 }
 
 // failed reports a cycle that could not start a backup.
 func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, err error) {
 	log.Error("cycle failed", zap.Error(err))
-	r.Metrics.BackupFinished(job.Name, string(backup.Failed), r.now(), r.now(), nil)
-	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: "failed", Detail: err.Error()})
-	r.notify(ctx, notify.Event{Time: r.now(), Kind: "backup", Job: job.Name, Outcome: "failed", Message: err.Error()})
-	r.ping(ctx, job, "failed")
+	r.Metrics.BackupFinished(job.Name, metrics.OutcomeFailed, r.now(), r.now(), nil)
+	r.record(audit.Event{Action: audit.ActionBackup, Job: job.Name, Outcome: audit.OutcomeFailed, Detail: err.Error()})
+	r.notify(ctx, notify.Event{Time: r.now(), Kind: "backup", Job: job.Name, Outcome: notify.OutcomeFailed, Message: err.Error()})
+	r.ping(ctx, job, notify.OutcomeFailed)
 }
 
 // maintain repairs missing copies, then prunes and sweeps each destination.
@@ -385,7 +400,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		r.record(ev)
 	}
 	if len(rep.Failed) > 0 {
-		r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: "failed",
+		r.notify(ctx, notify.Event{Time: r.now(), Kind: "repair", Job: job.Name, Outcome: notify.OutcomeFailed,
 			Message: fmt.Sprintf("%d repairs of missing or broken copies failed", len(rep.Failed))})
 	}
 	if len(rep.Removed) > 0 {
@@ -402,21 +417,17 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		cat = &reachable
 	}
 
-	policy, err := prune.Policy(job)
-	if err == nil {
-		var res *prune.Result
-		res, err = prune.RunCatalog(ctx, cat, policy, dests, r.now(), false, log, func(it prune.Item) {
-			r.record(it.AuditEvent(job.Name))
-		})
-		if res != nil {
-			for _, d := range dests {
-				r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
-				r.Metrics.Locked(job.Name, d.Name, res.Locked(d.Name))
-			}
-			for name, why := range res.Refused {
-				r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: "failed",
-					Message: "prune refused on " + name + ": " + why})
-			}
+	res, err := prune.RunCatalog(ctx, cat, prune.Policy(job), dests, r.now(), false, log, func(it prune.Item) {
+		r.record(it.AuditEvent(job.Name))
+	})
+	if res != nil {
+		for _, d := range dests {
+			r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
+			r.Metrics.Locked(job.Name, d.Name, res.Locked(d.Name))
+		}
+		for _, name := range slices.Sorted(maps.Keys(res.Refused)) {
+			r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: notify.OutcomeFailed,
+				Message: "prune refused on " + name + ": " + res.Refused[name]})
 		}
 	}
 	if interrupted(ctx) {
@@ -437,7 +448,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		n := len(rep.Aborted) + len(rep.Deleted)
 		r.Metrics.Swept(d.Name, n)
 		if n > 0 {
-			r.record(audit.Event{Action: audit.ActionSweep, Job: job.Name, Destination: d.Name, Outcome: "ok",
+			r.record(audit.Event{Action: audit.ActionSweep, Job: job.Name, Destination: d.Name, Outcome: audit.OutcomeOK,
 				Detail: fmt.Sprintf("%d unfinished uploads aborted, %d orphan payloads deleted", len(rep.Aborted), len(rep.Deleted))})
 		}
 	}

@@ -135,11 +135,11 @@ func Run(ctx context.Context, o Options) error {
 // the running one when the new file is invalid.
 func reload(o Options, scheds []*Scheduler, runner *Runner, m *metrics.Metrics, auditLog *audit.Log, log *zap.Logger) {
 	cfg, err := o.Load()
-	ev := audit.Event{Action: audit.ActionConfigReload, Outcome: "ok", Detail: o.Config.Path}
+	ev := audit.Event{Action: audit.ActionConfigReload, Outcome: audit.OutcomeOK, Detail: o.Config.Path}
 	if err != nil {
 		log.Error("configuration reload rejected: the running configuration stays", zap.Error(err))
 		m.ConfigReloaded(false)
-		ev.Outcome, ev.Detail = "failed", err.Error()
+		ev.Outcome, ev.Detail = audit.OutcomeFailed, err.Error()
 	} else {
 		runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(o.Version)))
 		open.WarnPlainHTTP(log, cfg)

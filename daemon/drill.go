@@ -77,16 +77,16 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 		log.Error("drill evidence not fully stored", zap.Error(kerr))
 	}
 	r.record(rep.AuditEvent())
-	r.Metrics.DrillFinished(job.Name, rep.Result, rep.Finished, rep.TotalSeconds, rep.PhaseSeconds(), rep.RTORatio)
-	outcome := "ok"
+	r.Metrics.DrillFinished(job.Name, rep.Passed(), rep.Finished, rep.TotalSeconds, rep.PhaseSeconds(), rep.RTORatio)
+	outcome := notify.OutcomeOK
 	msg := fmt.Sprintf("drill of %s from %s passed in %s (%s of the RTO)", rep.Backup, from.Name, rep.Total().Round(time.Second), drill.Percent(rep.RTORatio))
 	switch {
 	case !rep.Passed():
-		outcome, msg = "failed", fmt.Sprintf("drill from %s failed: %s", from.Name, rep.Error)
+		outcome, msg = notify.OutcomeFailed, fmt.Sprintf("drill from %s failed: %s", from.Name, rep.Error)
 	case rep.Unproven() != "":
-		outcome, msg = "warning", fmt.Sprintf("drill of %s from %s passed, but the compliance report will not accept it: %s", rep.Backup, from.Name, rep.Unproven())
+		outcome, msg = notify.OutcomeWarning, fmt.Sprintf("drill of %s from %s passed, but the compliance report will not accept it: %s", rep.Backup, from.Name, rep.Unproven())
 	case rep.Warning != "":
-		outcome, msg = "warning", fmt.Sprintf("drill from %s passed with a warning: %s", from.Name, rep.Warning)
+		outcome, msg = notify.OutcomeWarning, fmt.Sprintf("drill from %s passed with a warning: %s", from.Name, rep.Warning)
 	}
 	r.notify(ctx, notify.Event{Time: rep.Finished, Kind: "drill", Job: job.Name, BackupID: rep.Backup, Outcome: outcome, Message: msg})
 	return rep, err
@@ -98,7 +98,7 @@ func (r *Runner) drillFailed(ctx context.Context, job *config.Job, from string, 
 	now := r.now()
 	r.Metrics.DrillNotStarted(job.Name, now)
 	r.record(audit.Event{Action: audit.ActionDrill, Job: job.Name, Destination: from, Outcome: audit.OutcomeFailed, Detail: err.Error()})
-	r.notify(ctx, notify.Event{Time: now, Kind: "drill", Job: job.Name, Outcome: "failed", Message: err.Error()})
+	r.notify(ctx, notify.Event{Time: now, Kind: "drill", Job: job.Name, Outcome: notify.OutcomeFailed, Message: err.Error()})
 }
 
 // Drill is a RunFunc for the drill schedule: one scheduled drill of

@@ -90,6 +90,9 @@ func TestMaintenanceManifestReads(t *testing.T) {
 		job := &config.Job{Name: fmt.Sprintf("app%d", j), Timezone: "UTC"}
 		job.Retention.KeepWithin = config.Duration(28 * 24 * time.Hour)
 		job.Retention.MinKeep = 2
+		if err := job.Resolve(); err != nil {
+			t.Fatal(err)
+		}
 		jobs = append(jobs, job)
 		for b := range 10 {
 			at := now.Add(-time.Duration(b) * 24 * time.Hour)

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/metrics"
 )
 
 // Trigger says why a job runs.
@@ -32,6 +33,8 @@ type NewestFunc func(ctx context.Context, cfg *config.Config, job *config.Job) (
 
 // Hooks are told what the scheduler decides, for metrics; any may be nil.
 type Hooks struct {
+	// Skipped is called for a slot not run, with a metrics skip reason
+	// (metrics.SkipOverlap).
 	Skipped func(job, reason string)
 	NextRun func(job string, t time.Time)
 	Running func(job string, running bool)
@@ -39,16 +42,22 @@ type Hooks struct {
 	Forget func(job string)
 }
 
-// Plan says which schedule a Scheduler follows for a job: a cron spec,
-// and whether the job is scheduled at all.
-type Plan func(job *config.Job) (spec string, on bool)
+// Plan says which schedule a Scheduler follows for a job (one parsed by
+// config validation, followed in the job's time zone), and whether the
+// job is scheduled at all.
+type Plan func(job *config.Job) (sched cron.Schedule, on bool)
 
 // BackupPlan schedules each job's backups (Job.Schedule): the default.
-func BackupPlan(job *config.Job) (string, bool) { return job.Schedule, true }
+func BackupPlan(job *config.Job) (cron.Schedule, bool) { return job.BackupSchedule(), true }
 
 // DrillPlan schedules each job's restore drills (Job.Drill.Schedule), for
 // jobs whose drills are enabled.
-func DrillPlan(job *config.Job) (string, bool) { return job.Drill.Schedule, job.Drill.Enabled }
+func DrillPlan(job *config.Job) (cron.Schedule, bool) {
+	if !job.Drill.Enabled {
+		return nil, false
+	}
+	return job.DrillSchedule(), true
+}
 
 // Scheduler runs each job of a configuration on its cron schedule: one run
 // of a job at a time (an overlapping trigger is skipped), at most
@@ -164,15 +173,11 @@ func (s *Scheduler) start(ctx context.Context, cfg *config.Config, catchUp bool)
 	s.stopJobs = cancel
 	for _, name := range cfg.JobOrder {
 		job := cfg.Jobs[name]
-		spec, on := s.plan(job)
+		sched, on := s.plan(job)
 		if !on {
 			continue
 		}
-		sched, loc, err := ScheduleOf(job, spec)
-		if err != nil { // config validation makes this unreachable
-			s.log.Error("job not scheduled", zap.String("job", name), zap.Error(err))
-			continue
-		}
+		loc := job.Location()
 		s.loops.Add(1)
 		go func() {
 			defer s.loops.Done()
@@ -283,7 +288,7 @@ func (s *Scheduler) trigger(ctx context.Context, cfg *config.Config, job *config
 		s.mu.Unlock()
 		s.log.Warn("previous run still going: this slot is skipped", zap.String("job", job.Name), zap.Time("slot", t.Slot))
 		if s.hooks.Skipped != nil {
-			s.hooks.Skipped(job.Name, "overlap")
+			s.hooks.Skipped(job.Name, metrics.SkipOverlap)
 		}
 		return
 	}
@@ -311,24 +316,6 @@ func (s *Scheduler) trigger(ctx context.Context, cfg *config.Config, job *config
 		}
 		s.run(ctx, cfg, job, t)
 	}()
-}
-
-// Schedule parses job's backup schedule and time zone.
-func Schedule(job *config.Job) (cron.Schedule, *time.Location, error) {
-	return ScheduleOf(job, job.Schedule)
-}
-
-// ScheduleOf parses spec, one of job's cron schedules, and job's time zone.
-func ScheduleOf(job *config.Job, spec string) (cron.Schedule, *time.Location, error) {
-	loc, err := time.LoadLocation(job.Timezone)
-	if err != nil {
-		return nil, nil, fmt.Errorf("job %s: timezone: %w", job.Name, err)
-	}
-	sched, err := config.CronParser.Parse(spec)
-	if err != nil {
-		return nil, nil, fmt.Errorf("job %s: schedule: %w", job.Name, err)
-	}
-	return sched, loc, nil
 }
 
 // Period is the longest gap between activations of sched around now (the

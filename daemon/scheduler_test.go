@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/coffer-backup/coffer/config"
 )
 
@@ -143,10 +145,7 @@ func TestMaxConcurrentJobs(t *testing.T) {
 
 func TestCatchUp(t *testing.T) {
 	// The job's last slot (Sunday 02:00 UTC) at or before now.
-	sched, _, err := ScheduleOf(&config.Job{Timezone: "UTC"}, "0 2 * * 0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sched := parsedSchedule(t, "0 2 * * 0")
 	last, ok := lastSlot(sched, time.Now().UTC(), Period(sched, time.Now().UTC()))
 	if !ok {
 		t.Fatal("no last slot within a week")
@@ -268,26 +267,35 @@ func TestPeriod(t *testing.T) {
 		"*/5 * * * * *": 5 * time.Second,
 		"@every 6h":     6 * time.Hour,
 	} {
-		sched, err := config.CronParser.Parse(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := Period(sched, now); got != want {
+		if got := Period(parsedSchedule(t, spec), now); got != want {
 			t.Errorf("Period(%q) = %s, want %s", spec, got, want)
 		}
 	}
+}
+
+// parsedSchedule is spec as config validation parses a job's schedule.
+func parsedSchedule(t *testing.T, spec string) cron.Schedule {
+	t.Helper()
+	job := &config.Job{Name: "a", Schedule: spec}
+	if err := job.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	return job.BackupSchedule()
 }
 
 func TestScheduleUsesJobTimezone(t *testing.T) {
 	cfg := testConfig(t, "", "0 2 * * 0")
 	job := cfg.Jobs["a"]
 	job.Timezone = "Europe/London"
-	sched, loc, err := Schedule(job)
-	if err != nil {
+	if err := job.Resolve(); err != nil {
 		t.Fatal(err)
 	}
+	sched, on := BackupPlan(job)
+	if !on {
+		t.Fatal("BackupPlan leaves the job out")
+	}
 	// 2026-07-05 is a Sunday in British Summer Time: 02:00 BST is 01:00 UTC.
-	next := sched.Next(time.Date(2026, 7, 4, 12, 0, 0, 0, time.UTC).In(loc))
+	next := sched.Next(time.Date(2026, 7, 4, 12, 0, 0, 0, time.UTC).In(job.Location()))
 	if want := time.Date(2026, 7, 5, 1, 0, 0, 0, time.UTC); !next.Equal(want) {
 		t.Errorf("next = %s, want %s", next.UTC(), want)
 	}
@@ -302,6 +310,11 @@ func TestDrillPlan(t *testing.T) {
 	cfg.Jobs["a"].Drill.Schedule = "* * * * * *"
 	cfg.Jobs["b"].Drill.Schedule = "* * * * * *"
 	cfg.Jobs["b"].Drill.Enabled = false
+	for _, j := range cfg.Jobs {
+		if err := j.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := newRecorder(0)
 	s := New(cfg, r.run, nil, r.hooks(), zap.NewNop()).WithPlan(DrillPlan)
 	if err := runFor(t, s, 2500*time.Millisecond); err != nil {

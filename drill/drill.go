@@ -262,7 +262,7 @@ func (d *run) finish(err error) *Report {
 	case r.WarnRatio > 0 && r.RTORatio > r.WarnRatio:
 		r.Warning = fmt.Sprintf("drill took %s, %.0f%% of the RTO of %s (warning above %.0f%%)", FormatSeconds(r.TotalSeconds), 100*r.RTORatio, FormatSeconds(r.RTOSeconds), 100*r.WarnRatio)
 	}
-	log := d.Log.With(zap.String("result", r.Result), zap.Float64("total_seconds", r.TotalSeconds), zap.Float64("rto_ratio", r.RTORatio))
+	log := d.Log.With(zap.String("result", string(r.Result)), zap.Float64("total_seconds", r.TotalSeconds), zap.Float64("rto_ratio", r.RTORatio))
 	if r.Result == Passed {
 		log.Info("drill finished", zap.Int64("headroom_bytes", r.HeadroomBytes))
 	} else {

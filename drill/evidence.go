@@ -21,10 +21,14 @@ import (
 // newest it reads.
 const ReportFormatVersion = 1
 
-// Result values of a drill.
+// Result is how a drill ended. The words are stored in every drill report
+// and read back by the compliance report: a value is never renamed.
+type Result string
+
+// Results of a drill.
 const (
-	Passed = "passed"
-	Failed = "failed"
+	Passed Result = "passed"
+	Failed Result = "failed"
 )
 
 // Phase names, in the order a drill runs them.
@@ -82,7 +86,7 @@ type Report struct {
 	CountsExact bool         `json:"counts_exact"`
 	Checks      []CheckRun   `json:"checks,omitempty"`
 
-	Result string `json:"result"` // passed or failed
+	Result Result `json:"result"` // Passed or Failed
 	// Warning is set when a passed drill took longer than WarnRatio of
 	// the RTO.
 	Warning string `json:"warning,omitempty"`

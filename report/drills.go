@@ -130,11 +130,11 @@ func lastPassed(drills []*drill.Report) *drill.Report {
 func drillVerdict(r *drill.Report) string {
 	switch {
 	case r.ManifestSignedBy != "":
-		return r.Result + ", manifest signed by " + r.ManifestSignedBy
+		return string(r.Result) + ", manifest signed by " + r.ManifestSignedBy
 	case r.ManifestVerified == nil:
-		return r.Result + ", manifest verification not recorded"
+		return string(r.Result) + ", manifest verification not recorded"
 	case !*r.ManifestVerified:
-		return r.Result + ", manifest signature NOT verified"
+		return string(r.Result) + ", manifest signature NOT verified"
 	}
-	return r.Result + ", manifest verified"
+	return string(r.Result) + ", manifest verified"
 }

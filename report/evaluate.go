@@ -32,31 +32,17 @@ func Evaluate(in Input) *Report {
 type jobEval struct {
 	in    JobInput
 	now   time.Time
-	from  time.Time // the window's start
-	loc   *time.Location
-	sched cron.Schedule // nil when the schedule does not parse
+	from  time.Time      // the window's start
+	loc   *time.Location // the job's time zone
+	sched cron.Schedule  // the job's backup schedule
 	// deleted holds the destinations and backup ids whose deletion
 	// there the audit trail records (see deletions).
 	deleted map[[2]string]bool
-	// notes are problems with the job's settings, shown in the controls
-	// they affect.
-	schedErr error
-	locErr   error
 }
 
 func evaluateJob(in Input, ji JobInput) JobReport {
 	j := ji.Job
-	e := &jobEval{in: ji, now: in.Now, from: in.Now.Add(-in.Since), loc: time.UTC, deleted: deletions(ji.Events)}
-	if loc, err := time.LoadLocation(j.Timezone); err != nil {
-		e.locErr = fmt.Errorf("timezone %q: %w (weeks are counted in UTC)", j.Timezone, err)
-	} else {
-		e.loc = loc
-	}
-	if s, err := config.CronParser.Parse(j.Schedule); err != nil {
-		e.schedErr = fmt.Errorf("schedule %q: %w", j.Schedule, err)
-	} else {
-		e.sched = s
-	}
+	e := &jobEval{in: ji, now: in.Now, from: in.Now.Add(-in.Since), loc: j.Location(), sched: j.BackupSchedule(), deleted: deletions(ji.Events)}
 	jr := JobReport{
 		Job:         j.Name,
 		Timezone:    e.loc.String(),
@@ -95,11 +81,8 @@ func isoWeek(t time.Time, loc *time.Location) string {
 }
 
 // period is the longest gap between the schedule's activations around
-// now (daemon.Period); zero when the schedule is unknown or never fires.
+// now (daemon.Period); zero when the schedule never fires.
 func (e *jobEval) period() time.Duration {
-	if e.sched == nil {
-		return 0
-	}
 	if p := daemon.Period(e.sched, e.now.In(e.loc)); p < math.MaxInt64 {
 		return p
 	}

@@ -583,6 +583,9 @@ func TestEvaluateTimezone(t *testing.T) {
 	in := clean()
 	ji := &in.Jobs[0]
 	ji.Job.Timezone = "Pacific/Auckland"
+	if err := ji.Job.Resolve(); err != nil {
+		t.Fatal(err)
+	}
 	r := Evaluate(in)
 	if got := r.Jobs[0].Timezone; got != "Pacific/Auckland" {
 		t.Fatalf("timezone %q", got)

@@ -34,7 +34,7 @@ var hexHash = strings.Repeat("ab", 32)
 
 // testJob is the job of every fabricated history.
 func testJob() *config.Job {
-	return &config.Job{
+	j := &config.Job{
 		Name:         "app",
 		Destinations: []string{"primary", "offsite"},
 		Recipients:   []string{keyA},
@@ -49,6 +49,10 @@ func testJob() *config.Job {
 			MaxAge:   config.Duration(35 * config.Day),
 		},
 	}
+	if err := j.Resolve(); err != nil {
+		panic(err)
+	}
+	return j
 }
 
 // backupID is the id of a backup started at t.
@@ -81,7 +85,7 @@ func newManifest(job string, t time.Time, dests []string, recipients ...string) 
 
 // newDrill returns a drill report of job that finished at end after
 // took, with the given result.
-func newDrill(job string, end time.Time, took time.Duration, result string) *drill.Report {
+func newDrill(job string, end time.Time, took time.Duration, result drill.Result) *drill.Report {
 	return &drill.Report{
 		FormatVersion: drill.ReportFormatVersion,
 		ID:            backupID(end.Add(-took)),
@@ -115,7 +119,7 @@ func sundays() []time.Time {
 }
 
 // event returns an audit event.
-func event(t time.Time, action, id, dest, outcome, rule string) audit.Event {
+func event(t time.Time, action, id, dest string, outcome audit.Outcome, rule string) audit.Event {
 	return audit.Event{ID: t.UTC().Format("20060102T150405.000000000Z") + "-" + dest + "-" + action,
 		Time: t, Host: "db1", User: "coffer", Action: action, Job: "app", BackupID: id,
 		Destination: dest, Outcome: outcome, Rule: rule}

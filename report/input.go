@@ -30,8 +30,9 @@ type Input struct {
 
 // JobInput is what is known about one job.
 type JobInput struct {
-	// Job is the job's configuration (schedule, time zone, retention,
-	// recipients, RTO, drill settings); required.
+	// Job is the job's validated configuration (schedule, time zone,
+	// retention, recipients, RTO, drill settings); required. A job built
+	// in code must be resolved (config.Job.Resolve).
 	Job *config.Job
 	// Destinations in the job's order: the primary first.
 	Destinations []DestinationInput

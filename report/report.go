@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/coffer-backup/coffer/drill"
 )
 
 // Status is a control's outcome.
@@ -161,10 +163,10 @@ type DrillRun struct {
 	// RTOSeconds is the RTO the drill is judged against: the job's
 	// configured RTO.
 	RTOSeconds float64 `json:"rto_seconds"`
-	// Result is "passed" or "failed": as the drill recorded it, except
-	// that a passed drill whose manifest signature was not verified (or
-	// not recorded as verified) is "failed" here.
-	Result string `json:"result"`
+	// Result is drill.Passed or drill.Failed: as the drill recorded it,
+	// except that a passed drill whose manifest signature was not
+	// verified (or not recorded as verified) is drill.Failed here.
+	Result drill.Result `json:"result"`
 	// OverRTO is true when TotalSeconds exceeds RTOSeconds.
 	OverRTO bool `json:"over_rto"`
 	// ManifestVerified is whether the drill verified the backup's

@@ -34,9 +34,7 @@ func (e *jobEval) retentionControl() Control {
 	limit := keepWithin + grace
 	c.add(Pass, "policy: keep_within %s, min_keep %d; a backup may be present up to %s old (grace %s)",
 		human(keepWithin), j.Retention.MinKeep, human(limit), graceText)
-	// The policy prune applies, in e.loc (a bad time zone is reported as
-	// e.locErr).
-	policy := prune.PolicyIn(j, e.loc)
+	policy := prune.Policy(j) // the policy prune applies
 	copies := map[string]int{}
 	for _, d := range e.in.Destinations {
 		for _, m := range d.Manifests {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/coffer-backup/coffer/drill"
 )
 
 // Colours of the HTML report, shared by the status badges and the charts
@@ -145,7 +147,7 @@ func drillChart(j JobReport) chart {
 	for i, d := range j.Drills {
 		x := left + (float64(i)+0.5)*slot
 		fill := colourPass
-		if d.Result != "passed" || d.OverRTO {
+		if d.Result != drill.Passed || d.OverRTO {
 			fill = colourFail
 		}
 		ch.Rects = append(ch.Rects, svgRect{

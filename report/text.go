@@ -82,7 +82,7 @@ func writeTextJob(w io.Writer, j *JobReport) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "    DRILL\tBACKUP\tFINISHED\tTOOK\tOF RTO\tRESULT")
 		for _, d := range j.Drills {
-			result := d.Result
+			result := string(d.Result)
 			if d.OverRTO {
 				result += ", over the RTO"
 			}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -62,15 +65,11 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 	var results []*prune.Result
 	problems := 0
 	for _, j := range jobs {
-		policy, err := prune.Policy(j)
-		if err != nil {
-			return usageErr(fmt.Errorf("job %s: %w", j.Name, err))
-		}
 		dests, err := openStores(ctx, cfg, j, "")
 		if err != nil {
 			return err
 		}
-		res, err := prune.Run(ctx, j.Name, policy, dests, trust, clock.Now(), dryRun, log, func(it prune.Item) {
+		res, err := prune.Run(ctx, j.Name, prune.Policy(j), dests, trust, clock.Now(), dryRun, log, func(it prune.Item) {
 			recordAudit(auditLog, log, it.AuditEvent(j.Name))
 		})
 		if err != nil {
@@ -79,12 +78,12 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		results = append(results, res)
 		problems += len(res.Refused)
 		for _, it := range res.Items {
-			if it.Outcome == "failed" || it.Outcome == prune.OutcomeUnverified || it.Outcome == prune.OutcomeIncomplete {
+			if it.Outcome.Problem() {
 				problems++
 			}
 		}
 		if !asJSON {
-			printPrune(cmd, res)
+			printPrune(cmd, res, j.Destinations)
 		}
 		if auditLog != nil {
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
@@ -93,7 +92,19 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 	return finishMaintenance(cmd, asJSON, results, problems, "prune")
 }
 
-func printPrune(cmd *cobra.Command, res *prune.Result) {
+// printPrune writes res as a table, by destination in the job's order
+// (dests) and each destination's backups newest first, then the
+// destinations not pruned, in the same order.
+func printPrune(cmd *cobra.Command, res *prune.Result, dests []string) {
+	byDest := func(a, b string) int {
+		rank := func(name string) int {
+			if i := slices.Index(dests, name); i >= 0 {
+				return i
+			}
+			return len(dests)
+		}
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
+	}
 	out := cmd.OutOrStdout()
 	mode := ""
 	if res.DryRun {
@@ -102,7 +113,11 @@ func printPrune(cmd *cobra.Command, res *prune.Result) {
 	fmt.Fprintf(out, "job %s%s\n", res.Job, mode)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  DESTINATION\tBACKUP\tAGE\tACTION\tRULE\tREASON")
-	for _, it := range res.Items {
+	items := slices.Clone(res.Items)
+	slices.SortStableFunc(items, func(a, b prune.Item) int {
+		return cmp.Or(byDest(a.Destination, b.Destination), cmp.Compare(b.ID, a.ID))
+	})
+	for _, it := range items {
 		reason := it.Reason
 		if it.Error != "" {
 			reason += ": " + it.Error
@@ -110,8 +125,8 @@ func printPrune(cmd *cobra.Command, res *prune.Result) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", it.Destination, it.ID, ageOf(it.Time), it.Outcome, it.Rule, reason)
 	}
 	tw.Flush()
-	for name, why := range res.Refused {
-		fmt.Fprintf(out, "  %s: NOT PRUNED: %s\n", name, why)
+	for _, name := range slices.SortedFunc(maps.Keys(res.Refused), byDest) {
+		fmt.Fprintf(out, "  %s: NOT PRUNED: %s\n", name, res.Refused[name])
 	}
 	if len(res.Items) == 0 && len(res.Refused) == 0 {
 		fmt.Fprintln(out, "  no complete backups")

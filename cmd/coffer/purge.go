@@ -69,9 +69,9 @@ or failed), 2 usage or config error (including a missing --confirm).`,
 			for _, d := range dests {
 				r := prune.Purge(ctx, j.Name, d, log)
 				results = append(results, r)
-				outcome, detail := "ok", fmt.Sprintf("%d backups, %d objects removed", r.Backups, r.Objects)
+				outcome, detail := audit.OutcomeOK, fmt.Sprintf("%d backups, %d objects removed", r.Backups, r.Objects)
 				if r.Error != "" || len(r.Locked) > 0 {
-					outcome = "failed"
+					outcome = audit.OutcomeFailed
 					problems++
 					detail += fmt.Sprintf("; %d locked; %s", len(r.Locked), r.Error)
 				}

@@ -163,11 +163,11 @@ func printRepair(cmd *cobra.Command, res repairResult) {
 		rows++
 	}
 	for _, c := range res.Repair.Copied {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Action, c.ID, c.To, c.From, "ok", c.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Action, c.ID, c.To, c.From, audit.OutcomeOK, c.Reason)
 		rows++
 	}
 	for _, r := range res.Repair.Removed {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", repair.ActionRemove, r.ID, r.Destination, "", "removed", r.Reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", repair.ActionRemove, r.ID, r.Destination, "", audit.OutcomeRemoved, r.Reason)
 		rows++
 	}
 	for _, f := range res.Repair.Failed {

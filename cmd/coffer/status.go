@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/manifest"
@@ -55,13 +54,13 @@ type backupStatus struct {
 
 // drillStatus is a job's newest drill.
 type drillStatus struct {
-	ID           string    `json:"id"`
-	Finished     time.Time `json:"finished"`
-	Result       string    `json:"result"`
-	From         string    `json:"from"`
-	TotalSeconds float64   `json:"total_seconds"`
-	RTORatio     float64   `json:"rto_ratio"`
-	Error        string    `json:"error,omitempty"`
+	ID           string       `json:"id"`
+	Finished     time.Time    `json:"finished"`
+	Result       drill.Result `json:"result"`
+	From         string       `json:"from"`
+	TotalSeconds float64      `json:"total_seconds"`
+	RTORatio     float64      `json:"rto_ratio"`
+	Error        string       `json:"error,omitempty"`
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -122,14 +121,10 @@ untrusted or incomplete manifest, and its last drill passed; 1 otherwise
 func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.Time) (jobStatus, error) {
 	st := jobStatus{Job: j.Name, Source: j.Source.Type, RTOSeconds: j.RTO.D().Seconds(), Unreachable: map[string]string{}}
 	trust := manifest.ConfiguredTrust(cfg.Signing)
-	if sched, loc, err := daemon.Schedule(j); err == nil {
-		st.NextBackup = sched.Next(now.In(loc))
-	}
+	st.NextBackup = j.BackupSchedule().Next(now.In(j.Location()))
 	if j.Drill.Enabled {
-		if sched, loc, err := daemon.ScheduleOf(j, j.Drill.Schedule); err == nil {
-			next := sched.Next(now.In(loc))
-			st.NextDrill = &next
-		}
+		next := j.DrillSchedule().Next(now.In(j.Location()))
+		st.NextDrill = &next
 	}
 	dests, err := openStores(ctx, cfg, j, "")
 	if err != nil {
@@ -246,7 +241,7 @@ func printStatus(w io.Writer, st jobStatus, now time.Time) {
 	}
 	fmt.Fprintf(w, "  next backup  %s (in %s)\n", st.NextBackup.Format(time.RFC3339), ago(st.NextBackup.Sub(now).Seconds()))
 	if d := st.LastDrill; d != nil {
-		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(d.Result), drill.FormatSeconds(d.TotalSeconds), drill.Percent(d.RTORatio), drill.FormatSeconds(st.RTOSeconds))
+		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(string(d.Result)), drill.FormatSeconds(d.TotalSeconds), drill.Percent(d.RTORatio), drill.FormatSeconds(st.RTOSeconds))
 	} else {
 		fmt.Fprintf(w, "  last drill   NONE\n")
 	}

@@ -8,11 +8,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Run outcomes for BackupFinished.
+// Outcome is the outcome label of coffer_backup_runs_total,
+// coffer_repairs_total and coffer_config_reloads_total (its "result").
+// The words are what alerts match on: a value is never renamed.
+type Outcome string
+
+// Outcomes of a backup run, a repair or a reload (ok and failed only for
+// the last two).
 const (
-	OutcomeOK      = "ok"
-	OutcomePartial = "partial"
-	OutcomeFailed  = "failed"
+	OutcomeOK      Outcome = "ok"
+	OutcomePartial Outcome = "partial"
+	OutcomeFailed  Outcome = "failed"
+)
+
+// Results of a drill, the result label of coffer_drill_runs_total.
+const (
+	drillPassed = "passed"
+	drillFailed = "failed"
 )
 
 // Skip reasons for BackupSkipped.
@@ -66,7 +78,7 @@ type Metrics struct {
 }
 
 var (
-	outcomes = []string{OutcomeOK, OutcomePartial, OutcomeFailed}
+	outcomes = []Outcome{OutcomeOK, OutcomePartial, OutcomeFailed}
 	skips    = []string{SkipOverlap, SkipLeaseHeld, SkipAlreadyDone}
 )
 
@@ -147,8 +159,8 @@ func New() *Metrics {
 		m.drills, m.drillTime, m.drillPhase, m.drillRatio, m.drillLast, m.drillPassed,
 		m.untrusted,
 	)
-	m.reloads.WithLabelValues("ok")
-	m.reloads.WithLabelValues("failed")
+	m.reloads.WithLabelValues(string(OutcomeOK))
+	m.reloads.WithLabelValues(string(OutcomeFailed))
 	return m
 }
 
@@ -163,13 +175,13 @@ func (m *Metrics) Job(job string) {
 		return
 	}
 	for _, o := range outcomes {
-		m.runs.WithLabelValues(job, o)
+		m.runs.WithLabelValues(job, string(o))
 	}
 	for _, r := range skips {
 		m.skipped.WithLabelValues(job, r)
 	}
-	m.drills.WithLabelValues(job, "passed")
-	m.drills.WithLabelValues(job, "failed")
+	m.drills.WithLabelValues(job, drillPassed)
+	m.drills.WithLabelValues(job, drillFailed)
 	m.running.WithLabelValues(job)
 }
 
@@ -178,11 +190,11 @@ func (m *Metrics) Job(job string) {
 // long it took, and for each destination that stored the backup, its
 // finish time and payload size. Destinations that failed keep the values
 // of their last success.
-func (m *Metrics) BackupFinished(job, outcome string, started, finished time.Time, perDest map[string]DestResult) {
+func (m *Metrics) BackupFinished(job string, outcome Outcome, started, finished time.Time, perDest map[string]DestResult) {
 	if m == nil {
 		return
 	}
-	m.runs.WithLabelValues(job, outcome).Inc()
+	m.runs.WithLabelValues(job, string(outcome)).Inc()
 	m.lastRun.WithLabelValues(job).Set(seconds(finished))
 	m.lastDuration.WithLabelValues(job).Set(finished.Sub(started).Seconds())
 	for dest, r := range perDest {
@@ -194,12 +206,16 @@ func (m *Metrics) BackupFinished(job, outcome string, started, finished time.Tim
 	}
 }
 
-// DrillFinished records a restore drill of job: its result ("passed" or
-// "failed"), when it finished, its total and per-phase durations and its
-// ratio to the RTO.
-func (m *Metrics) DrillFinished(job, result string, finished time.Time, total float64, phases map[string]float64, rtoRatio float64) {
+// DrillFinished records a restore drill of job: whether it passed (result
+// "passed" or "failed"), when it finished, its total and per-phase
+// durations and its ratio to the RTO.
+func (m *Metrics) DrillFinished(job string, passed bool, finished time.Time, total float64, phases map[string]float64, rtoRatio float64) {
 	if m == nil {
 		return
+	}
+	result := drillFailed
+	if passed {
+		result = drillPassed
 	}
 	m.drills.WithLabelValues(job, result).Inc()
 	m.drillLast.WithLabelValues(job).Set(seconds(finished))
@@ -208,7 +224,7 @@ func (m *Metrics) DrillFinished(job, result string, finished time.Time, total fl
 	for phase, s := range phases {
 		m.drillPhase.WithLabelValues(job, phase).Set(s)
 	}
-	if result == "passed" {
+	if passed {
 		m.drillPassed.WithLabelValues(job).Set(seconds(finished))
 	}
 }
@@ -220,7 +236,7 @@ func (m *Metrics) DrillNotStarted(job string, at time.Time) {
 	if m == nil {
 		return
 	}
-	m.drills.WithLabelValues(job, "failed").Inc()
+	m.drills.WithLabelValues(job, drillFailed).Inc()
 	m.drillLast.WithLabelValues(job).Set(seconds(at))
 }
 
@@ -277,11 +293,11 @@ func (m *Metrics) Swept(dest string, n int) {
 
 // Repaired counts one backup of job copied to dest, which was missing it,
 // with outcome OutcomeOK or OutcomeFailed.
-func (m *Metrics) Repaired(job, dest, outcome string) {
+func (m *Metrics) Repaired(job, dest string, outcome Outcome) {
 	if m == nil {
 		return
 	}
-	m.repairs.WithLabelValues(job, dest, outcome).Inc()
+	m.repairs.WithLabelValues(job, dest, string(outcome)).Inc()
 }
 
 // Untrusted records how many manifest keys of job at dest are not used
@@ -316,12 +332,12 @@ func (m *Metrics) ConfigReloaded(ok bool) {
 	if m == nil {
 		return
 	}
-	result := "failed"
+	result := OutcomeFailed
 	if ok {
-		result = "ok"
+		result = OutcomeOK
 		m.lastReloadOK.Set(seconds(time.Now()))
 	}
-	m.reloads.WithLabelValues(result).Inc()
+	m.reloads.WithLabelValues(string(result)).Inc()
 }
 
 // Forget removes every series labelled with job, for a job a reload

@@ -226,7 +226,7 @@ func populate(m *metrics.Metrics, job string) {
 	m.LeaseHeld(job, "host-a", true)
 	m.Swept("primary", 1)
 	m.ConfigReloaded(true)
-	m.DrillFinished(job, "passed", now, 60, map[string]float64{"load": 50}, 60.0/28800)
+	m.DrillFinished(job, true, now, 60, map[string]float64{"load": 50}, 60.0/28800)
 }
 
 func TestForgetRemovesOnlyThatJob(t *testing.T) {
@@ -333,9 +333,9 @@ func TestNilMetricsDiscards(t *testing.T) {
 func TestDrillFinishedKeepsLastSuccessOnFailure(t *testing.T) {
 	m := metrics.New()
 	t0 := time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC)
-	m.DrillFinished("db", "passed", t0, 1800, map[string]float64{"load": 1500, "validate": 200}, 1800.0/28800)
+	m.DrillFinished("db", true, t0, 1800, map[string]float64{"load": 1500, "validate": 200}, 1800.0/28800)
 	t1 := t0.Add(30 * 24 * time.Hour)
-	m.DrillFinished("db", "failed", t1, 40000, map[string]float64{"load": 39000}, 40000.0/28800)
+	m.DrillFinished("db", false, t1, 40000, map[string]float64{"load": 39000}, 40000.0/28800)
 	want(t, series(t, m.Registry()), map[string]float64{
 		`coffer_drill_runs_total{job="db",result="passed"}`:              1,
 		`coffer_drill_runs_total{job="db",result="failed"}`:              1,

@@ -27,7 +27,7 @@
 //	  "kind":         "backup",                 // backup, prune, repair, drill or sweep
 //	  "job":          "app",                    // "" when not tied to one job
 //	  "backup_id":    "20261123T020000Z-7f3a",  // "" when there is none
-//	  "outcome":      "partial",                // ok, partial or failed
+//	  "outcome":      "partial",                // ok, partial, failed, or warning (a drill that passed but needs attention)
 //	  "message":      "1 of 2 destinations failed",
 //	  "destinations": {"primary": "ok", "offsite": "connection refused"}, // {} when none
 //	  "host":         "db1"

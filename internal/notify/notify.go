@@ -14,13 +14,23 @@ import (
 	"go.uber.org/zap"
 )
 
-// Outcomes an Event or a ping reports.
+// Outcome is what an Event or a ping reports. The words are part of the
+// webhook payload (see the package comment) and of the Slack summary.
+type Outcome string
+
+// Outcomes of an Event or a ping. A ping takes OK, Partial, Failed or
+// Started.
 const (
-	OutcomeOK      = "ok"
-	OutcomePartial = "partial"
-	OutcomeFailed  = "failed"
-	OutcomeStarted = "started"
+	OutcomeOK      Outcome = "ok"      // done (a backup: at every destination)
+	OutcomePartial Outcome = "partial" // a backup stored at some destinations only
+	OutcomeFailed  Outcome = "failed"  // not done, or a finding that needs someone
+	OutcomeStarted Outcome = "started" // a run began (pings only)
+	OutcomeWarning Outcome = "warning" // a drill passed, but needs attention
 )
+
+// DestinationOK is the value of Event.Destinations for a destination that
+// did its part.
+const DestinationOK = string(OutcomeOK)
 
 // Defaults used when no Option changes them.
 const (
@@ -46,11 +56,12 @@ type Event struct {
 	Job string
 	// BackupID of the backup concerned, if any.
 	BackupID string
-	// Outcome: "ok", "partial", "failed" or "started".
-	Outcome string
+	// Outcome is one of the Outcome constants.
+	Outcome Outcome
 	// Message is a short human summary; it must hold no secret.
 	Message string
-	// Destinations maps a destination name to "ok" or a short error.
+	// Destinations maps a destination name to DestinationOK or a short
+	// error.
 	Destinations map[string]string
 	// Host that ran the job; Send uses the local host name when empty.
 	Host string
@@ -162,8 +173,8 @@ func defaultClient() *http.Client {
 }
 
 // Send delivers ev to every configured webhook and Slack target, in
-// parallel. An "ok" event is sent only when notify.on_success is set; a
-// "started" event goes to no target here (see Ping). Send returns within
+// parallel. An OutcomeOK event is sent only when notify.on_success is
+// set; an OutcomeStarted event goes to no target here (see Ping). Send returns within
 // the per-target bound plus a short grace. The error joins one error per
 // target that could not be reached, named "webhook[i]" or "slack[i]"; it
 // never holds a URL. Cancelling ctx abandons the sends: to report a run
@@ -199,11 +210,11 @@ func (n *Notifier) Send(ctx context.Context, ev Event) error {
 }
 
 // Ping reports outcome to job's healthchecks-style check URL (ping_url):
-// URL/start for "started", URL for "ok", URL/fail for "failed" and
-// "partial". A job without one does nothing; an http:// URL is refused
+// URL/start for OutcomeStarted, URL for OutcomeOK, URL/fail for
+// OutcomeFailed and OutcomePartial. A job without one does nothing; an http:// URL is refused
 // unless the job sets ping_insecure_http. The error names the target
 // "ping" and never holds the URL.
-func (n *Notifier) Ping(ctx context.Context, job *config.Job, outcome string) error {
+func (n *Notifier) Ping(ctx context.Context, job *config.Job, outcome Outcome) error {
 	pingURL := job.PingURL
 	if pingURL.IsZero() {
 		return nil

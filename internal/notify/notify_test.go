@@ -190,7 +190,10 @@ func TestSlackText(t *testing.T) {
 }
 
 func TestPingPaths(t *testing.T) {
-	tests := []struct{ outcome, want string }{
+	tests := []struct {
+		outcome Outcome
+		want    string
+	}{
 		{"started", "/ping/abc/start"},
 		{"ok", "/ping/abc"},
 		{"failed", "/ping/abc/fail"},
@@ -207,7 +210,7 @@ func TestPingPaths(t *testing.T) {
 			if len(reqs) != 1 || reqs[0].path != tt.want || reqs[0].query != "rid=1" || reqs[0].agent != "coffer/1.2.3" {
 				t.Errorf("ping %s to %s: got %+v, want one request to %s?rid=1", tt.outcome, base, reqs, tt.want)
 			}
-			if len(reqs) == 1 && !strings.Contains(string(reqs[0].body), tt.outcome) {
+			if len(reqs) == 1 && !strings.Contains(string(reqs[0].body), string(tt.outcome)) {
 				t.Errorf("ping body %q does not say %s", reqs[0].body, tt.outcome)
 			}
 		}
@@ -220,7 +223,7 @@ func TestPingPaths(t *testing.T) {
 
 func TestOnSuccess(t *testing.T) {
 	for _, onSuccess := range []bool{false, true} {
-		for _, outcome := range []string{"ok", "partial", "failed", "started"} {
+		for _, outcome := range []Outcome{"ok", "partial", "failed", "started"} {
 			hook, slack := newRecorder(t), newRecorder(t)
 			n := New(config.Notify{InsecureHTTP: true, OnSuccess: onSuccess, Webhooks: secrets(hook.URL), Slack: secrets(slack.URL)}, nil, fast()...)
 			ev := failedEvent

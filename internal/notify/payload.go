@@ -13,7 +13,7 @@ type wireEvent struct {
 	Kind         string            `json:"kind"`
 	Job          string            `json:"job"`
 	BackupID     string            `json:"backup_id"`
-	Outcome      string            `json:"outcome"`
+	Outcome      Outcome           `json:"outcome"`
 	Message      string            `json:"message"`
 	Destinations map[string]string `json:"destinations"`
 	Host         string            `json:"host"`
@@ -60,7 +60,7 @@ func Summary(ev Event) string {
 	if ev.Job != "" {
 		b.WriteString(" " + ev.Job)
 	}
-	b.WriteString(" " + strings.ToUpper(ev.Outcome))
+	b.WriteString(" " + strings.ToUpper(string(ev.Outcome)))
 	if ev.Host != "" {
 		b.WriteString(" on " + ev.Host)
 	}
@@ -73,7 +73,7 @@ func Summary(ev Event) string {
 	}
 	names := make([]string, 0, len(ev.Destinations))
 	for name, res := range ev.Destinations {
-		if res != "ok" {
+		if res != DestinationOK {
 			names = append(names, name)
 		}
 	}
@@ -92,7 +92,7 @@ func Summary(ev Event) string {
 }
 
 // emoji returns the Slack emoji code for an outcome.
-func emoji(outcome string) string {
+func emoji(outcome Outcome) string {
 	switch outcome {
 	case OutcomeOK:
 		return ":white_check_mark:"

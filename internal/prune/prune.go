@@ -38,13 +38,11 @@ type Item struct {
 	Keep        bool           `json:"keep"`
 	Rule        retention.Rule `json:"rule"`
 	Reason      string         `json:"reason"`
-	// Outcome after a real run: "kept", "deleted", "locked", "failed";
-	// "would delete" or "kept" in a dry run; in both, "unverified" for a
-	// manifest key that is not trusted there (it does not read or fails
-	// its signature) and "incomplete" for a verified manifest whose
-	// payload is missing or short there: neither is counted as a copy nor
-	// deleted.
-	Outcome string `json:"outcome"`
+	// Outcome after a real run: OutcomeKept, OutcomeDeleted,
+	// OutcomeLocked, OutcomeFailed; OutcomeWouldDelete or OutcomeKept in
+	// a dry run; in both, OutcomeUnverified and OutcomeIncomplete for the
+	// copies that are neither counted nor deleted.
+	Outcome Outcome `json:"outcome"`
 	// Objects removed (versions included); Error when it failed or is
 	// locked.
 	Removed int    `json:"removed,omitempty"`
@@ -58,7 +56,41 @@ func (it Item) AuditEvent(job string) audit.Event {
 		detail += ": " + it.Error
 	}
 	return audit.Event{Action: audit.ActionPrune, Job: job, BackupID: it.ID, Destination: it.Destination,
-		Outcome: it.Outcome, Rule: string(it.Rule), Detail: detail}
+		Outcome: audit.Outcome(it.Outcome), Rule: string(it.Rule), Detail: detail}
+}
+
+// Outcome is what prune did, or would do, with one backup on one
+// destination. The outcomes of a deletion attempt are the audit trail's
+// words (the audit event carries them), so they are defined as those.
+type Outcome string
+
+// Outcomes of an Item.
+const (
+	// OutcomeKept is a backup the policy keeps.
+	OutcomeKept Outcome = "kept"
+	// OutcomeWouldDelete is a backup a dry run would delete.
+	OutcomeWouldDelete Outcome = "would delete"
+	// OutcomeDeleted is a backup deleted.
+	OutcomeDeleted = Outcome(audit.OutcomeDeleted)
+	// OutcomeLocked is a backup the policy would delete but Object Lock
+	// kept.
+	OutcomeLocked = Outcome(audit.OutcomeLocked)
+	// OutcomeFailed is a deletion that failed.
+	OutcomeFailed = Outcome(audit.OutcomeFailed)
+	// OutcomeUnverified is a manifest key that is not trusted (it does not
+	// read, decode or verify, or names another backup): not counted as a
+	// copy, not deleted.
+	OutcomeUnverified Outcome = "unverified"
+	// OutcomeIncomplete is a verified manifest whose payload is missing or
+	// not at its recorded size on that destination (repair heals it): not
+	// counted as a copy, not deleted.
+	OutcomeIncomplete Outcome = "incomplete"
+)
+
+// Problem reports whether o needs the operator: a failed deletion, or a
+// copy that is not trusted or not whole.
+func (o Outcome) Problem() bool {
+	return o == OutcomeFailed || o == OutcomeUnverified || o == OutcomeIncomplete
 }
 
 // Result is a prune of one job.
@@ -76,15 +108,15 @@ type Result struct {
 // Deleted counts the backups deleted (or, in a dry run, to be deleted) on
 // destination ("" for all).
 func (r *Result) Deleted(destination string) int {
-	return r.count(destination, "deleted", "would delete")
+	return r.count(destination, OutcomeDeleted, OutcomeWouldDelete)
 }
 
 // Locked counts the backups the plan would delete but Object Lock kept on
 // destination ("" for all).
-func (r *Result) Locked(destination string) int { return r.count(destination, "locked") }
+func (r *Result) Locked(destination string) int { return r.count(destination, OutcomeLocked) }
 
 // count counts the items on destination ("" for all) with one of outcomes.
-func (r *Result) count(destination string, outcomes ...string) int {
+func (r *Result) count(destination string, outcomes ...Outcome) int {
 	n := 0
 	for _, it := range r.Items {
 		if (destination == "" || it.Destination == destination) && slices.Contains(outcomes, it.Outcome) {
@@ -94,24 +126,16 @@ func (r *Result) count(destination string, outcomes ...string) int {
 	return n
 }
 
-// Policy converts a job's retention settings.
-func Policy(job *config.Job) (retention.Policy, error) {
-	loc, err := time.LoadLocation(job.Timezone)
-	if err != nil {
-		return retention.Policy{}, err
-	}
-	return PolicyIn(job, loc), nil
-}
-
-// PolicyIn is job's retention policy with weeks and months counted in loc.
-func PolicyIn(job *config.Job, loc *time.Location) retention.Policy {
+// Policy is a validated job's retention policy, with weeks and months
+// counted in its time zone.
+func Policy(job *config.Job) retention.Policy {
 	r := job.Retention
 	return retention.Policy{
 		KeepWithin:  r.KeepWithin.D(),
 		MinKeep:     r.MinKeep,
 		KeepWeekly:  r.KeepWeekly,
 		KeepMonthly: r.KeepMonthly,
-		Location:    loc,
+		Location:    job.Location(),
 	}
 }
 
@@ -137,8 +161,8 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 // planned: a copy counts (for the only-copy rule and min_keep) and may be
 // deleted only on a destination that holds its verified manifest and its
 // payload at the recorded size. A manifest key that is not trusted is
-// reported as an "unverified" item and a verified manifest whose payload
-// is missing or short as an "incomplete" one: neither is counted as a
+// reported as an OutcomeUnverified item and a verified manifest whose
+// payload is missing or short as an OutcomeIncomplete one: neither is counted as a
 // copy nor deleted.
 //
 // now is the host's clock (internal/clock.Now()) when RunCatalog is
@@ -182,10 +206,10 @@ func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Pol
 			continue
 		}
 		for _, dec := range decisions {
-			it := Item{Destination: d.Name, ID: dec.ID, Time: dec.Time, Keep: dec.Keep, Rule: dec.Rule, Reason: dec.Reason, Outcome: "kept"}
+			it := Item{Destination: d.Name, ID: dec.ID, Time: dec.Time, Keep: dec.Keep, Rule: dec.Rule, Reason: dec.Reason, Outcome: OutcomeKept}
 			if !dec.Keep {
 				if dryRun {
-					it.Outcome = "would delete"
+					it.Outcome = OutcomeWouldDelete
 				} else {
 					deleteBackup(ctx, d, job, &it, log)
 					if onDelete != nil {
@@ -201,16 +225,6 @@ func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Pol
 	}
 	return res, ctx.Err()
 }
-
-// Outcomes of the items prune neither counts nor deletes.
-const (
-	// OutcomeUnverified is a manifest key that is not trusted (it does not
-	// read, decode or verify, or names another backup).
-	OutcomeUnverified = "unverified"
-	// OutcomeIncomplete is a verified manifest whose payload is missing or
-	// not at its recorded size on that destination (repair heals it).
-	OutcomeIncomplete = "incomplete"
-)
 
 // uncounted reports what cat holds but does not count as a copy: its
 // untrusted keys and its incomplete copies. They are kept, and their
@@ -241,13 +255,13 @@ func deleteBackup(ctx context.Context, d storage.Destination, job string, it *It
 	it.Removed = removed
 	switch {
 	case errors.Is(err, storage.ErrLocked) && removed == 0:
-		it.Outcome, it.Error = "locked", err.Error()
+		it.Outcome, it.Error = OutcomeLocked, err.Error()
 		log.Info("backup is under Object Lock: kept", append(fields, zap.Error(err))...)
 	case err != nil:
-		it.Outcome, it.Error = "failed", err.Error()
+		it.Outcome, it.Error = OutcomeFailed, err.Error()
 		log.Error("prune: delete failed", append(fields, zap.Error(err))...)
 	default:
-		it.Outcome = "deleted"
+		it.Outcome = OutcomeDeleted
 		log.Info("pruned backup", append(fields, zap.Int("objects", removed), zap.String("reason", it.Reason))...)
 	}
 }

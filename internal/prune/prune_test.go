@@ -229,7 +229,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 
 // checkPlan checks that res decides exactly the backups in want, each with
 // the wanted rule, and that expired ones have outcome deleteOutcome.
-func checkPlan(t *testing.T, res *prune.Result, want map[where]retention.Rule, deleteOutcome string) {
+func checkPlan(t *testing.T, res *prune.Result, want map[where]retention.Rule, deleteOutcome prune.Outcome) {
 	t.Helper()
 	got := map[where]retention.Rule{}
 	for _, it := range res.Items {
@@ -239,7 +239,7 @@ func checkPlan(t *testing.T, res *prune.Result, want map[where]retention.Rule, d
 		}
 		got[w] = it.Rule
 		expired := want[w] == retention.RuleExpired
-		wantOutcome := "kept"
+		wantOutcome := prune.Outcome("kept")
 		if expired {
 			wantOutcome = deleteOutcome
 		}
@@ -268,7 +268,12 @@ func checkPlan(t *testing.T, res *prune.Result, want map[where]retention.Rule, d
 // samePlan reports whether a and b decide the same backup the same way,
 // "would delete" in a dry run matching "deleted".
 func samePlan(a, b prune.Item) bool {
-	outcome := func(o string) string { return strings.Replace(o, "would delete", "deleted", 1) }
+	outcome := func(o prune.Outcome) prune.Outcome {
+		if o == prune.OutcomeWouldDelete {
+			return prune.OutcomeDeleted
+		}
+		return o
+	}
 	return a.Destination == b.Destination && a.ID == b.ID && a.Time.Equal(b.Time) && a.Keep == b.Keep &&
 		a.Rule == b.Rule && a.Reason == b.Reason && outcome(a.Outcome) == outcome(b.Outcome)
 }
@@ -486,7 +491,7 @@ func TestRunInterruptedDeleteLeavesNoDanglingManifest(t *testing.T) {
 
 	var reported []string
 	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), func(it prune.Item) {
-		reported = append(reported, it.Destination+" "+it.ID+" "+it.Outcome)
+		reported = append(reported, it.Destination+" "+it.ID+" "+string(it.Outcome))
 	})
 	if err != nil {
 		t.Fatal(err)

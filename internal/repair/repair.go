@@ -576,7 +576,7 @@ func (r Report) AuditEvents(job string) []audit.Event {
 		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: c.ID, Destination: c.To, Outcome: audit.OutcomeOK, Detail: c.Detail()})
 	}
 	for _, rm := range r.Removed {
-		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: rm.ID, Destination: rm.Destination, Outcome: "removed",
+		evs = append(evs, audit.Event{Action: audit.ActionRepair, Job: job, BackupID: rm.ID, Destination: rm.Destination, Outcome: audit.OutcomeRemoved,
 			Detail: "verified manifest removed: no destination holds its payload whole (" + rm.Reason + ")"})
 	}
 	for _, f := range r.Failed {
