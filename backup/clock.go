@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/retention"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -108,19 +109,19 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 	return datingClock{storage: med.storage, at: med.at, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
 }
 
-// signed formats d with its sign, e.g. "+72h0m0s" or "-7m0s".
+// signed formats d with its sign, e.g. "+3d" or "-7m".
 func signed(d time.Duration) string {
 	if d >= 0 {
-		return "+" + d.Round(time.Second).String()
+		return "+" + human.Duration(d)
 	}
-	return d.Round(time.Second).String()
+	return human.Duration(d)
 }
 
 // aheadBehind says how the host's clock stands against a storage whose
 // clock is off ahead of the host's.
 func aheadBehind(off time.Duration) string {
 	if off > 0 {
-		return (off.Round(time.Second)).String() + " behind"
+		return human.Duration(off) + " behind"
 	}
-	return (-off).Round(time.Second).String() + " ahead of"
+	return human.Duration(-off) + " ahead of"
 }

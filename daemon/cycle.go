@@ -25,6 +25,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/notify"
@@ -32,7 +33,6 @@ import (
 	"github.com/coffer-backup/coffer/internal/repair"
 	"github.com/coffer-backup/coffer/internal/sweep"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )
@@ -275,25 +275,18 @@ func (r *Runner) implausibleLease(ctx context.Context, log *zap.Logger, job *con
 // backup takes one backup and reports it everywhere.
 func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
 	r.ping(ctx, job, notify.OutcomeStarted)
-	src, err := snapshot.NewSource(job.Source)
-	if err != nil {
-		r.failed(ctx, log, job, err)
-		return
-	}
 	signer, err := cfg.Signing.Signer()
 	if err != nil {
 		r.failed(ctx, log, job, err)
 		return
 	}
+	bj, err := backup.ConfiguredJob(cfg, job, signer, dests, r.Version)
+	if err != nil {
+		r.failed(ctx, log, job, err)
+		return
+	}
 	started := r.now()
-	res, err := backup.Run(ctx, backup.Job{
-		Name: job.Name, Source: src, Destinations: dests, Recipients: job.Recipients,
-		Level: job.Compression.Level, Threads: job.Compression.Threads,
-		StallTimeout: job.StallTimeout.D(),
-		Signer:       signer,
-		Trust:        manifest.ConfiguredTrust(cfg.Signing), MaxShrinkPercent: job.MaxShrinkPercent,
-		Version: r.Version,
-	}, log)
+	res, err := backup.Run(ctx, bj, log)
 	finished := r.now()
 
 	perDest := map[string]metrics.DestResult{}
@@ -311,7 +304,7 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 	}
 	notified, counted := runOutcome(outcome)
 	r.Metrics.BackupFinished(job.Name, counted, started, finished, perDest)
-	msg := fmt.Sprintf("backup %s: %s in %s", id, outcome, finished.Sub(started).Round(time.Second))
+	msg := fmt.Sprintf("backup %s: %s in %s", id, outcome, human.Duration(finished.Sub(started)))
 	if err != nil {
 		msg = "backup failed: " + err.Error()
 	}
@@ -417,9 +410,9 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 		cat = &reachable
 	}
 
-	res, err := prune.RunCatalog(ctx, cat, prune.Policy(job), dests, r.now(), false, log, func(it prune.Item) {
+	res, err := prune.RunCatalog(ctx, cat, dests, prune.Options{Policy: prune.Policy(job), Now: r.now(), OnDelete: func(it prune.Item) {
 		r.record(it.AuditEvent(job.Name))
-	})
+	}}, log)
 	if res != nil {
 		for _, d := range dests {
 			r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))

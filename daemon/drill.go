@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/manifest"
@@ -79,7 +80,7 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	r.record(rep.AuditEvent())
 	r.Metrics.DrillFinished(job.Name, rep.Passed(), rep.Finished, rep.TotalSeconds, rep.PhaseSeconds(), rep.RTORatio)
 	outcome := notify.OutcomeOK
-	msg := fmt.Sprintf("drill of %s from %s passed in %s (%s of the RTO)", rep.Backup, from.Name, rep.Total().Round(time.Second), drill.Percent(rep.RTORatio))
+	msg := fmt.Sprintf("drill of %s from %s passed in %s (%s of the RTO)", rep.Backup, from.Name, human.Duration(rep.Total()), drill.Percent(rep.RTORatio))
 	switch {
 	case !rep.Passed():
 		outcome, msg = notify.OutcomeFailed, fmt.Sprintf("drill from %s failed: %s", from.Name, rep.Error)

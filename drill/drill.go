@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
@@ -258,9 +259,9 @@ func (d *run) finish(err error) *Report {
 		r.Result, r.Error = Failed, err.Error()
 	case r.RTOSeconds > 0 && r.TotalSeconds > r.RTOSeconds:
 		r.Result = Failed
-		r.Error = fmt.Sprintf("drill took %s, longer than the RTO of %s", FormatSeconds(r.TotalSeconds), FormatSeconds(r.RTOSeconds))
+		r.Error = fmt.Sprintf("drill took %s, longer than the RTO of %s", human.Seconds(r.TotalSeconds), human.Seconds(r.RTOSeconds))
 	case r.WarnRatio > 0 && r.RTORatio > r.WarnRatio:
-		r.Warning = fmt.Sprintf("drill took %s, %.0f%% of the RTO of %s (warning above %.0f%%)", FormatSeconds(r.TotalSeconds), 100*r.RTORatio, FormatSeconds(r.RTOSeconds), 100*r.WarnRatio)
+		r.Warning = fmt.Sprintf("drill took %s, %.0f%% of the RTO of %s (warning above %.0f%%)", human.Seconds(r.TotalSeconds), 100*r.RTORatio, human.Seconds(r.RTOSeconds), 100*r.WarnRatio)
 	}
 	log := d.Log.With(zap.String("result", string(r.Result)), zap.Float64("total_seconds", r.TotalSeconds), zap.Float64("rto_ratio", r.RTORatio))
 	if r.Result == Passed {
@@ -377,11 +378,6 @@ func (d *run) defaultScratch(info dumpinfo.Info, name string) (snapshot.Scratch,
 	t := d.Job.Drill.Target
 	server := config.Source{Type: d.Job.Source.Type, Host: t.Host, Port: t.Port, User: t.User, Password: t.Password}
 	return snapshot.NewScratch(info, server, name)
-}
-
-// FormatSeconds formats a phase or drill time, to the millisecond.
-func FormatSeconds(s float64) string {
-	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
 }
 
 // Percent formats a ratio (of the RTO) as a percentage, never rounding a

@@ -10,6 +10,7 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/crypto/keyfile"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -56,7 +57,7 @@ func (r *Report) AuditEvent() audit.Event {
 		outcome = audit.OutcomeFailed
 	}
 	detail := fmt.Sprintf("drill %s: %s in %s (%s of the RTO %s), %d bytes restored into %s",
-		r.ID, r.Result, FormatSeconds(r.TotalSeconds), Percent(r.RTORatio), FormatSeconds(r.RTOSeconds), r.PlainBytes, r.Target)
+		r.ID, r.Result, human.Seconds(r.TotalSeconds), Percent(r.RTORatio), human.Seconds(r.RTOSeconds), r.PlainBytes, r.Target)
 	if r.Passed() && r.Unproven() != "" {
 		detail += " (manifest signature NOT verified)"
 	}

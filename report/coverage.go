@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/manifest"
 )
 
@@ -237,7 +238,7 @@ func (e *jobEval) weeklyControl() (Control, []Coverage) {
 			c.add(Pass, "the audit trail is incomplete (%v): weeks whose backups were pruned since may be missing from it", err)
 		}
 		if p := e.period(); p > 7*24*time.Hour {
-			c.add(Pass, "schedule %q leaves gaps of %s: less often than weekly", e.in.Job.Schedule, human(p))
+			c.add(Pass, "schedule %q leaves gaps of %s: less often than weekly", e.in.Job.Schedule, human.Duration(p))
 		}
 	}
 	switch {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/layout"
 )
 
@@ -69,17 +70,17 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		pct = 100 * took.Seconds() / rto.Seconds()
 	}
 	c.add(Pass, "last drill %s restored backup %s from %s; finished %s, %s ago; took %s (%.0f s), %.0f%% of the RTO %s (%.0f s); %s",
-		last.ID, last.Backup, last.From, stamp(last.Finished), human(age), human(took), took.Seconds(), pct, human(rto), rto.Seconds(), drillVerdict(last))
+		last.ID, last.Backup, last.From, stamp(last.Finished), human.Duration(age), human.Duration(took), took.Seconds(), pct, human.Duration(rto), rto.Seconds(), drillVerdict(last))
 	var problems []string
 	if age > maxAge {
-		problems = append(problems, fmt.Sprintf("%s old, more than max_age %s", human(age), human(maxAge)))
-		c.add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human(age), human(maxAge))
+		problems = append(problems, fmt.Sprintf("%s old, more than max_age %s", human.Duration(age), human.Duration(maxAge)))
+		c.add(Fail, "last drill %s is %s old, older than max_age %s", last.ID, human.Duration(age), human.Duration(maxAge))
 	}
 	if why := last.Unproven(); last.Passed() && why != "" {
 		problems = append(problems, "manifest signature not verified")
 		c.add(Fail, "last drill %s is no evidence: %s", last.ID, why)
 		if p := lastPassed(drills); p != nil {
-			c.add(Fail, "last passing drill that verified its manifest: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
+			c.add(Fail, "last passing drill that verified its manifest: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human.Duration(e.now.Sub(p.Finished)))
 		} else {
 			c.add(Fail, "no drill on record passed with a verified manifest")
 		}
@@ -92,15 +93,15 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		}
 		c.add(Fail, "last drill %s failed: %s", last.ID, why)
 		if p := lastPassed(drills); p != nil {
-			c.add(Fail, "last passing drill: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human(e.now.Sub(p.Finished)))
+			c.add(Fail, "last passing drill: %s, finished %s, %s ago", p.ID, stamp(p.Finished), human.Duration(e.now.Sub(p.Finished)))
 		} else {
 			c.add(Fail, "no drill on record passed")
 		}
 	}
 	if took > rto {
-		problems = append(problems, fmt.Sprintf("took %s, over the RTO %s", human(took), human(rto)))
+		problems = append(problems, fmt.Sprintf("took %s, over the RTO %s", human.Duration(took), human.Duration(rto)))
 		c.add(Fail, "last drill %s took %s (%.0f s), over the RTO %s (%.0f s) by %s",
-			last.ID, human(took), took.Seconds(), human(rto), rto.Seconds(), human(took-rto))
+			last.ID, human.Duration(took), took.Seconds(), human.Duration(rto), rto.Seconds(), human.Duration(took-rto))
 	}
 	if last.Warning != "" {
 		c.add(Warn, "last drill %s warned: %s", last.ID, last.Warning)
@@ -109,7 +110,7 @@ func (e *jobEval) drillControl() (Control, []DrillRun) {
 		c.Summary = fmt.Sprintf("last drill (%s): %s", day(last.Finished, e.loc), strings.Join(problems, "; "))
 	} else {
 		c.Summary = fmt.Sprintf("last drill (%s, %s ago, max %s) passed in %s, %.0f%% of the RTO %s",
-			day(last.Finished, e.loc), human(age), human(maxAge), human(took), pct, human(rto))
+			day(last.Finished, e.loc), human.Duration(age), human.Duration(maxAge), human.Duration(took), pct, human.Duration(rto))
 	}
 	return c, history
 }

@@ -89,38 +89,6 @@ func (e *jobEval) period() time.Duration {
 	return 0
 }
 
-// human formats d in days, hours, minutes and seconds, e.g. "35d",
-// "9h12m", "2d3h", "45s": to the hour from a day up, to the minute from an
-// hour up. Negative durations get a leading "-".
-func human(d time.Duration) string {
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
-	switch {
-	case d >= config.Day:
-		d = d.Truncate(time.Hour)
-	case d >= time.Hour:
-		d = d.Truncate(time.Minute)
-	default:
-		d = d.Truncate(time.Second)
-	}
-	if d == 0 {
-		return "0s"
-	}
-	s := sign
-	for _, u := range []struct {
-		size time.Duration
-		name string
-	}{{config.Day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if n := d / u.size; n > 0 {
-			s += fmt.Sprintf("%d%s", n, u.name)
-			d -= n * u.size
-		}
-	}
-	return s
-}
-
 // stamp formats t for evidence: UTC to the minute.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
@@ -139,5 +107,6 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// seconds converts a count of seconds to a duration.
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// seconds converts a count of seconds to a duration, to the nearest
+// nanosecond.
+func seconds(s float64) time.Duration { return time.Duration(math.Round(s * float64(time.Second))) }

@@ -229,7 +229,7 @@ func TestEvaluate(t *testing.T) {
 			},
 			want: map[string]expect{
 				ControlRetention: {status: Fail, evidence: []string{
-					"primary: backup 20260329T020000.000Z-7f3a was pruned on 2026-04-12 02:10 UTC at 14d old, inside keep_within 28d (rule expired)",
+					"primary: backup 20260329T020000.000Z-7f3a was pruned on 2026-04-12 02:10 UTC at 14d10m old, inside keep_within 28d (rule expired)",
 				}, summary: "0 backup copies kept too long, 1 backup copy deleted inside keep_within"},
 			},
 		},

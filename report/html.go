@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/human"
 )
 
 //go:embed report.html.tmpl
@@ -18,7 +20,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper":    statusWord,
 	"verdict":  verdict,
 	"stamp":    stamp,
-	"human":    func(s float64) string { return human(seconds(s)) },
+	"human":    human.Seconds,
 	"percent":  percent,
 	"timeline": timelineChart,
 	"drills":   drillChart,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
@@ -19,7 +20,7 @@ func (e *jobEval) grace() (time.Duration, string) {
 	if p == 0 {
 		return config.Day, "1d: schedule unknown"
 	}
-	return p + config.Day, fmt.Sprintf("%s: schedule period %s + 1d", human(p+config.Day), human(p))
+	return p + config.Day, fmt.Sprintf("%s: schedule period %s + 1d", human.Duration(p+config.Day), human.Duration(p))
 }
 
 // retentionControl evaluates the retention control: nothing present is
@@ -33,7 +34,7 @@ func (e *jobEval) retentionControl() Control {
 	grace, graceText := e.grace()
 	limit := keepWithin + grace
 	c.add(Pass, "policy: keep_within %s, min_keep %d; a backup may be present up to %s old (grace %s)",
-		human(keepWithin), j.Retention.MinKeep, human(limit), graceText)
+		human.Duration(keepWithin), j.Retention.MinKeep, human.Duration(limit), graceText)
 	policy := prune.Policy(j) // the policy prune applies
 	copies := map[string]int{}
 	for _, d := range e.in.Destinations {
@@ -69,14 +70,14 @@ func (e *jobEval) retentionControl() Control {
 			switch {
 			case dec.Keep:
 				held++
-				c.add(Pass, "%s: backup %s is %s old, held by %s: %s", d.Name, dec.ID, human(age), dec.Rule, dec.Reason)
+				c.add(Pass, "%s: backup %s is %s old, held by %s: %s", d.Name, dec.ID, human.Duration(age), dec.Rule, dec.Reason)
 			case d.ObjectLock != "":
 				held++
-				c.add(Pass, "%s: backup %s is %s old, held by Object Lock (%s mode)", d.Name, dec.ID, human(age), d.ObjectLock)
+				c.add(Pass, "%s: backup %s is %s old, held by Object Lock (%s mode)", d.Name, dec.ID, human.Duration(age), d.ObjectLock)
 			default:
 				tooLong++
 				c.add(Fail, "%s: backup %s is %s old, kept beyond keep_within %s + grace %s and held by no rule (%s)",
-					d.Name, dec.ID, human(age), human(keepWithin), human(grace), dec.Reason)
+					d.Name, dec.ID, human.Duration(age), human.Duration(keepWithin), human.Duration(grace), dec.Reason)
 			}
 		}
 	}
@@ -91,7 +92,7 @@ func (e *jobEval) retentionControl() Control {
 		c.Summary = "retention cannot be confirmed"
 	default:
 		c.Summary = fmt.Sprintf("%s present, none kept beyond %s unless held (%d held); nothing deleted inside keep_within %s since %s",
-			plural(present, "backup copy"), human(limit), held, human(keepWithin), day(e.from, e.loc))
+			plural(present, "backup copy"), human.Duration(limit), held, human.Duration(keepWithin), day(e.from, e.loc))
 	}
 	return c
 }
@@ -116,10 +117,10 @@ func (e *jobEval) deletedEarly(c *Control, keepWithin time.Duration) int {
 		case pruned(ev) && age <= keepWithin:
 			n++
 			c.add(Fail, "%s: backup %s was pruned on %s at %s old, inside keep_within %s (rule %s)",
-				ev.Destination, ev.BackupID, stamp(ev.Time), human(age), human(keepWithin), ev.Rule)
+				ev.Destination, ev.BackupID, stamp(ev.Time), human.Duration(age), human.Duration(keepWithin), ev.Rule)
 		case purged(ev) && age <= keepWithin:
 			c.add(Warn, "%s: backup %s was purged on request on %s at %s old, inside keep_within %s",
-				ev.Destination, ev.BackupID, stamp(ev.Time), human(age), human(keepWithin))
+				ev.Destination, ev.BackupID, stamp(ev.Time), human.Duration(age), human.Duration(keepWithin))
 		}
 	}
 	for _, d := range e.in.Destinations {
@@ -145,7 +146,7 @@ func (e *jobEval) deletedEarly(c *Control, keepWithin time.Duration) int {
 			here[ev.BackupID] = true // one finding per backup
 			n++
 			c.add(Fail, "%s: backup %s was written there on %s (audit trail: %s) but is missing, %s old, inside keep_within %s, with no prune or purge recorded",
-				d.Name, ev.BackupID, stamp(ev.Time), ev.Action, human(e.now.Sub(t)), human(keepWithin))
+				d.Name, ev.BackupID, stamp(ev.Time), ev.Action, human.Duration(e.now.Sub(t)), human.Duration(keepWithin))
 		}
 	}
 	return n

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/human"
 )
 
 // Colours of the HTML report, shared by the status badges and the charts
@@ -137,7 +138,7 @@ func drillChart(j JobReport) chart {
 	ch.Lines = append(ch.Lines, svgLine{X1: num(left), Y1: num(top), X2: num(left), Y2: num(top + plotH), Stroke: colourGrid, Width: "1"},
 		svgLine{X1: num(left), Y1: num(top + plotH), X2: num(left + plotW), Y2: num(top + plotH), Stroke: colourGrid, Width: "1"})
 	for _, s := range []float64{0, rto / 2, maxS} {
-		ch.Texts = append(ch.Texts, svgText{X: num(left - 6), Y: num(y(s) + 4), Anchor: "end", Text: human(seconds(s).Round(time.Minute))})
+		ch.Texts = append(ch.Texts, svgText{X: num(left - 6), Y: num(y(s) + 4), Anchor: "end", Text: human.Duration(seconds(s).Round(time.Minute))})
 	}
 	if len(j.Drills) == 0 {
 		ch.Texts = append(ch.Texts, svgText{X: num(left + plotW/2), Y: num(top + plotH/2), Anchor: "middle", Text: "no drills on record"})
@@ -153,7 +154,7 @@ func drillChart(j JobReport) chart {
 		ch.Rects = append(ch.Rects, svgRect{
 			X: num(x - barW/2), Y: num(y(d.TotalSeconds)), W: num(barW), H: num(math.Max(top+plotH-y(d.TotalSeconds), 1)),
 			Fill:  fill,
-			Title: fmt.Sprintf("drill %s on %s: %s, took %s of the RTO %s", d.ID, stamp(d.Finished), d.Result, human(seconds(d.TotalSeconds)), human(seconds(d.RTOSeconds))),
+			Title: fmt.Sprintf("drill %s on %s: %s, took %s of the RTO %s", d.ID, stamp(d.Finished), d.Result, human.Seconds(d.TotalSeconds), human.Seconds(d.RTOSeconds)),
 		})
 		if len(j.Drills) <= 16 || i%2 == 0 {
 			ch.Texts = append(ch.Texts, svgText{X: num(x), Y: num(top + plotH + 16), Anchor: "middle", Text: d.Finished.UTC().Format("2006-01-02")})
@@ -161,6 +162,6 @@ func drillChart(j JobReport) chart {
 	}
 	// The RTO line last, so it is drawn over the bars.
 	ch.Lines = append(ch.Lines, svgLine{X1: num(left), Y1: num(y(rto)), X2: num(left + plotW), Y2: num(y(rto)), Stroke: colourFail, Dash: "6 4", Width: "2"})
-	ch.Texts = append(ch.Texts, svgText{X: num(left + plotW), Y: num(y(rto) - 6), Anchor: "end", Text: "RTO " + human(seconds(rto))})
+	ch.Texts = append(ch.Texts, svgText{X: num(left + plotW), Y: num(y(rto) - 6), Anchor: "end", Text: "RTO " + human.Seconds(rto)})
 	return ch
 }

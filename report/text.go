@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/coffer-backup/coffer/internal/human"
 )
 
 // statusWord is how a status reads on a screen.
@@ -75,7 +77,7 @@ func writeTextJob(w io.Writer, j *JobReport) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\n  Drills (RTO %s, max age %s):\n", human(seconds(j.RTOSeconds)), j.DrillMaxAge)
+	fmt.Fprintf(w, "\n  Drills (RTO %s, max age %s):\n", human.Seconds(j.RTOSeconds), j.DrillMaxAge)
 	if len(j.Drills) == 0 {
 		fmt.Fprintln(w, "    (none)")
 	} else {
@@ -90,7 +92,7 @@ func writeTextJob(w io.Writer, j *JobReport) {
 				result += ", manifest signature not verified"
 			}
 			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%.0f%%\t%s\n", d.ID, d.Backup, stamp(d.Finished),
-				human(seconds(d.TotalSeconds)), 100*d.TotalSeconds/max(d.RTOSeconds, 1), result)
+				human.Seconds(d.TotalSeconds), 100*d.TotalSeconds/max(d.RTOSeconds, 1), result)
 		}
 		tw.Flush()
 	}

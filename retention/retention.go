@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/coffer-backup/coffer/internal/human"
 )
 
 // Policy is a job's retention policy.
@@ -114,7 +116,7 @@ func CheckClock(host, storage time.Time) error {
 		d = d.Round(time.Minute) // a jump of days, not of days less a second
 	}
 	return fmt.Errorf("%w: host clock %s is %s %s the storage's clock %s (tolerance %s); refusing to prune, since every backup's age would be off by as much",
-		ErrClockSkew, host.UTC().Format(time.RFC3339), human(d), dir, storage.UTC().Format(time.RFC3339), human(ClockTolerance))
+		ErrClockSkew, host.UTC().Format(time.RFC3339), human.Duration(d), dir, storage.UTC().Format(time.RFC3339), human.Duration(ClockTolerance))
 }
 
 // Plan decides every backup. It returns decisions sorted newest first, one
@@ -137,7 +139,7 @@ func Plan(p Policy, backups []Backup, now time.Time) ([]Decision, error) {
 	})
 	if ahead := bs[0].Time.Sub(now); ahead > ClockTolerance {
 		return nil, fmt.Errorf("%w: backup %s is dated %s after now (tolerance %s); refusing to prune",
-			ErrFutureBackup, bs[0].ID, human(ahead), human(ClockTolerance))
+			ErrFutureBackup, bs[0].ID, human.Duration(ahead), human.Duration(ClockTolerance))
 	}
 	loc := p.Location
 	if loc == nil {
@@ -168,7 +170,7 @@ func decide(p Policy, i int, b Backup, now time.Time, week, month string) Decisi
 	case i == 0:
 		return keep(RuleNewest, "newest complete backup")
 	case age <= p.KeepWithin:
-		return keep(RuleWithin, "%s old, within keep_within %s", human(age), human(p.KeepWithin))
+		return keep(RuleWithin, "%s old, within keep_within %s", human.Duration(age), human.Duration(p.KeepWithin))
 	case i < p.MinKeep:
 		return keep(RuleMinKeep, "one of the %d newest complete backups (min_keep %d)", p.MinKeep, p.MinKeep)
 	case b.Copies <= 1:
@@ -186,7 +188,7 @@ func decide(p Policy, i int, b Backup, now time.Time, week, month string) Decisi
 		notNeeded = append(notNeeded, fmt.Sprintf("keep_monthly %d", p.KeepMonthly))
 	}
 	return Decision{Backup: b, Rule: RuleExpired, Reason: fmt.Sprintf("%s old, older than %s and not needed by %s",
-		human(age), human(p.KeepWithin), strings.Join(notNeeded, ", "))}
+		human.Duration(age), human.Duration(p.KeepWithin), strings.Join(notNeeded, ", "))}
 }
 
 // merge checks the backups and folds repeated ids into one, returning a
@@ -231,29 +233,4 @@ func newestPerPeriod(bs []Backup, n int, period func(time.Time) string) map[int]
 		}
 	}
 	return kept
-}
-
-// human formats d as days, hours, minutes and whole seconds, e.g. "28d",
-// "28d1s", "2d3h", "45m"; negative durations get a leading "-".
-func human(d time.Duration) string {
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
-	d = d.Truncate(time.Second)
-	if d == 0 {
-		return "0s"
-	}
-	var b strings.Builder
-	b.WriteString(sign)
-	for _, u := range []struct {
-		size time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if n := d / u.size; n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			d -= n * u.size
-		}
-	}
-	return b.String()
 }

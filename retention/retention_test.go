@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/London on machines without a zoneinfo database
+
+	"github.com/coffer-backup/coffer/internal/human"
 )
 
 const day = 24 * time.Hour
@@ -234,7 +236,7 @@ func TestPlanFutureClockRefusesEverything(t *testing.T) {
 		if got != nil {
 			t.Errorf("%s ahead: got %d decisions, want none", ahead, len(got))
 		}
-		if msg := err.Error(); !strings.Contains(msg, backups[0].ID) || !strings.Contains(msg, human(ahead)) {
+		if msg := err.Error(); !strings.Contains(msg, backups[0].ID) || !strings.Contains(msg, human.Duration(ahead)) {
 			t.Errorf("%s ahead: error %q does not name the backup and how far ahead it is", ahead, msg)
 		}
 	}
@@ -310,22 +312,6 @@ func TestPlanRejectsBadInput(t *testing.T) {
 				t.Errorf("got %d decisions, want none", len(got))
 			}
 		})
-	}
-}
-
-func TestHuman(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0:                            "0s",
-		28 * day:                     "28d",
-		28*day + time.Second:         "28d1s",
-		2*day + 3*time.Hour:          "2d3h",
-		45*time.Minute + time.Second: "45m1s",
-		-10 * time.Minute:            "-10m",
-		1500 * time.Millisecond:      "1s",
-	} {
-		if got := human(d); got != want {
-			t.Errorf("human(%v) = %q, want %q", d, got, want)
-		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,6 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/open"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -55,9 +53,9 @@ first copy; run coffer audit verify to see which was changed).`,
 			if err != nil {
 				return err
 			}
-			dir, err := cfg.StateDir()
+			file, err := auditFile(cfg)
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
 			stores, err := auditStores(cmd, cfg)
 			if err != nil {
@@ -67,7 +65,7 @@ first copy; run coffer audit verify to see which was changed).`,
 			if d > 0 {
 				from = time.Now().Add(-d.D())
 			}
-			evs, err := audit.Read(cmd.Context(), filepath.Join(dir, audit.FileName), stores, from)
+			evs, err := audit.Read(cmd.Context(), file, stores, from)
 			var disagree *audit.DisagreementError
 			if err != nil && !errors.As(err, &disagree) {
 				return err
@@ -95,13 +93,13 @@ first copy; run coffer audit verify to see which was changed).`,
 
 // auditStores opens the destinations the audit trail is shipped to.
 func auditStores(cmd *cobra.Command, cfg *config.Config) ([]storage.Store, error) {
-	var stores []storage.Store
-	for _, name := range audit.Destinations(cfg) {
-		s, err := open.Store(cmd.Context(), cfg.Destinations[name])
-		if err != nil {
-			return nil, err
-		}
-		stores = append(stores, s)
+	dests, err := auditDestinations(cmd, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stores := make([]storage.Store, len(dests))
+	for i, d := range dests {
+		stores[i] = d.Store
 	}
 	return stores, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,16 @@ func openAudit(cfg *config.Config) (*audit.Log, error) {
 		return nil, usageErr(err)
 	}
 	return l, nil
+}
+
+// auditFile is the path of the local audit log, in the configured state
+// directory.
+func auditFile(cfg *config.Config) (string, error) {
+	dir, err := cfg.StateDir()
+	if err != nil {
+		return "", usageErr(err)
+	}
+	return filepath.Join(dir, audit.FileName), nil
 }
 
 // recordAudit writes ev to l (when not nil); a failure is logged.
@@ -73,13 +84,28 @@ func openAuditBestEffort(cfg *config.Config, log *zap.Logger) *audit.Log {
 	return l
 }
 
+// maintenanceFlags are the flags of a command that changes destinations
+// (prune, repair).
+type maintenanceFlags struct {
+	job            string
+	dryRun, asJSON bool
+}
+
+// register adds the flags to cmd, the command that does what ("prune")
+// and whose dry run does what dryRun says.
+func (f *maintenanceFlags) register(cmd *cobra.Command, what, dryRun string) {
+	cmd.Flags().StringVarP(&f.job, "job", "j", "", "job to "+what+" (default: every job)")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, dryRun)
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print the plan and outcome as JSON")
+}
+
 // maintenance loads the configuration and the jobs of a command that
-// changes destinations (prune, repair): job names one, "" all. It refuses
-// a configuration that trusts no signing key (why says what the command
-// would otherwise do wrong), opens the audit log unless dryRun, and calls
-// run.
-func (g *globals) maintenance(job string, dryRun bool, why string, run func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error) error {
-	cfg, jobs, err := g.loadJobs(job, job == "")
+// changes destinations (prune, repair): --job names one, none all. It
+// refuses a configuration that trusts no signing key (why says what the
+// command would otherwise do wrong), opens the audit log unless
+// --dry-run, and calls run.
+func (g *globals) maintenance(f *maintenanceFlags, why string, run func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error) error {
+	cfg, jobs, err := g.loadJobs(f.job, f.job == "")
 	if err != nil {
 		return err
 	}
@@ -89,7 +115,7 @@ func (g *globals) maintenance(job string, dryRun bool, why string, run func(cfg 
 	log := g.logger()
 	defer log.Sync()
 	var auditLog *audit.Log
-	if !dryRun {
+	if !f.dryRun {
 		if auditLog, err = openAudit(cfg); err != nil {
 			return err
 		}

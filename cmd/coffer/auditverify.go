@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -39,15 +38,15 @@ configuration error.`,
 			if err != nil {
 				return err
 			}
-			dir, err := cfg.StateDir()
+			file, err := auditFile(cfg)
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
 			dests, err := auditDestinations(cmd, cfg)
 			if err != nil {
 				return err
 			}
-			v, err := audit.Verify(cmd.Context(), filepath.Join(dir, audit.FileName), dests, cfg.Signing.Verifier())
+			v, err := audit.Verify(cmd.Context(), file, dests, cfg.Signing.Verifier())
 			if err != nil {
 				return err
 			}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/storage/open"
 )
 
@@ -39,13 +39,14 @@ copies are kept), 1 failed, 2 usage or config error.`,
 			if err != nil {
 				return err
 			}
-			if _, err := loadSigner(cfg); err != nil {
+			signer, err := loadSigner(cfg)
+			if err != nil {
 				return err
 			}
 			log := g.logger()
 			defer log.Sync()
 			open.WarnPlainHTTP(log, cfg, jobs...)
-			return runBackups(cmd, cfg, jobs, asJSON, allowShrink, log)
+			return runBackups(cmd, cfg, signer, jobs, asJSON, allowShrink, log)
 		},
 	}
 	cmd.Flags().StringVarP(&job, "job", "j", "", "job to back up")
@@ -55,14 +56,14 @@ copies are kept), 1 failed, 2 usage or config error.`,
 	return cmd
 }
 
-// runBackups backs up jobs in turn and maps the worst outcome to an exit
-// code.
-func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJSON, allowShrink bool, log *zap.Logger) error {
+// runBackups backs up jobs in turn, signing with signer, and maps the
+// worst outcome to an exit code.
+func runBackups(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, jobs []*config.Job, asJSON, allowShrink bool, log *zap.Logger) error {
 	ctx := cmd.Context()
 	var results []*backup.Result
 	failed, partial := 0, 0
 	for _, j := range jobs {
-		res, err := backupJob(cmd, cfg, j, allowShrink, log)
+		res, err := backupJob(cmd, cfg, signer, j, allowShrink, log)
 		auditBestEffort(cfg, log, backup.AuditEvents(j.Name, res, err)...)
 		if res != nil {
 			results = append(results, res)
@@ -97,35 +98,17 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, asJS
 	return nil
 }
 
-func backupJob(cmd *cobra.Command, cfg *config.Config, j *config.Job, allowShrink bool, log *zap.Logger) (*backup.Result, error) {
-	src, err := snapshot.NewSource(j.Source)
-	if err != nil {
-		return nil, fmt.Errorf("job %s: %w", j.Name, err)
-	}
-	signer, err := loadSigner(cfg)
-	if err != nil {
-		return nil, err
-	}
+func backupJob(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, j *config.Job, allowShrink bool, log *zap.Logger) (*backup.Result, error) {
 	stores, err := openStores(cmd.Context(), cfg, j, "")
 	if err != nil {
 		return nil, err
 	}
-	maxShrink := j.MaxShrinkPercent
-	if allowShrink {
-		maxShrink = 100 // no floor
+	bj, err := backup.ConfiguredJob(cfg, j, signer, stores, version)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.Name, err)
 	}
-	bj := backup.Job{
-		Name:             j.Name,
-		Source:           src,
-		Recipients:       j.Recipients,
-		Level:            j.Compression.Level,
-		Threads:          j.Compression.Threads,
-		Destinations:     stores,
-		StallTimeout:     j.StallTimeout.D(),
-		Signer:           signer,
-		Trust:            manifest.ConfiguredTrust(cfg.Signing),
-		MaxShrinkPercent: maxShrink,
-		Version:          version,
+	if allowShrink {
+		bj.MaxShrinkPercent = 100 // no floor
 	}
 	return backup.Run(cmd.Context(), bj, log)
 }
@@ -134,7 +117,7 @@ func printResult(cmd *cobra.Command, res *backup.Result) {
 	out := cmd.OutOrStdout()
 	m := res.Manifest
 	fmt.Fprintf(out, "%s: %s backup %s: %s dump -> %s stored, in %s\n", res.Job, res.Outcome, res.ID,
-		humanBytes(m.Plain.Bytes), humanBytes(m.Payload.Bytes), m.Duration().Round(1e7))
+		humanBytes(m.Plain.Bytes), humanBytes(m.Payload.Bytes), human.Duration(m.Duration()))
 	for _, d := range res.Destinations {
 		if d.Err != nil {
 			fmt.Fprintf(out, "  %-10s FAILED  %s\n", d.Name, d.Err)

@@ -9,12 +9,14 @@ import (
 
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/notify"
 )
 
 type drillFlags struct {
-	job, from, id, identity, passFile string
-	keep, asJSON, skipSignature       bool
+	identityFlags
+	job, from, id               string
+	keep, asJSON, skipSignature bool
 }
 
 func newDrillCmd(g *globals) *cobra.Command {
@@ -53,8 +55,8 @@ Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 	fl.StringVarP(&f.job, "job", "j", "", "job to drill (required)")
 	fl.StringVar(&f.from, "from", "", "destination to drill from (default: the job's drill.from)")
 	fl.StringVar(&f.id, "id", "", "backup id (default: the newest on the source destination)")
-	fl.StringVarP(&f.identity, "identity", "i", "", "age identity file (default: drill.identity_file, then env COFFER_IDENTITY)")
-	fl.StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the identity's passphrase (default: drill.passphrase_file for drill.identity_file, then env COFFER_PASSPHRASE_FILE, then the terminal)")
+	f.identityFlags.register(cmd, "age identity file (default: drill.identity_file, then env COFFER_IDENTITY)",
+		"file (mode 0600) holding the identity's passphrase (default: drill.passphrase_file for drill.identity_file, then env COFFER_PASSPHRASE_FILE, then the terminal)")
 	fl.BoolVar(&f.keep, "keep", false, "leave the scratch database in place for debugging")
 	fl.BoolVar(&f.asJSON, "json", false, "print the drill report as JSON")
 	skipSignatureFlag(cmd, &f.skipSignature)
@@ -71,14 +73,7 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 	// --identity, else drill.identity_file (with --passphrase-file, else
 	// drill.passphrase_file), else $COFFER_IDENTITY; a protected file with
 	// no passphrase file is asked for on the terminal.
-	id, pass := f.identity, f.passFile
-	if id == "" && job.Drill.IdentityFile != "" {
-		id = job.Drill.IdentityFile
-		if pass == "" {
-			pass = job.Drill.PassphraseFile
-		}
-	}
-	if req.Identities, err = loadIdentities(id, pass, true); err != nil {
+	if req.Identities, err = f.or(job.Drill.IdentityFile, job.Drill.PassphraseFile).load(true); err != nil {
 		return err
 	}
 	log := g.logger()
@@ -124,7 +119,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 		fmt.Fprintf(w, "  manifest signature NOT verified: the compliance report will fail this drill\n")
 	}
 	for _, p := range r.Phases {
-		line := fmt.Sprintf("  %-9s%10s", p.Name, drill.FormatSeconds(p.Seconds))
+		line := fmt.Sprintf("  %-9s%10s", p.Name, human.Seconds(p.Seconds))
 		if p.Name == drill.PhaseLoad && r.Throughput > 0 {
 			line += fmt.Sprintf("   %s payload, %s plain, %s/s", humanBytes(r.PayloadBytes), humanBytes(r.PlainBytes), humanBytes(int64(r.Throughput)))
 		}
@@ -133,7 +128,7 @@ func printDrill(w io.Writer, r *drill.Report) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", drill.FormatSeconds(r.TotalSeconds), drill.Percent(r.RTORatio), drill.FormatSeconds(r.RTOSeconds))
+	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", human.Seconds(r.TotalSeconds), drill.Percent(r.RTORatio), human.Seconds(r.RTOSeconds))
 	if r.HeadroomBytes > 0 {
 		fmt.Fprintf(w, "  headroom at this throughput the dump could grow to %s before a recovery overran the RTO\n", humanBytes(r.HeadroomBytes))
 	}

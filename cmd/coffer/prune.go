@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -14,13 +13,13 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
 )
 
 func newPruneCmd(g *globals) *cobra.Command {
-	var job string
-	var dryRun, asJSON bool
+	f := &maintenanceFlags{}
 	cmd := &cobra.Command{
 		Use:   "prune [--job NAME] [--dry-run]",
 		Short: "Delete backups the retention policy no longer needs, on every destination",
@@ -48,18 +47,16 @@ Exit codes: 0 done, 1 a deletion failed or a destination was refused, 2 usage
 or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.maintenance(job, dryRun, "prune counts only copies whose manifest signature verifies", func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error {
-				return runPrune(cmd, cfg, jobs, dryRun, asJSON, auditLog, log)
+			return g.maintenance(f, "prune counts only copies whose manifest signature verifies", func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error {
+				return runPrune(cmd, cfg, jobs, f, auditLog, log)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&job, "job", "j", "", "job to prune (default: every job)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, delete nothing")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and outcome as JSON")
+	f.register(cmd, "prune", "print the plan, delete nothing")
 	return cmd
 }
 
-func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
+func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, f *maintenanceFlags, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
 	trust := manifest.ConfiguredTrust(cfg.Signing)
 	var results []*prune.Result
@@ -69,9 +66,10 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 		if err != nil {
 			return err
 		}
-		res, err := prune.Run(ctx, j.Name, prune.Policy(j), dests, trust, clock.Now(), dryRun, log, func(it prune.Item) {
-			recordAudit(auditLog, log, it.AuditEvent(j.Name))
-		})
+		res, err := prune.Run(ctx, prune.Request{Job: j.Name, Destinations: dests, Trust: trust, Options: prune.Options{
+			Policy: prune.Policy(j), Now: clock.Now(), DryRun: f.dryRun,
+			OnDelete: func(it prune.Item) { recordAudit(auditLog, log, it.AuditEvent(j.Name)) },
+		}}, log)
 		if err != nil {
 			return err
 		}
@@ -82,14 +80,14 @@ func runPrune(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun
 				problems++
 			}
 		}
-		if !asJSON {
+		if !f.asJSON {
 			printPrune(cmd, res, j.Destinations)
 		}
 		if auditLog != nil {
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
 		}
 	}
-	return finishMaintenance(cmd, asJSON, results, problems, "prune")
+	return finishMaintenance(cmd, f.asJSON, results, problems, "prune")
 }
 
 // printPrune writes res as a table, by destination in the job's order
@@ -122,7 +120,7 @@ func printPrune(cmd *cobra.Command, res *prune.Result, dests []string) {
 		if it.Error != "" {
 			reason += ": " + it.Error
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", it.Destination, it.ID, ageOf(it.Time), it.Outcome, it.Rule, reason)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", it.Destination, it.ID, human.Duration(clock.Since(it.Time)), it.Outcome, it.Rule, reason)
 	}
 	tw.Flush()
 	for _, name := range slices.SortedFunc(maps.Keys(res.Refused), byDest) {
@@ -131,13 +129,4 @@ func printPrune(cmd *cobra.Command, res *prune.Result, dests []string) {
 	if len(res.Items) == 0 && len(res.Refused) == 0 {
 		fmt.Fprintln(out, "  no complete backups")
 	}
-}
-
-// ageOf formats how long ago t was, in days when over two days.
-func ageOf(t time.Time) string {
-	d := clock.Since(t)
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	}
-	return d.Round(time.Minute).String()
 }

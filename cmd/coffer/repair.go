@@ -20,8 +20,7 @@ import (
 )
 
 func newRepairCmd(g *globals) *cobra.Command {
-	var job string
-	var dryRun, asJSON bool
+	f := &maintenanceFlags{}
 	cmd := &cobra.Command{
 		Use:   "repair [--job NAME] [--dry-run] [--json]",
 		Short: "Copy missing backups, heal broken copies and sweep leftovers, on every destination",
@@ -50,14 +49,12 @@ Exit codes: 0 done, 1 a step failed or a destination could not be listed, 2
 usage or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.maintenance(job, dryRun, "repair copies only backups whose manifest signature verifies", func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error {
-				return runRepair(cmd, cfg, jobs, dryRun, asJSON, auditLog, log)
+			return g.maintenance(f, "repair copies only backups whose manifest signature verifies", func(cfg *config.Config, jobs []*config.Job, auditLog *audit.Log, log *zap.Logger) error {
+				return runRepair(cmd, cfg, jobs, f, auditLog, log)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&job, "job", "j", "", "job to repair (default: every job)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, change nothing")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and outcome as JSON")
+	f.register(cmd, "repair", "print the plan, change nothing")
 	return cmd
 }
 
@@ -81,7 +78,7 @@ type sweepResult struct {
 	Errors      []string `json:"errors,omitempty"`
 }
 
-func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRun, asJSON bool, auditLog *audit.Log, log *zap.Logger) error {
+func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, f *maintenanceFlags, auditLog *audit.Log, log *zap.Logger) error {
 	ctx := cmd.Context()
 	trust := manifest.ConfiguredTrust(cfg.Signing)
 	results := []repairResult{}
@@ -92,11 +89,11 @@ func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRu
 			return err
 		}
 		cat := manifest.ReadCatalog(ctx, j.Name, dests, trust, nil)
-		rep, err := repair.RunCatalog(ctx, cat, dests, trust, repair.Options{DryRun: dryRun}, log)
+		rep, err := repair.RunCatalog(ctx, cat, dests, trust, repair.Options{DryRun: f.dryRun}, log)
 		if err != nil {
 			return err
 		}
-		res := repairResult{Job: j.Name, DryRun: dryRun, Repair: rep, Untrusted: cat.Untrusted, Sweep: []sweepResult{}}
+		res := repairResult{Job: j.Name, DryRun: f.dryRun, Repair: rep, Untrusted: cat.Untrusted, Sweep: []sweepResult{}}
 		if res.Untrusted == nil {
 			res.Untrusted = []manifest.Untrusted{}
 		}
@@ -104,7 +101,7 @@ func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRu
 			recordAudit(auditLog, log, ev)
 		}
 		problems += len(rep.Failed) + len(rep.Unreachable)
-		if !dryRun {
+		if !f.dryRun {
 			for _, d := range dests {
 				if _, down := rep.Unreachable[d.Name]; down {
 					continue
@@ -119,14 +116,14 @@ func runRepair(cmd *cobra.Command, cfg *config.Config, jobs []*config.Job, dryRu
 			}
 		}
 		results = append(results, res)
-		if !asJSON {
+		if !f.asJSON {
 			printRepair(cmd, res)
 		}
 		if auditLog != nil {
 			shipAuditTo(ctx, auditLog, dests[0].Store, log)
 		}
 	}
-	return finishMaintenance(cmd, asJSON, results, problems, "repair")
+	return finishMaintenance(cmd, f.asJSON, results, problems, "repair")
 }
 
 // sweepOne sweeps job's leftovers on d.

@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/report"
 )
@@ -55,9 +53,9 @@ Exit codes: 0 every control passed (warnings allowed), 1 a control failed,
 			if err != nil {
 				return err
 			}
-			dir, err := cfg.StateDir()
+			auditLog, err := auditFile(cfg)
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
 			log := g.logger()
 			defer log.Sync()
@@ -68,7 +66,7 @@ Exit codes: 0 every control passed (warnings allowed), 1 a control failed,
 			in, err := report.Gather(cmd.Context(), cfg, jobs, report.Options{
 				Now:      time.Now(),
 				Since:    window.D(),
-				AuditLog: filepath.Join(dir, audit.FileName),
+				AuditLog: auditLog,
 				Trust:    trust,
 			})
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/coffer-backup/coffer/audit"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 
 	"github.com/spf13/cobra"
@@ -16,8 +17,9 @@ import (
 )
 
 type restoreFlags struct {
-	job, id, from, identity, passFile, target, output string
-	latest, force, asJSON, skipSignature              bool
+	identityFlags
+	job, id, from, target, output        string
+	latest, force, asJSON, skipSignature bool
 }
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -65,8 +67,7 @@ Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
 	fl.StringVar(&f.id, "id", "", "backup id")
 	fl.BoolVar(&f.latest, "latest", false, "the newest complete backup (the default when --id is not given)")
 	fl.StringVar(&f.from, "from", "", "destination to try first (default: the job's order)")
-	fl.StringVarP(&f.identity, "identity", "i", "", "age identity file (env COFFER_IDENTITY)")
-	fl.StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
+	f.identityFlags.register(cmd, identityHelp, passphraseHelp)
 	fl.StringVarP(&f.target, "target", "t", "", "database (or SQLite file) to restore into")
 	fl.StringVarP(&f.output, "output", "o", "", `write the plain dump to FILE, or "-" for stdout`)
 	fl.BoolVar(&f.force, "force", false, "restore into a target that is not empty")
@@ -88,7 +89,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 	if err != nil {
 		return err
 	}
-	ids, err := loadIdentities(f.identity, f.passFile, true)
+	ids, err := f.load(true)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		fmt.Fprint(cmd.ErrOrStderr(), notUsed)
 		return writeJSON(cmd.OutOrStdout(), rep)
 	}
-	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, rep.Duration.Round(1e7))
+	msg := fmt.Sprintf("restored %s/%s (%s) into %s from %s in %s\n", rep.Job, rep.ID, humanBytes(rep.PlainBytes), rep.Target, rep.ServedBy, human.Duration(rep.Duration))
 	if len(rep.Attempts) > 1 {
 		msg += fmt.Sprintf("note: %d destination(s) failed first: %s\n", len(rep.Attempts)-1, rep.Attempts[0].Error)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"filippo.io/age"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -98,10 +99,45 @@ func openStores(ctx context.Context, cfg *config.Config, job *config.Job, from s
 	return open.JobDestinations(ctx, cfg, job, from)
 }
 
-// loadIdentities reads an identity file named by flag or $COFFER_IDENTITY.
-// A passphrase-protected file takes its passphrase from passFile (or
-// $COFFER_PASSPHRASE_FILE), else from the terminal; never from argv.
-func loadIdentities(path, passFile string, required bool) ([]age.Identity, error) {
+// identityFlags are --identity and --passphrase-file, the age identity
+// of a command that decrypts backups (restore, verify, drill) and the
+// file holding its passphrase.
+type identityFlags struct {
+	identity, passFile string
+}
+
+// Help texts of the identity flags, where the identity is not taken from
+// the configuration.
+const (
+	identityHelp   = "age identity file (env COFFER_IDENTITY)"
+	passphraseHelp = "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)"
+)
+
+// register adds the flags to cmd with these help texts.
+func (f *identityFlags) register(cmd *cobra.Command, identity, passphrase string) {
+	cmd.Flags().StringVarP(&f.identity, "identity", "i", "", identity)
+	cmd.Flags().StringVar(&f.passFile, "passphrase-file", "", passphrase)
+}
+
+// or is f with the identity file (and, unless --passphrase-file is given,
+// its passphrase file) taken from the configuration when --identity is
+// not given. An empty file changes nothing.
+func (f identityFlags) or(file, passFile string) identityFlags {
+	if f.identity == "" && file != "" {
+		f.identity = file
+		if f.passFile == "" {
+			f.passFile = passFile
+		}
+	}
+	return f
+}
+
+// load reads the identity file named by --identity or $COFFER_IDENTITY;
+// with neither, it fails if required and returns none otherwise. A
+// passphrase-protected file takes its passphrase from --passphrase-file
+// (or $COFFER_PASSPHRASE_FILE), else from the terminal; never from argv.
+func (f identityFlags) load(required bool) ([]age.Identity, error) {
+	path, passFile := f.identity, f.passFile
 	if path == "" {
 		path = os.Getenv("COFFER_IDENTITY")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/drill"
 	"github.com/coffer-backup/coffer/internal/clock"
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
 )
@@ -232,16 +233,16 @@ func restoreCommands(cfg *config.Config, j *config.Job, present []string, m *man
 func printStatus(w io.Writer, st jobStatus, now time.Time) {
 	fmt.Fprintf(w, "%s (%s)\n", st.Job, st.Source)
 	if b := st.LastBackup; b != nil {
-		fmt.Fprintf(w, "  last backup  %s, %s ago, %s (%s stored) on %s\n", b.ID, ago(b.AgeSeconds), humanBytes(b.PlainBytes), humanBytes(b.StoredBytes), strings.Join(b.Destinations, ", "))
+		fmt.Fprintf(w, "  last backup  %s, %s ago, %s (%s stored) on %s\n", b.ID, human.Seconds(b.AgeSeconds), humanBytes(b.PlainBytes), humanBytes(b.StoredBytes), strings.Join(b.Destinations, ", "))
 		if len(b.Missing) > 0 {
 			fmt.Fprintf(w, "               MISSING from %s\n", strings.Join(b.Missing, ", "))
 		}
 	} else {
 		fmt.Fprintf(w, "  last backup  NONE\n")
 	}
-	fmt.Fprintf(w, "  next backup  %s (in %s)\n", st.NextBackup.Format(time.RFC3339), ago(st.NextBackup.Sub(now).Seconds()))
+	fmt.Fprintf(w, "  next backup  %s (in %s)\n", st.NextBackup.Format(time.RFC3339), human.Duration(st.NextBackup.Sub(now)))
 	if d := st.LastDrill; d != nil {
-		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, ago(now.Sub(d.Finished).Seconds()), strings.ToUpper(string(d.Result)), drill.FormatSeconds(d.TotalSeconds), drill.Percent(d.RTORatio), drill.FormatSeconds(st.RTOSeconds))
+		fmt.Fprintf(w, "  last drill   %s from %s, %s ago: %s in %s = %s of the RTO (%s)\n", d.ID, d.From, human.Duration(now.Sub(d.Finished)), strings.ToUpper(string(d.Result)), human.Seconds(d.TotalSeconds), drill.Percent(d.RTORatio), human.Seconds(st.RTOSeconds))
 	} else {
 		fmt.Fprintf(w, "  last drill   NONE\n")
 	}
@@ -258,16 +259,4 @@ func printStatus(w io.Writer, st jobStatus, now time.Time) {
 		fmt.Fprintf(w, "  without Coffer (check the SHA-256 in the manifest): %s\n", st.StockTools)
 	}
 	fmt.Fprintln(w)
-}
-
-// ago formats seconds as a short duration: "3d4h", "5h12m", "40s".
-func ago(s float64) string {
-	d := time.Duration(s * float64(time.Second))
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
-	case d >= time.Hour:
-		return d.Truncate(time.Minute).String()
-	}
-	return d.Truncate(time.Second).String()
 }

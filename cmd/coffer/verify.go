@@ -7,13 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/rollback"
 	"github.com/coffer-backup/coffer/restore"
 )
 
 type verifyFlags struct {
-	job, id, identity, passFile string
-	asJSON, skipSignature       bool
+	identityFlags
+	job, id               string
+	asJSON, skipSignature bool
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -47,8 +49,7 @@ Exit 1 when any destination fails its check.`,
 	}
 	cmd.Flags().StringVarP(&f.job, "job", "j", "", "job whose backup to verify (required)")
 	cmd.Flags().StringVar(&f.id, "id", "", "backup id (default: the newest)")
-	cmd.Flags().StringVarP(&f.identity, "identity", "i", "", "age identity file for a full check (env COFFER_IDENTITY)")
-	cmd.Flags().StringVar(&f.passFile, "passphrase-file", "", "file (mode 0600) holding the passphrase of a protected identity file (env COFFER_PASSPHRASE_FILE; default: ask on the terminal)")
+	f.identityFlags.register(cmd, "age identity file for a full check (env COFFER_IDENTITY)", passphraseHelp)
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
 	skipSignatureFlag(cmd, &f.skipSignature)
 	return cmd
@@ -59,7 +60,7 @@ func runVerify(cmd *cobra.Command, g *globals, f *verifyFlags) error {
 	if err != nil {
 		return err
 	}
-	ids, err := loadIdentities(f.identity, f.passFile, false)
+	ids, err := f.load(false)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func printChecks(cmd *cobra.Command, checks []restore.Check) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "JOB\tBACKUP\tDESTINATION\tRESULT\tCHECKED\tDETAIL")
 	for _, c := range checks {
-		res, detail := "ok", humanBytes(c.Bytes)+" in "+c.Duration.Round(1e6).String()
+		res, detail := "ok", humanBytes(c.Bytes)+" in "+human.Duration(c.Duration)
 		if c.SignedBy != "" {
 			detail += fmt.Sprintf("; seq %d signed by %s", c.Sequence, c.SignedBy)
 		}

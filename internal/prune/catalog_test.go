@@ -53,7 +53,7 @@ func TestManifestWithoutPayloadIsNotACopy(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
+			res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now}}, zaptest.NewLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}

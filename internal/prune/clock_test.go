@@ -58,12 +58,12 @@ func TestRunRefusesHostClockOffFromStorage(t *testing.T) {
 				before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
 				host := real.Add(tc.offset)
 
-				dry, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, host, true, zaptest.NewLogger(t), nil)
+				dry, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: host, DryRun: true}}, zaptest.NewLogger(t))
 				if err != nil {
 					t.Fatal(err)
 				}
 				deletions := 0
-				res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, host, false, zaptest.NewLogger(t), func(prune.Item) { deletions++ })
+				res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: host, OnDelete: func(prune.Item) { deletions++ }}}, zaptest.NewLogger(t))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -147,7 +147,7 @@ func TestRunRefusesUnknownStorageTime(t *testing.T) {
 			}
 			before := keys(t, stores["offsite"])
 			dests[1].Store = tc.wrap(stores["offsite"])
-			res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, real, false, zaptest.NewLogger(t), nil)
+			res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zaptest.NewLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}

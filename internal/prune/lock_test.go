@@ -44,7 +44,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	before := keys(t, st)
 	// Alone, every backup is the only copy and is kept whatever its age.
 	dests := []storage.Destination{{Name: "primary", Store: st}}
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, real, false, zap.NewNop(), nil)
+	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	// Listed twice, each backup has two copies: the expired ones reach
 	// the delete, which the lock refuses.
 	dests = append(dests, storage.Destination{Name: "mirror", Store: st})
-	res, err = prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, real, false, zap.NewNop(), nil)
+	res, err = prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

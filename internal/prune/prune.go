@@ -139,21 +139,44 @@ func Policy(job *config.Job) retention.Policy {
 	}
 }
 
-// Run plans and (unless dryRun) carries out the retention policy for job on
-// each of dests. Copies are counted across dests, so dests must be all of
-// the job's destinations: a destination that cannot be listed counts as
-// holding nothing, which only ever keeps more. onDelete, if not nil, is
-// called after every attempted deletion, whatever its outcome (deleted,
-// locked or failed); never in a dry run.
+// Options say how a prune runs.
+type Options struct {
+	// Policy decides which backups are kept.
+	Policy retention.Policy
+	// Now is the host's clock (internal/clock.Now()) when the prune is
+	// called.
+	Now time.Time
+	// DryRun plans without deleting anything.
+	DryRun bool
+	// OnDelete, if not nil, is called after every attempted deletion,
+	// whatever its outcome (deleted, locked or failed); never in a dry
+	// run.
+	OnDelete func(Item)
+}
+
+// Request is one prune of a job, read from its destinations.
+type Request struct {
+	// Job names the job whose backups are pruned.
+	Job string
+	// Destinations must be all of the job's destinations: copies are
+	// counted across them, and a destination that cannot be listed counts
+	// as holding nothing, which only ever keeps more.
+	Destinations []storage.Destination
+	// Trust checks every manifest of the job's catalog.
+	Trust manifest.Trust
+	Options
+}
+
+// Run plans and (unless req.DryRun) carries out the retention policy for
+// req.Job on each of req.Destinations.
 //
 // Run reads the job's verified catalog (manifest.ReadCatalog, every
-// manifest checked as trust says) and applies the policy to it as
-// RunCatalog does. now is the host's clock (internal/clock.Now()) when Run
-// is called.
-func Run(ctx context.Context, job string, policy retention.Policy, dests []storage.Destination, trust manifest.Trust, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
-	started := time.Now() // monotonic: how far now moves on while the catalog is read
-	cat := manifest.ReadCatalog(ctx, job, dests, trust, nil)
-	return runCatalog(ctx, cat, policy, dests, now, started, dryRun, log, onDelete)
+// manifest checked as req.Trust says) and applies the policy to it as
+// RunCatalog does.
+func Run(ctx context.Context, req Request, log *zap.Logger) (*Result, error) {
+	started := time.Now() // monotonic: how far Now moves on while the catalog is read
+	cat := manifest.ReadCatalog(ctx, req.Job, req.Destinations, req.Trust, nil)
+	return runCatalog(ctx, cat, req.Destinations, req.Options, started, log)
 }
 
 // RunCatalog is Run on a catalog already read from dests (the daemon reads
@@ -165,23 +188,22 @@ func Run(ctx context.Context, job string, policy retention.Policy, dests []stora
 // payload is missing or short as an OutcomeIncomplete one: neither is counted as a
 // copy nor deleted.
 //
-// now is the host's clock (internal/clock.Now()) when RunCatalog is
-// called. Before planning a destination, RunCatalog compares it (advanced
-// by the time elapsed since) with the destination's own time
+// Before planning a destination, RunCatalog compares opts.Now (advanced by
+// the time elapsed since) with the destination's own time
 // (storage.Clock): when they are more than retention.ClockTolerance apart,
 // or the destination's time cannot be read, the destination is refused,
 // in dry runs too, and nothing on it is deleted.
-func RunCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
-	return runCatalog(ctx, cat, policy, dests, now, time.Now(), dryRun, log, onDelete)
+func RunCatalog(ctx context.Context, cat *manifest.Catalog, dests []storage.Destination, opts Options, log *zap.Logger) (*Result, error) {
+	return runCatalog(ctx, cat, dests, opts, time.Now(), log)
 }
 
-// runCatalog is RunCatalog where now was read at started (monotonic), so
-// that the clock check compares the storage's time with the host's time
-// as it is then, however long the catalog took to read.
-func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Policy, dests []storage.Destination, now, started time.Time, dryRun bool, log *zap.Logger, onDelete func(Item)) (*Result, error) {
-	job := cat.Job
+// runCatalog is RunCatalog where opts.Now was read at started (monotonic),
+// so that the clock check compares the storage's time with the host's
+// time as it is then, however long the catalog took to read.
+func runCatalog(ctx context.Context, cat *manifest.Catalog, dests []storage.Destination, opts Options, started time.Time, log *zap.Logger) (*Result, error) {
+	job, now := cat.Job, opts.Now
 	hostNow := func() time.Time { return now.Add(time.Since(started)) }
-	res := &Result{Job: job, DryRun: dryRun, Refused: map[string]string{}}
+	res := &Result{Job: job, DryRun: opts.DryRun, Refused: map[string]string{}}
 	for name, err := range cat.Unreachable {
 		res.Refused[name] = "cannot list: " + err.Error()
 	}
@@ -199,7 +221,7 @@ func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Pol
 		for _, b := range cat.On(d.Name) {
 			backups = append(backups, retention.Backup{ID: b.ID, Time: b.Time(), Copies: len(b.Destinations)})
 		}
-		decisions, err := retention.Plan(policy, backups, now)
+		decisions, err := retention.Plan(opts.Policy, backups, now)
 		if err != nil {
 			res.Refused[d.Name] = err.Error()
 			log.Error("prune refused", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
@@ -208,12 +230,12 @@ func runCatalog(ctx context.Context, cat *manifest.Catalog, policy retention.Pol
 		for _, dec := range decisions {
 			it := Item{Destination: d.Name, ID: dec.ID, Time: dec.Time, Keep: dec.Keep, Rule: dec.Rule, Reason: dec.Reason, Outcome: OutcomeKept}
 			if !dec.Keep {
-				if dryRun {
+				if opts.DryRun {
 					it.Outcome = OutcomeWouldDelete
 				} else {
 					deleteBackup(ctx, d, job, &it, log)
-					if onDelete != nil {
-						onDelete(it)
+					if opts.OnDelete != nil {
+						opts.OnDelete(it)
 					}
 				}
 			}

@@ -174,7 +174,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 			var called []prune.Item
 			onDelete := func(it prune.Item) { called = append(called, it) }
 
-			dry, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, true, zaptest.NewLogger(t), onDelete)
+			dry, err := prune.Run(ctx, prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now, DryRun: true, OnDelete: onDelete}}, zaptest.NewLogger(t))
 			if err != nil || len(dry.Refused) > 0 {
 				t.Fatalf("dry run: err %v, refused %v", err, dry.Refused)
 			}
@@ -188,7 +188,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 			}
 			checkPlan(t, dry, want, "would delete")
 
-			res, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), onDelete)
+			res, err := prune.Run(ctx, prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now, OnDelete: onDelete}}, zaptest.NewLogger(t))
 			if err != nil || len(res.Refused) > 0 {
 				t.Fatalf("prune: err %v, refused %v", err, res.Refused)
 			}
@@ -290,7 +290,7 @@ func TestRunRefusesFutureClock(t *testing.T) {
 	}
 	before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
 	deletions := 0
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), func(prune.Item) { deletions++ })
+	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now, OnDelete: func(prune.Item) { deletions++ }}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestRunDisposesEveryVersion(t *testing.T) {
 		t.Fatalf("setup: versions %v, want 3 (manifest, payload twice)", vs)
 	}
 
-	res, err := prune.Run(ctx, "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
+	res, err := prune.Run(ctx, prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now}}, zaptest.NewLogger(t))
 	if err != nil || len(res.Refused) > 0 {
 		t.Fatalf("prune: err %v, refused %v", err, res.Refused)
 	}
@@ -490,9 +490,8 @@ func TestRunInterruptedDeleteLeavesNoDanglingManifest(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary", Store: primary}, {Name: "offsite", Store: stores["offsite"]}}
 
 	var reported []string
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), func(it prune.Item) {
-		reported = append(reported, it.Destination+" "+it.ID+" "+string(it.Outcome))
-	})
+	onDelete := func(it prune.Item) { reported = append(reported, it.Destination+" "+it.ID+" "+string(it.Outcome)) }
+	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now, OnDelete: onDelete}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +525,7 @@ func TestRunUnreachableDestinationKeepsMore(t *testing.T) {
 	dests := []storage.Destination{{Name: "primary", Store: stores["primary"]}, {Name: "offsite", Store: offsite}}
 	before := keys(t, stores["primary"])
 
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
+	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestRunIgnoresUnverifiedCopies(t *testing.T) {
 	intruder := putBackup(t, stores, "app", now.Add(-time.Hour), "primary")
 	forge(t, stores["primary"], "primary", intruder)
 
-	res, err := prune.Run(t.Context(), "app", defaultPolicy, dests, testTrust, now, false, zaptest.NewLogger(t), nil)
+	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now}}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
