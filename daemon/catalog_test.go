@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,16 +15,14 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/audit"
-	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // plantedKey is a manifest key an attacker with write access to a bucket
@@ -195,25 +192,8 @@ func untrustedEvents(t *testing.T, l *audit.Log) []audit.Event {
 // offsite directory, signed by signer.
 func realBackup(t *testing.T, signer *sign.Signer) []storage.Destination {
 	t.Helper()
-	var dests []storage.Destination
-	for _, name := range []string{"primary", "offsite"} {
-		s, err := fs.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dests = append(dests, storage.Destination{Name: name, Store: s})
-	}
-	file := filepath.Join(t.TempDir(), "dump")
-	os.WriteFile(file, []byte(strings.Repeat("pupil,lesson\n", 1000)), 0o600)
-	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"cat", file}, Extension: "csv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
-		Recipients: []string{"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
+	dests := backuptest.LocalDestinations(t, "primary", "offsite")
+	backuptest.Backup(t, dests, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", signer, []byte(strings.Repeat("pupil,lesson\n", 1000)))
 	return dests
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
@@ -21,7 +22,6 @@ import (
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // engine is one database server a forced restore is tested against.
@@ -121,25 +121,11 @@ func newDBBackup(t *testing.T, e engine, rows int) *dbBackup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dests []storage.Destination
-	for _, name := range []string{"primary", "offsite"} {
-		st, err := fs.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dests = append(dests, storage.Destination{Name: name, Store: st})
-	}
+	id := backuptest.NewIdentity(t)
+	dests := backuptest.LocalDestinations(t, "primary", "offsite")
 	signer := signtest.NewSigner()
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: s, Destinations: dests,
-		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
-	return &dbBackup{id: id, dests: dests, m: res.Manifest, signer: signer, want: e.hashes(t, src)}
+	m := backuptest.Take(t, backup.Job{Source: s, Destinations: dests, Recipients: []string{id.Recipient().String()}, Signer: signer})
+	return &dbBackup{id: id, dests: dests, m: m, signer: signer, want: e.hashes(t, src)}
 }
 
 // forceRestore runs restore --force of b into database target.
