@@ -29,11 +29,22 @@ import (
 // These tests run the daemon's parts on a backuptest.Setup: an SQLite job
 // backed up to two local directories, no service needed.
 
-// setupRunner returns a Runner for s with an audit log in s's state
-// directory, fresh metrics and a webhook receiving its notifications
-// (failures and partial runs).
-func setupRunner(t *testing.T, s *backuptest.Setup) (*Runner, *audit.Log, *webhook) {
+// runnerSetup is a backuptest.Setup, its configuration and job app, and
+// a Runner for it with an audit log in the setup's state directory, fresh
+// metrics and a webhook receiving its notifications (failures and partial
+// runs).
+type runnerSetup struct {
+	*backuptest.Setup
+	cfg   *config.Config
+	job   *config.Job
+	r     *Runner
+	audit *audit.Log
+	hook  *webhook
+}
+
+func newRunnerSetup(t *testing.T, rows int) *runnerSetup {
 	t.Helper()
+	s := backuptest.NewSetup(t, rows, "")
 	auditLog, err := audit.Open(s.State)
 	if err != nil {
 		t.Fatal(err)
@@ -43,17 +54,23 @@ func setupRunner(t *testing.T, s *backuptest.Setup) (*Runner, *audit.Log, *webho
 	r := &Runner{Log: zaptest.NewLogger(t), Audit: auditLog, Metrics: metrics.New(), Holder: "test",
 		DrillDir: filepath.Join(s.State, "drills")}
 	r.SetNotifier(n)
-	return r, auditLog, hook
+	cfg := s.Load(t)
+	return &runnerSetup{Setup: s, cfg: cfg, job: cfg.Jobs["app"], r: r, audit: auditLog, hook: hook}
 }
 
-// catalogOf reads job app's verified catalog on cfg's destinations.
-func catalogOf(t *testing.T, cfg *config.Config) (*manifest.Catalog, []storage.Destination) {
+// cycle runs one scheduled cycle of job app.
+func (rs *runnerSetup) cycle(t *testing.T) {
+	rs.r.Run(t.Context(), rs.cfg, rs.job, Trigger{Slot: time.Now(), Reason: "schedule"})
+}
+
+// catalog reads job app's verified catalog on its destinations.
+func (rs *runnerSetup) catalog(t *testing.T) (*manifest.Catalog, []storage.Destination) {
 	t.Helper()
-	dests, err := open.JobDestinations(t.Context(), cfg, cfg.Jobs["app"])
+	dests, err := open.JobDestinations(t.Context(), rs.cfg, rs.job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return manifest.ReadCatalog(t.Context(), "app", dests, manifest.ConfiguredTrust(cfg.Signing), nil), dests
+	return manifest.ReadCatalog(t.Context(), "app", dests, manifest.ConfiguredTrust(rs.cfg.Signing), nil), dests
 }
 
 // where lists each backup of c as id@destinations, oldest first.
@@ -76,29 +93,26 @@ func where(c *manifest.Catalog) []string {
 // next cycle stores its backup on both and its maintenance copies the
 // first backup to offsite.
 func TestRunCycle(t *testing.T) {
-	s := backuptest.NewSetup(t, 500, "")
-	cfg := s.Load(t)
-	job := cfg.Jobs["app"]
-	r, auditLog, hook := setupRunner(t, s)
-	blocker := filepath.Join(s.Offsite, "app")
+	rs := newRunnerSetup(t, 500)
+	blocker := filepath.Join(rs.Offsite, "app")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	r.Run(t.Context(), cfg, job, Trigger{Slot: time.Now(), Reason: "schedule"})
+	rs.cycle(t)
 
-	c, dests := catalogOf(t, cfg)
+	c, dests := rs.catalog(t)
 	if len(c.Backups) != 1 || !slices.Equal(c.Backups[0].Destinations, []string{"primary"}) {
 		t.Fatalf("after a cycle with offsite broken: backups %v, want one, on primary only", where(c))
 	}
 	first := c.Backups[0]
-	evs := auditEvents(t, auditLog, audit.ActionBackup)
+	evs := auditEvents(t, rs.audit, audit.ActionBackup)
 	if len(evs) != 2 || evs[0].Destination != "primary" || evs[0].Outcome != audit.OutcomeOK || evs[0].BackupID != first.ID ||
 		evs[1].Destination != "offsite" || evs[1].Outcome != audit.OutcomeFailed || evs[1].BackupID != first.ID ||
 		!strings.Contains(evs[1].Detail, "not a directory") {
 		t.Fatalf("audit backup events %+v, want primary ok and offsite failed (not a directory), for %s", evs, first.ID)
 	}
-	got := hook.received()
+	got := rs.hook.received()
 	if len(got) != 2 || got[1]["kind"] != "repair" || got[1]["outcome"] != "failed" {
 		t.Fatalf("notifications %v, want the backup's and a failed repair", got)
 	}
@@ -119,7 +133,7 @@ func TestRunCycle(t *testing.T) {
 		{"coffer_backup_last_bytes", []string{"job", "app", "destination", "offsite"}, -1},
 		{"coffer_repairs_total", []string{"job", "app", "destination", "offsite", "outcome", "failed"}, 1},
 	} {
-		if got := metric(t, r.Metrics, tc.name, tc.labels...); got != tc.want {
+		if got := metric(t, rs.r.Metrics, tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
@@ -130,9 +144,9 @@ func TestRunCycle(t *testing.T) {
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
-	r.Run(t.Context(), cfg, job, Trigger{Slot: time.Now(), Reason: "schedule"})
+	rs.cycle(t)
 
-	c, _ = catalogOf(t, cfg)
+	c, _ = rs.catalog(t)
 	if len(c.Backups) != 2 || c.Backups[0].ID != first.ID {
 		t.Fatalf("after the second cycle: backups %v, want the first and a second", where(c))
 	}
@@ -141,17 +155,17 @@ func TestRunCycle(t *testing.T) {
 			t.Errorf("backup %s on %v, want on primary and offsite (the first one repaired)", b.ID, b.Destinations)
 		}
 	}
-	if got := metric(t, r.Metrics, "coffer_backup_runs_total", "job", "app", "outcome", "ok"); got != 1 {
+	if got := metric(t, rs.r.Metrics, "coffer_backup_runs_total", "job", "app", "outcome", "ok"); got != 1 {
 		t.Errorf("coffer_backup_runs_total{ok} = %v, want 1", got)
 	}
-	if got := metric(t, r.Metrics, "coffer_repairs_total", "job", "app", "destination", "offsite", "outcome", "ok"); got != 1 {
+	if got := metric(t, rs.r.Metrics, "coffer_repairs_total", "job", "app", "destination", "offsite", "outcome", "ok"); got != 1 {
 		t.Errorf("coffer_repairs_total{offsite, ok} = %v, want 1", got)
 	}
-	if evs := auditEvents(t, auditLog, audit.ActionRepair); len(evs) != 2 || evs[0].Outcome != audit.OutcomeFailed ||
+	if evs := auditEvents(t, rs.audit, audit.ActionRepair); len(evs) != 2 || evs[0].Outcome != audit.OutcomeFailed ||
 		evs[1].BackupID != first.ID || evs[1].Destination != "offsite" || evs[1].Outcome != audit.OutcomeOK {
 		t.Errorf("audit repair events %+v, want the first cycle's failure, then %s copied to offsite", evs, first.ID)
 	}
-	if got := hook.received(); len(got) != 2 {
+	if got := rs.hook.received(); len(got) != 2 {
 		t.Errorf("notifications %v after a good cycle, want still two (successes are not sent)", got)
 	}
 }
@@ -163,21 +177,18 @@ func TestRunCycle(t *testing.T) {
 // audited and counted. While a cycle of the job runs, maintenance skips
 // it.
 func TestMaintain(t *testing.T) {
-	s := backuptest.NewSetup(t, 200, "")
-	cfg := s.Load(t)
-	job := cfg.Jobs["app"]
-	r, auditLog, _ := setupRunner(t, s)
-	r.Run(t.Context(), cfg, job, Trigger{Slot: time.Now(), Reason: "schedule"})
-	c, dests := catalogOf(t, cfg)
+	rs := newRunnerSetup(t, 200)
+	rs.cycle(t)
+	c, dests := rs.catalog(t)
 	if len(c.Backups) != 1 {
 		t.Fatalf("backups %v, want one", where(c))
 	}
 	real := c.Backups[0].Manifest
 	now := time.Now()
 	var fakes []string
-	for _, age := range []time.Duration{40, 35} {
-		m := backuptest.Fake(t, "app", manifest.NewID(now.Add(-age*24*time.Hour)), nil, "primary", "offsite")
-		backuptest.Put(t, s.Signer, m, nil, dests[0].Store, dests[1].Store)
+	for _, days := range []time.Duration{40, 35} {
+		m := backuptest.Fake(t, "app", manifest.NewID(now.Add(-days*24*time.Hour)), nil, "primary", "offsite")
+		backuptest.Put(t, rs.Signer, m, nil, dests[0].Store, dests[1].Store)
 		fakes = append(fakes, m.ID)
 	}
 	for _, key := range []string{manifest.Key("app", real.ID), real.Payload.Key} {
@@ -187,26 +198,26 @@ func TestMaintain(t *testing.T) {
 	}
 
 	// A cycle of the job runs: maintenance leaves it alone.
-	mu := r.mutex("app")
+	mu := rs.r.mutex("app")
 	mu.Lock()
-	r.Maintain(t.Context(), cfg, job)
+	rs.r.Maintain(t.Context(), rs.cfg, rs.job)
 	mu.Unlock()
 	before := []string{fakes[0] + "@primary,offsite", fakes[1] + "@primary,offsite", real.ID + "@primary"}
-	if c, _ := catalogOf(t, cfg); !slices.Equal(where(c), before) {
+	if c, _ := rs.catalog(t); !slices.Equal(where(c), before) {
 		t.Fatalf("maintenance during a cycle: backups %v, want %v untouched", where(c), before)
 	}
 
-	r.Maintain(t.Context(), cfg, job)
+	rs.r.Maintain(t.Context(), rs.cfg, rs.job)
 
-	c, _ = catalogOf(t, cfg)
+	c, _ = rs.catalog(t)
 	want := []string{fakes[1] + "@primary,offsite", real.ID + "@primary,offsite"}
 	if got := where(c); !slices.Equal(got, want) {
 		t.Fatalf("after maintenance: backups %v, want %v (the 40-day-old one pruned, the newest repaired)", got, want)
 	}
-	if evs := auditEvents(t, auditLog, audit.ActionRepair); len(evs) != 1 || evs[0].BackupID != real.ID || evs[0].Destination != "offsite" {
+	if evs := auditEvents(t, rs.audit, audit.ActionRepair); len(evs) != 1 || evs[0].BackupID != real.ID || evs[0].Destination != "offsite" {
 		t.Errorf("audit repair events %+v, want %s copied to offsite", evs, real.ID)
 	}
-	pruned := auditEvents(t, auditLog, audit.ActionPrune)
+	pruned := auditEvents(t, rs.audit, audit.ActionPrune)
 	var deleted []string
 	for _, ev := range pruned {
 		if ev.Outcome == "deleted" {
@@ -218,11 +229,11 @@ func TestMaintain(t *testing.T) {
 		t.Errorf("audit prune deletions %v, want %v (all prune events: %+v)", deleted, want, pruned)
 	}
 	for _, d := range []string{"primary", "offsite"} {
-		if got := metric(t, r.Metrics, "coffer_pruned_backups_total", "job", "app", "destination", d); got != 1 {
+		if got := metric(t, rs.r.Metrics, "coffer_pruned_backups_total", "job", "app", "destination", d); got != 1 {
 			t.Errorf("coffer_pruned_backups_total{%s} = %v, want 1", d, got)
 		}
 	}
-	if got := metric(t, r.Metrics, "coffer_repairs_total", "job", "app", "destination", "offsite", "outcome", "ok"); got != 1 {
+	if got := metric(t, rs.r.Metrics, "coffer_repairs_total", "job", "app", "destination", "offsite", "outcome", "ok"); got != 1 {
 		t.Errorf("coffer_repairs_total{offsite, ok} = %v, want 1", got)
 	}
 }
@@ -233,55 +244,52 @@ func TestMaintain(t *testing.T) {
 // counts it, and leaves no scratch database. A drill with an identity
 // that cannot decrypt fails, keeps its evidence too, and is notified.
 func TestDrillNow(t *testing.T) {
-	s := backuptest.NewSetup(t, 500, "")
-	cfg := s.Load(t)
-	job := cfg.Jobs["app"]
-	r, auditLog, hook := setupRunner(t, s)
-	r.Run(t.Context(), cfg, job, Trigger{Slot: time.Now(), Reason: "schedule"})
-	c, dests := catalogOf(t, cfg)
+	rs := newRunnerSetup(t, 500)
+	rs.cycle(t)
+	c, dests := rs.catalog(t)
 	newest, ok := c.Newest()
 	if !ok {
 		t.Fatal("no backup to drill")
 	}
 
-	rep, err := r.DrillNow(t.Context(), cfg, job, DrillRequest{})
+	rep, err := rs.r.DrillNow(t.Context(), rs.cfg, rs.job, DrillRequest{})
 	if err != nil || rep == nil || !rep.Passed() || rep.From != "offsite" || rep.Backup != newest.ID {
 		t.Fatalf("drill: %+v, %v; want passed, of %s from offsite", rep, err, newest.ID)
 	}
-	data, err := os.ReadFile(filepath.Join(r.DrillDir, "app", rep.ID+".json"))
+	data, err := os.ReadFile(filepath.Join(rs.r.DrillDir, "app", rep.ID+".json"))
 	var local drill.Report
 	if err != nil || json.Unmarshal(data, &local) != nil || local.ID != rep.ID || !local.Passed() {
 		t.Fatalf("local evidence %s: %v, %+v; want the passed report", rep.ID, err, local)
 	}
-	stored, err := drill.LatestReport(t.Context(), dests[1].Store, "app", manifest.ConfiguredTrust(cfg.Signing))
+	stored, err := drill.LatestReport(t.Context(), dests[1].Store, "app", manifest.ConfiguredTrust(rs.cfg.Signing))
 	if err != nil || stored == nil || stored.ID != rep.ID || !stored.Passed() {
 		t.Fatalf("evidence on offsite: %+v, %v; want report %s, passed and signed", stored, err, rep.ID)
 	}
-	if evs := auditEvents(t, auditLog, audit.ActionDrill); len(evs) != 1 || evs[0].Outcome != audit.OutcomeOK || evs[0].BackupID != newest.ID || evs[0].Destination != "offsite" {
+	if evs := auditEvents(t, rs.audit, audit.ActionDrill); len(evs) != 1 || evs[0].Outcome != audit.OutcomeOK || evs[0].BackupID != newest.ID || evs[0].Destination != "offsite" {
 		t.Errorf("audit drill events %+v, want one ok for %s from offsite", evs, newest.ID)
 	}
-	if got := metric(t, r.Metrics, "coffer_drill_runs_total", "job", "app", "result", "passed"); got != 1 {
+	if got := metric(t, rs.r.Metrics, "coffer_drill_runs_total", "job", "app", "result", "passed"); got != 1 {
 		t.Errorf("coffer_drill_runs_total{passed} = %v, want 1", got)
 	}
-	if left, _ := os.ReadDir(s.Scratch); len(left) != 0 {
+	if left, _ := os.ReadDir(rs.Scratch); len(left) != 0 {
 		t.Errorf("scratch directory holds %v after the drill, want nothing", left)
 	}
-	if got := hook.received(); len(got) != 0 {
+	if got := rs.hook.received(); len(got) != 0 {
 		t.Errorf("notifications %v for a passing drill, want none", got)
 	}
 
 	wrong := backuptest.NewIdentity(t)
-	rep, err = r.DrillNow(t.Context(), cfg, job, DrillRequest{Identities: []age.Identity{wrong}})
+	rep, err = rs.r.DrillNow(t.Context(), rs.cfg, rs.job, DrillRequest{Identities: []age.Identity{wrong}})
 	if err == nil || rep == nil || rep.Passed() {
 		t.Fatalf("drill with a wrong identity: %+v, %v; want a failed report", rep, err)
 	}
-	if _, err := os.Stat(filepath.Join(r.DrillDir, "app", rep.ID+".json")); err != nil {
+	if _, err := os.Stat(filepath.Join(rs.r.DrillDir, "app", rep.ID+".json")); err != nil {
 		t.Errorf("failed drill's local evidence: %v", err)
 	}
-	if got := metric(t, r.Metrics, "coffer_drill_runs_total", "job", "app", "result", "failed"); got != 1 {
+	if got := metric(t, rs.r.Metrics, "coffer_drill_runs_total", "job", "app", "result", "failed"); got != 1 {
 		t.Errorf("coffer_drill_runs_total{failed} = %v, want 1", got)
 	}
-	if got := hook.received(); len(got) != 1 || got[0]["kind"] != "drill" || got[0]["outcome"] != "failed" {
+	if got := rs.hook.received(); len(got) != 1 || got[0]["kind"] != "drill" || got[0]["outcome"] != "failed" {
 		t.Errorf("notifications %v, want one failed drill", got)
 	}
 }
@@ -291,49 +299,46 @@ func TestDrillNow(t *testing.T) {
 // failed reload and audits it with the error; a valid one switches them,
 // and is counted and audited as ok.
 func TestReloadKeepsRunningConfigOnError(t *testing.T) {
-	s := backuptest.NewSetup(t, 10, "")
-	cfg := s.Load(t)
-	r, auditLog, _ := setupRunner(t, s)
+	rs := newRunnerSetup(t, 10)
+	cfg, r := rs.cfg, rs.r
 	scheds := []*Scheduler{
 		New(cfg, r.Run, nil, Hooks{}, r.Log),
 		New(cfg, r.Drill, nil, Hooks{}, r.Log).WithPlan(DrillPlan),
 	}
-	next := cfg
-	loadErr := errors.New(s.Config + ":6: jobs.app.source.type: unknown source type")
-	o := Options{Config: cfg, Log: r.Log, Load: func() (*config.Config, error) {
-		if next == nil {
-			return nil, loadErr
+	loadErr := errors.New(rs.Config + ":6: jobs.app.source.type: unknown source type")
+	valid := rs.Load(t)
+	for i, step := range []struct {
+		name       string
+		load       *config.Config // nil: the file does not load
+		want       *config.Config // the schedulers' configuration after
+		outcome    string         // of the audit event
+		detail     string
+		failed, ok float64 // coffer_config_reloads_total after
+	}{
+		{"invalid file", nil, cfg, audit.OutcomeFailed, loadErr.Error(), 1, 0},
+		{"valid file", valid, valid, audit.OutcomeOK, rs.Config, 1, 1},
+	} {
+		o := Options{Config: cfg, Log: r.Log, Load: func() (*config.Config, error) {
+			if step.load == nil {
+				return nil, loadErr
+			}
+			return step.load, nil
+		}}
+		reload(o, scheds, r, r.Metrics, rs.audit, r.Log)
+		for j, sc := range scheds {
+			if sc.Config() != step.want {
+				t.Fatalf("%s: scheduler %d runs the wrong configuration", step.name, j)
+			}
 		}
-		return next, nil
-	}}
-
-	next = nil
-	reload(o, scheds, r, r.Metrics, auditLog, r.Log)
-	for i, sc := range scheds {
-		if sc.Config() != cfg {
-			t.Fatalf("scheduler %d switched configuration after a failed reload", i)
+		failed := metric(t, r.Metrics, "coffer_config_reloads_total", "result", "failed")
+		ok := metric(t, r.Metrics, "coffer_config_reloads_total", "result", "ok")
+		if failed != step.failed || ok != step.ok {
+			t.Errorf("%s: coffer_config_reloads_total failed %v, ok %v; want %v, %v", step.name, failed, ok, step.failed, step.ok)
 		}
-	}
-	if got := metric(t, r.Metrics, "coffer_config_reloads_total", "result", "failed"); got != 1 {
-		t.Errorf("coffer_config_reloads_total{failed} = %v, want 1", got)
-	}
-	evs := auditEvents(t, auditLog, audit.ActionConfigReload)
-	if len(evs) != 1 || evs[0].Outcome != audit.OutcomeFailed || evs[0].Detail != loadErr.Error() {
-		t.Fatalf("audit reload events %+v, want one failed with the load error", evs)
-	}
-
-	next = s.Load(t)
-	reload(o, scheds, r, r.Metrics, auditLog, r.Log)
-	for i, sc := range scheds {
-		if sc.Config() != next {
-			t.Fatalf("scheduler %d kept the old configuration after a valid reload", i)
+		evs := auditEvents(t, rs.audit, audit.ActionConfigReload)
+		if len(evs) != i+1 || evs[i].Outcome != step.outcome || evs[i].Detail != step.detail {
+			t.Errorf("%s: audit reload events %+v, want event %d %s with detail %q", step.name, evs, i+1, step.outcome, step.detail)
 		}
-	}
-	if got := metric(t, r.Metrics, "coffer_config_reloads_total", "result", "ok"); got != 1 {
-		t.Errorf("coffer_config_reloads_total{ok} = %v, want 1", got)
-	}
-	if evs := auditEvents(t, auditLog, audit.ActionConfigReload); len(evs) != 2 || evs[1].Outcome != audit.OutcomeOK {
-		t.Errorf("audit reload events %+v, want a second, ok", evs)
 	}
 }
 

@@ -6,67 +6,37 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/signtest"
-	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
-	"github.com/coffer-backup/coffer/storage"
 )
 
-// sqliteBackup is one backup of a seeded SQLite database on a primary and
-// an offsite directory.
-type sqliteBackup struct {
-	id    *age.X25519Identity
-	dests []storage.Destination
-	m     *manifest.Manifest
-	trust manifest.Trust
-	want  map[string]string // the backed-up rows
-}
-
-func newSQLiteBackup(t *testing.T) *sqliteBackup {
+// newSQLiteBackup backs up a seeded SQLite database to a primary and an
+// offsite directory.
+func newSQLiteBackup(t *testing.T) *dbBackup {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "app.db")
-	dbtest.SeedSQLite(t, db, 3_000)
-	src, err := snapshot.NewSource(config.Source{Type: "sqlite", Path: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := backuptest.NewIdentity(t)
-	signer := signtest.NewSigner()
-	dests := backuptest.LocalDestinations(t, "primary", "offsite")
-	m := backuptest.Take(t, backup.Job{Source: src, Destinations: dests, Recipients: []string{id.Recipient().String()}, Signer: signer})
-	return &sqliteBackup{id: id, dests: dests, m: m, trust: signtest.Trust(signer), want: dbtest.SQLiteTableHashes(t, db)}
-}
-
-// flip inverts one bit of the byte at offset (from the end when negative)
-// of the payload on destination i.
-func (b *sqliteBackup) flip(t *testing.T, i, offset int) {
-	t.Helper()
-	p := get(t, b.dests[i].Store, b.m.Payload.Key)
-	if offset < 0 {
-		offset += len(p)
-	}
-	p[offset] ^= 1
-	put(t, b.dests[i].Store, b.m.Payload.Key, p)
+	i := slices.IndexFunc(engines, func(e engine) bool { return e.name == "sqlite" })
+	return newDBBackup(t, engines[i], 3_000)
 }
 
 // restoreTo restores the newest backup into a new SQLite file at target.
-func (b *sqliteBackup) restoreTo(t *testing.T, target string) (*restore.Report, error) {
+func (b *dbBackup) restoreTo(t *testing.T, target string) (*restore.Report, error) {
 	t.Helper()
 	conn := config.Source{Type: "sqlite", Path: target}
-	return restore.Run(t.Context(), restore.Request{Job: "app", Destinations: b.dests, Identities: []age.Identity{b.id}, Trust: b.trust},
-		func(info dumpinfo.Info) (snapshot.Loader, error) { return snapshot.NewLoader(info, conn, target, false) }, zaptest.NewLogger(t))
+	return restore.Run(t.Context(), restore.Request{Job: "app", Destinations: b.dests, Identities: []age.Identity{b.id}, Trust: signtest.Trust(b.signer)},
+		func(info dumpinfo.Info) (snapshot.Loader, error) {
+			return snapshot.NewLoader(info, conn, target, false)
+		}, zaptest.NewLogger(t))
 }
 
 // leftovers lists the files in target's directory other than target.

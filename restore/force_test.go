@@ -136,6 +136,18 @@ func (b *dbBackup) forceRestore(t *testing.T, e engine, target string, ids []age
 		func(info dumpinfo.Info) (snapshot.Loader, error) { return snapshot.NewLoader(info, conn, target, true) }, zaptest.NewLogger(t))
 }
 
+// flip inverts one bit of the byte at offset (from the end when negative)
+// of the payload on destination i.
+func (b *dbBackup) flip(t *testing.T, i, offset int) {
+	t.Helper()
+	p := get(t, b.dests[i].Store, b.m.Payload.Key)
+	if offset < 0 {
+		offset += len(p)
+	}
+	p[offset] ^= 1
+	put(t, b.dests[i].Store, b.m.Payload.Key, p)
+}
+
 // TestForceRestoreKeepsTargetWhenEveryCopyFails: restore --force into an
 // existing database with rows of its own, from a backup whose every copy
 // is bad, fails and leaves the target's rows as they were (the old code
@@ -182,10 +194,8 @@ func TestForceRestoreKeepsTargetWhenEveryCopyFails(t *testing.T) {
 		{
 			name: "age header edited",
 			spoil: func(t *testing.T, b *dbBackup) []age.Identity {
-				for _, d := range b.dests {
-					p := get(t, d.Store, b.m.Payload.Key)
-					p[30] ^= 1 // inside the recipient stanza
-					put(t, d.Store, b.m.Payload.Key, p)
+				for i := range b.dests {
+					b.flip(t, i, 30) // inside the recipient stanza
 				}
 				return []age.Identity{b.id}
 			},
@@ -205,10 +215,8 @@ func TestForceRestoreKeepsTargetWhenEveryCopyFails(t *testing.T) {
 		{
 			name: "payloads damaged mid-stream",
 			spoil: func(t *testing.T, b *dbBackup) []age.Identity {
-				for _, d := range b.dests {
-					p := get(t, d.Store, b.m.Payload.Key)
-					p[len(p)-200] ^= 1
-					put(t, d.Store, b.m.Payload.Key, p)
+				for i := range b.dests {
+					b.flip(t, i, -200)
 				}
 				return []age.Identity{b.id}
 			},
@@ -256,9 +264,7 @@ func TestForceRestoreReplacesTarget(t *testing.T) {
 			for _, firstBad := range []bool{false, true} {
 				b := newDBBackup(t, e, 2_000)
 				if firstBad {
-					p := get(t, b.dests[0].Store, b.m.Payload.Key)
-					p[len(p)-200] ^= 1
-					put(t, b.dests[0].Store, b.m.Payload.Key, p)
+					b.flip(t, 0, -200)
 				}
 				target := e.create(t)
 				tsrc := e.source(t, target)

@@ -119,10 +119,3 @@ func (s *Setup) Load(t testing.TB) *config.Config {
 	}
 	return cfg
 }
-
-// Rows returns the database's table hashes (dbtest.SQLiteTableHashes), to
-// compare a restored copy with.
-func (s *Setup) Rows(t testing.TB) map[string]string {
-	t.Helper()
-	return dbtest.SQLiteTableHashes(t, s.Database)
-}
