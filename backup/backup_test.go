@@ -22,6 +22,7 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
@@ -42,18 +43,6 @@ func newStore(t *testing.T) *fs.Store {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func keys(t *testing.T, s storage.Store) []string {
-	t.Helper()
-	var out []string
-	for o, err := range s.List(context.Background(), "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, o.Key)
-	}
-	return out
 }
 
 func execSource(t *testing.T, script string) snapshot.Source {
@@ -182,7 +171,7 @@ func TestFailedDumpLeavesNothing(t *testing.T) {
 		t.Errorf("error does not carry the dump's stderr: %v", err)
 	}
 	for _, s := range []storage.Store{primary, offsite} {
-		if k := keys(t, s); len(k) != 0 {
+		if k := backuptest.Keys(t, s); len(k) != 0 {
 			t.Fatalf("%s holds %v after a failed dump", s, k)
 		}
 	}
@@ -199,7 +188,7 @@ func TestCancelledBackupLeavesNothing(t *testing.T) {
 	}
 	go func() {
 		// Cancel once the payload is flowing.
-		for len(keys(t, primary)) == 0 && ctx.Err() == nil {
+		for len(backuptest.Keys(t, primary)) == 0 && ctx.Err() == nil {
 			if entries, _ := os.ReadDir(primary.Root()); len(entries) > 0 {
 				break
 			}
@@ -210,7 +199,7 @@ func TestCancelledBackupLeavesNothing(t *testing.T) {
 	if _, err := backup.Run(ctx, job, zaptest.NewLogger(t)); err == nil {
 		t.Fatal("a cancelled backup succeeded")
 	}
-	if k := keys(t, primary); len(k) != 0 {
+	if k := backuptest.Keys(t, primary); len(k) != 0 {
 		t.Fatalf("primary holds %v after a cancelled backup", k)
 	}
 }
@@ -230,7 +219,7 @@ func TestOneDestinationFailsIsPartial(t *testing.T) {
 	if len(res.Manifest.Copies) != 1 || res.Manifest.Copies[0].Destination != "primary" {
 		t.Fatalf("copies = %+v, want primary only", res.Manifest.Copies)
 	}
-	if k := keys(t, broken.Store); len(k) != 0 {
+	if k := backuptest.Keys(t, broken.Store); len(k) != 0 {
 		t.Fatalf("the failed destination holds %v", k)
 	}
 	checks, err := restore.Verify(context.Background(), "app", "", []storage.Destination{{Name: "primary", Store: primary}}, []age.Identity{id}, testTrust)
@@ -255,7 +244,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 	if _, err := run("head -c 1000000 /dev/urandom", 0); err != nil {
 		t.Fatal(err)
 	}
-	before := map[storage.Store][]string{primary: keys(t, primary), offsite: keys(t, offsite)}
+	before := map[storage.Store][]string{primary: backuptest.Keys(t, primary), offsite: backuptest.Keys(t, offsite)}
 
 	prior := backup.ReadPrior(context.Background(), "app", dests, testTrust, time.Minute, zaptest.NewLogger(t))
 	floor := prior.ShrinkFloor(50)
@@ -271,7 +260,7 @@ func TestEmptyOrShrunkDumpFails(t *testing.T) {
 			t.Errorf("%s dump: %v, %v; want failed with %q", tc.name, res, err, tc.want)
 		}
 		for s, want := range before {
-			if got := keys(t, s); !slices.Equal(got, want) {
+			if got := backuptest.Keys(t, s); !slices.Equal(got, want) {
 				t.Errorf("%s dump changed %s: %v, want %v", tc.name, s, got, want)
 			}
 		}
@@ -331,7 +320,7 @@ func TestStalledDestinationIsDropped(t *testing.T) {
 					t.Errorf("offsite error %v, want a stall", d.Err)
 				}
 			}
-			if k := keys(t, primary); len(k) != 2 {
+			if k := backuptest.Keys(t, primary); len(k) != 2 {
 				t.Errorf("primary holds %v, want payload and manifest", k)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/backup"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
@@ -100,7 +101,7 @@ func TestCommitDecidedByReadingBack(t *testing.T) {
 				if tc.errorContains != "" && (off.Err == nil || !strings.Contains(off.Error, tc.errorContains)) {
 					t.Fatalf("offsite error %q, want it to contain %q", off.Error, tc.errorContains)
 				}
-				got := keys(t, offsite)
+				got := backuptest.Keys(t, offsite)
 				hasManifest := slices.Contains(got, manifest.Key("app", res.ID))
 				hasPayload := slices.Contains(got, res.Manifest.Payload.Key)
 				if hasManifest != tc.manifest || hasPayload != tc.payload {

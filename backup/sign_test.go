@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/storage"
@@ -94,7 +95,7 @@ func TestUnsignedJobRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}
-		if k := keys(t, primary); len(k) != 0 {
+		if k := backuptest.Keys(t, primary); len(k) != 0 {
 			t.Fatalf("%s: primary holds %v", tc.name, k)
 		}
 	}

@@ -9,6 +9,44 @@ import (
 	"testing"
 )
 
+// base is a valid configuration (once fill puts a recipient for @R@), one
+// setting a line:
+//
+//	1 recipients: [@R@]
+//	2 destinations:
+//	3   d: {type: local, path: /b}
+//	4 jobs:
+//	5   app:
+//	6     source: {type: postgres, database: app}
+const base = `recipients: [@R@]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+`
+
+// edits change base by line number: line n is replaced by edits[n], which
+// may be several lines, or none ("" deletes the line); edits[7] is added
+// after the last line.
+type edits map[int]string
+
+// patch returns base changed by e, so that a bad configuration shows only
+// what it breaks, and a want's line number can be read off base's.
+func patch(e edits) string {
+	lines := strings.SplitAfter(base, "\n") // 6 lines and "", the end
+	for n, text := range e {
+		if n < 1 || n > len(lines) {
+			panic(fmt.Sprintf("patch: base has no line %d", n))
+		}
+		lines[n-1] = text
+		if text != "" {
+			lines[n-1] += "\n"
+		}
+	}
+	return strings.Join(lines, "")
+}
+
 // A bad configuration and the problems it must produce. In src, @R@ stands
 // for a valid recipient and @DIR@ for a directory holding:
 //
@@ -66,34 +104,17 @@ var badConfigs = []struct {
 	},
 	{
 		name: "destinations is a list",
-		src: `recipients: [@R@]
-destinations: [primary]
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{2: "destinations: [primary]", 3: ""}),
 		want: []string{"coffer.yaml:2: destinations: want a mapping of destination names to settings, got a list"},
 	},
 	{
 		name: "recipients is a string",
-		src: `recipients: @R@
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{1: "recipients: @R@"}),
 		want: []string{"coffer.yaml:1: recipients: want a list, got a string"},
 	},
 	{
 		name: "unknown top-level key",
-		src: `recipients: [@R@]
-destinatons:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{2: "destinatons:"}),
 		want: []string{
 			"coffer.yaml:2: destinatons: unknown key; did you mean destinations?",
 			"coffer.yaml: destinations: at least one destination is required",
@@ -101,41 +122,22 @@ jobs:
 	},
 	{
 		name: "unknown destination key",
-		src: `recipients: [@R@]
-destinations:
-  primary:
+		src: patch(edits{3: `  primary:
     type: s3
     bucket: b1
-    secret_key: x
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    secret_key: x`}),
 		want: []string{"coffer.yaml:6: destinations.primary.secret_key: unknown key (want one of: type, endpoint,"},
 	},
 	{
 		name: "unknown job key",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    schedul: "@daily"
-`,
+		src:  patch(edits{7: `    schedul: "@daily"`}),
 		want: []string{"coffer.yaml:7: jobs.app.schedul: unknown key; did you mean schedule?"},
 	},
 	{
 		name: "unknown source key",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: postgres
-      databse: app
-`,
+      databse: app`}),
 		want: []string{
 			"coffer.yaml:8: jobs.app.source.databse: unknown key; did you mean database?",
 			"coffer.yaml:6: jobs.app.source.database: required for postgres sources",
@@ -143,124 +145,60 @@ jobs:
 	},
 	{
 		name: "unknown retention key",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    retention: {keep_days: 30}
-`,
+		src:  patch(edits{7: "    retention: {keep_days: 30}"}),
 		want: []string{"coffer.yaml:7: jobs.app.retention.keep_days: unknown key"},
 	},
 	{
 		name: "duplicate key",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-  d: {type: local, path: /c}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{3: `  d: {type: local, path: /b}
+  d: {type: local, path: /c}`}),
 		want: []string{"coffer.yaml:4: destinations.d: duplicate key (first at line 3)"},
 	},
 	{
 		name: "unknown destination reference",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    destinations:
+		src: patch(edits{3: "  primary: {type: s3, bucket: b1}", 7: `    destinations:
       - primary
-      - ofsite
-`,
+      - ofsite`}),
 		want: []string{`coffer.yaml:9: jobs.app.destinations[1]: unknown destination "ofsite" (have: primary)`},
 	},
 	{
 		name: "destination listed twice",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    destinations: [primary, primary]
-`,
+		src:  patch(edits{3: "  primary: {type: s3, bucket: b1}", 7: "    destinations: [primary, primary]"}),
 		want: []string{`coffer.yaml:7: jobs.app.destinations[1]: destination "primary" is listed twice`},
 	},
 	{
 		name: "same bucket and prefix twice",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, endpoint: "https://s3.example.com", bucket: b1, prefix: db}
-  offsite: {type: s3, endpoint: "https://S3.example.com/", bucket: b1, prefix: db}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{3: `  primary: {type: s3, endpoint: "https://s3.example.com", bucket: b1, prefix: db}
+  offsite: {type: s3, endpoint: "https://S3.example.com/", bucket: b1, prefix: db}`}),
 		want: []string{`coffer.yaml:4: destinations.offsite: same place as destination "primary" (line 3); primary and offsite must differ`},
 	},
 	{
 		name: "nested prefixes in one bucket",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1}
-  offsite: {type: s3, bucket: b1, prefix: copy}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{3: `  primary: {type: s3, bucket: b1}
+  offsite: {type: s3, bucket: b1, prefix: copy}`}),
 		want: []string{`coffer.yaml:4: destinations.offsite: overlaps destination "primary" (line 3)`},
 	},
 	{
 		name: "same local path",
-		src: `recipients: [@R@]
-destinations:
-  a: {type: local, path: /backups}
-  b: {type: local, path: /backups/}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{3: `  a: {type: local, path: /backups}
+  b: {type: local, path: /backups/}`}),
 		want: []string{`coffer.yaml:4: destinations.b: same place as destination "a" (line 3); primary and offsite must differ`},
 	},
 	{
 		name: "private key as recipient",
-		src: `recipients:
+		src: patch(edits{1: `recipients:
   - @R@
-  - ` + testPrivateKey + `
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+  - ` + testPrivateKey}),
 		want: []string{"coffer.yaml:3: recipients[1]: this is a private key; put its public key (age-keygen -y) here"},
 	},
 	{
 		name: "private key as job recipient",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    recipients: [` + testPrivateKey + `]
-`,
+		src:  patch(edits{7: "    recipients: [" + testPrivateKey + "]"}),
 		want: []string{"coffer.yaml:7: jobs.app.recipients[0]: this is a private key"},
 	},
 	{
 		name: "not a recipient",
-		src: `recipients: [alice@example.com, age1notakey]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{1: "recipients: [alice@example.com, age1notakey]"}),
 		want: []string{
 			"coffer.yaml:1: recipients[0]: not an age recipient",
 			"coffer.yaml:1: recipients[1]: invalid age recipient",
@@ -268,49 +206,23 @@ jobs:
 	},
 	{
 		name: "no recipients",
-		src: `destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{1: ""}),
 		want: []string{"coffer.yaml:4: jobs.app.recipients: no recipients: set recipients at the top level or in the job"},
 	},
 	{
 		name: "empty job recipients",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    recipients: []
-`,
+		src:  patch(edits{7: "    recipients: []"}),
 		want: []string{"coffer.yaml:7: jobs.app.recipients: no recipients"},
 	},
 	{
 		name: "retention below 28d without allow_short",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    retention:
-      keep_within: 7d
-`,
+		src: patch(edits{7: `    retention:
+      keep_within: 7d`}),
 		want: []string{"coffer.yaml:8: jobs.app.retention.keep_within: 7d is shorter than the 28d minimum every backup is promised; set retention.allow_short: true to allow it"},
 	},
 	{
 		name: "min_keep 0",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    retention: {min_keep: 0, keep_weekly: -1}
-`,
+		src:  patch(edits{7: "    retention: {min_keep: 0, keep_weekly: -1}"}),
 		want: []string{
 			"coffer.yaml:7: jobs.app.retention.min_keep: want at least 1",
 			"coffer.yaml:7: jobs.app.retention.keep_weekly: must not be negative",
@@ -318,38 +230,18 @@ jobs:
 	},
 	{
 		name: "invalid cron",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    schedule: "0 2 * *"
-`,
+		src:  patch(edits{7: `    schedule: "0 2 * *"`}),
 		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule "0 2 * *": expected 5 to 6 fields, found 4`},
 	},
 	{
 		name: "cron with seconds and a year",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    schedule: "0 0 2 * * 0 2027"
-`,
+		src:  patch(edits{7: `    schedule: "0 0 2 * * 0 2027"`}),
 		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule`},
 	},
 	{
 		name: "daemon settings out of range",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b, object_lock: {mode: governance}}
-  s: {type: s3, bucket: b, object_lock: {mode: forever}}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    ping_url: "ftp://hc.example/x"
+		src: patch(edits{3: `  d: {type: local, path: /b, object_lock: {mode: governance}}
+  s: {type: s3, bucket: b, object_lock: {mode: forever}}`, 7: `    ping_url: "ftp://hc.example/x"
     max_shrink_percent: 0
 daemon:
   listen: ":9847"
@@ -362,8 +254,7 @@ daemon:
   bogus: 1
 notify:
   webhooks: ["not a url"]
-  slack: ["https://hooks.slack.example/T0/B0/secret"]
-`,
+  slack: ["https://hooks.slack.example/T0/B0/secret"]`}),
 		want: []string{
 			"coffer.yaml:3: destinations.d.object_lock: not used by local destinations",
 			`coffer.yaml:4: destinations.s.object_lock.mode: want governance or compliance, got "forever"`,
@@ -383,13 +274,7 @@ notify:
 	},
 	{
 		name: "plain http notification URLs",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    ping_url: http://hc.example/ping/tok-123456
+		src: patch(edits{7: `    ping_url: http://hc.example/ping/tok-123456
   other:
     source: {type: postgres, database: other}
     ping_url: https://hc.example/ping/tok-abcdef
@@ -397,8 +282,7 @@ jobs:
 notify:
   webhooks: ["https://hooks.example/ok", "http://hooks.example/hook-token-1"]
   slack:
-    - http://hooks.slack.example/T0/B0/secret
-`,
+    - http://hooks.slack.example/T0/B0/secret`}),
 		want: []string{
 			"coffer.yaml:7: jobs.app.ping_url: http:// sends the notification and the URL's token unencrypted; use https://, or set jobs.app.ping_insecure_http: true",
 			"coffer.yaml:11: jobs.other.ping_insecure_http: only allows an http:// ping_url and this job has none; remove it",
@@ -409,113 +293,55 @@ notify:
 	},
 	{
 		name: "notify.insecure_http with https URLs only",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-notify:
+		src: patch(edits{7: `notify:
   webhooks: ["https://hooks.example/ok"]
-  insecure_http: true
-`,
+  insecure_http: true`}),
 		want: []string{"coffer.yaml:9: notify.insecure_http: only allows http:// webhook and slack URLs and none is one; remove it"},
 	},
 	{
 		name: "time zone in the schedule",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    schedule: "CRON_TZ=Europe/Berlin 0 2 * * 0"
-`,
+		src:  patch(edits{7: `    schedule: "CRON_TZ=Europe/Berlin 0 2 * * 0"`}),
 		want: []string{"coffer.yaml:7: jobs.app.schedule: set the time zone with the job's timezone key"},
 	},
 	{
 		name: "every second",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    schedule: "@every 10s"
-`,
+		src:  patch(edits{7: `    schedule: "@every 10s"`}),
 		want: []string{"coffer.yaml:7: jobs.app.schedule: runs every 10s; the shortest interval is 1m"},
 	},
 	{
 		name: "invalid timezone",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    timezone: Mars/Olympus_Mons
-`,
+		src:  patch(edits{7: "    timezone: Mars/Olympus_Mons"}),
 		want: []string{`coffer.yaml:7: jobs.app.timezone: unknown time zone "Mars/Olympus_Mons"`},
 	},
 	{
 		name: "unknown source type",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: postgress
-      database: app
-`,
+      database: app`}),
 		want: []string{`coffer.yaml:7: jobs.app.source.type: unknown source type "postgress" (want postgres, mysql, sqlite, exec)`},
 	},
 	{
 		name: "no source",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    schedule: "@daily"
-`,
+		src:  patch(edits{6: `    schedule: "@daily"`}),
 		want: []string{"coffer.yaml:5: jobs.app.source.type: required (want postgres, mysql, sqlite, exec)"},
 	},
 	{
 		name: "missing database",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: mysql
-      host: db
-`,
+      host: db`}),
 		want: []string{"coffer.yaml:6: jobs.app.source.database: required for mysql sources"},
 	},
 	{
 		name: "postgres format",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app, format: directory}
-`,
+		src:  patch(edits{6: "    source: {type: postgres, database: app, format: directory}"}),
 		want: []string{`coffer.yaml:6: jobs.app.source.format: unknown postgres format "directory" (want custom, plain)`},
 	},
 	{
 		name: "sqlite without path, with a host",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: sqlite
-      host: db
-`,
+      host: db`}),
 		want: []string{
 			"coffer.yaml:6: jobs.app.source.path: required for sqlite sources",
 			"coffer.yaml:8: jobs.app.source.host: not used by sqlite sources",
@@ -523,13 +349,7 @@ jobs:
 	},
 	{
 		name: "exec without command",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: exec, extension: SQL}
-`,
+		src:  patch(edits{6: "    source: {type: exec, extension: SQL}"}),
 		want: []string{
 			"coffer.yaml:6: jobs.app.source.command: required for exec sources",
 			"coffer.yaml:6: jobs.app.source.extension: want 1 to 16 lower-case letters or digits",
@@ -537,38 +357,19 @@ jobs:
 	},
 	{
 		name: "port is a quoted string",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, host: db, database: app, port: "5432"}
-`,
+		src:  patch(edits{6: `    source: {type: postgres, host: db, database: app, port: "5432"}`}),
 		want: []string{`coffer.yaml:6: jobs.app.source.port: want a whole number, got a string "5432"`},
 	},
 	{
 		name: "port out of range",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, host: db, database: app, port: 70000}
-`,
+		src:  patch(edits{6: "    source: {type: postgres, host: db, database: app, port: 70000}"}),
 		want: []string{`coffer.yaml:6: jobs.app.source.port: 70000 is out of range (want 1 to 65535)`},
 	},
 	{
 		name: "compression level 0",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    compression:
+		src: patch(edits{7: `    compression:
       level: 0
-      threads: 0
-`,
+      threads: 0`}),
 		want: []string{
 			"coffer.yaml:8: jobs.app.compression.level: 0 is out of range (want 1 to 22)",
 			"coffer.yaml:9: jobs.app.compression.threads: want at least 1",
@@ -576,132 +377,64 @@ jobs:
 	},
 	{
 		name: "compression level 23",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    compression: {level: 23}
-`,
+		src:  patch(edits{7: "    compression: {level: 23}"}),
 		want: []string{"coffer.yaml:7: jobs.app.compression.level: 23 is out of range (want 1 to 22)"},
 	},
 	{
 		name: "compression is a number",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    compression: 19
-`,
+		src:  patch(edits{7: "    compression: 19"}),
 		want: []string{"coffer.yaml:7: jobs.app.compression: want a mapping with level and threads, got a number"},
 	},
 	{
 		name: "missing bucket",
-		src: `recipients: [@R@]
-destinations:
-  primary:
+		src: patch(edits{3: `  primary:
     type: s3
-    region: eu-west-1
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    region: eu-west-1`}),
 		want: []string{"coffer.yaml:3: destinations.primary.bucket: required for s3 destinations"},
 	},
 	{
 		name: "prefix with slashes",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1, prefix: /prod/}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  primary: {type: s3, bucket: b1, prefix: /prod/}"}),
 		want: []string{`coffer.yaml:3: destinations.primary.prefix: must not start or end with / (write "prod")`},
 	},
 	{
 		name: "endpoint without scheme",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1, endpoint: s3.example.com}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  primary: {type: s3, bucket: b1, endpoint: s3.example.com}"}),
 		want: []string{`coffer.yaml:3: destinations.primary.endpoint: want a URL such as https://s3.example.com`},
 	},
 	{
 		name: "path_style yes",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1, path_style: yes}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  primary: {type: s3, bucket: b1, path_style: yes}"}),
 		want: []string{`coffer.yaml:3: destinations.primary.path_style: want true or false, got a string "yes"`},
 	},
 	{
 		name: "access key without secret",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3, bucket: b1, access_key_id: AKIA}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  primary: {type: s3, bucket: b1, access_key_id: AKIA}"}),
 		want: []string{"coffer.yaml:3: destinations.primary.access_key_id: set without secret_access_key"},
 	},
 	{
 		name: "relative local path",
-		src: `recipients: [@R@]
-destinations:
-  d:
+		src: patch(edits{3: `  d:
     type: local
-    path: backups
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    path: backups`}),
 		want: []string{`coffer.yaml:5: destinations.d.path: must be an absolute path, got "backups"`},
 	},
 	{
 		name: "s3 key on a local destination",
-		src: `recipients: [@R@]
-destinations:
-  d:
+		src: patch(edits{3: `  d:
     type: local
     path: /b
-    bucket: b1
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    bucket: b1`}),
 		want: []string{"coffer.yaml:6: destinations.d.bucket: not used by local destinations"},
 	},
 	{
 		name: "unknown destination type",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: gcs, bucket: b1}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  d: {type: gcs, bucket: b1}"}),
 		want: []string{`coffer.yaml:3: destinations.d.type: unknown destination type "gcs" (want s3, local)`},
 	},
 	{
 		name: "bad job and destination names",
-		src: `recipients: [@R@]
-destinations:
-  Primary: {type: local, path: /b}
-jobs:
-  my app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: "  Primary: {type: local, path: /b}", 5: "  my app:"}),
 		want: []string{
 			`coffer.yaml:3: destinations.Primary: invalid destination name "Primary"`,
 			`coffer.yaml:5: jobs.my app: invalid job name "my app": want lower-case letters, digits, _ and -`,
@@ -709,97 +442,55 @@ jobs:
 	},
 	{
 		name: "unset variable",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: postgres
       database: app
-      password: ${COFFER_TEST_UNSET}
-`,
+      password: ${COFFER_TEST_UNSET}`}),
 		want: []string{"coffer.yaml:9: jobs.app.source.password: environment variable COFFER_TEST_UNSET is not set"},
 	},
 	{
 		name: "malformed reference",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: "${COFFER TEST}"}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{3: `  d: {type: local, path: "${COFFER TEST}"}`}),
 		want: []string{"coffer.yaml:3: destinations.d.path: malformed ${...} reference"},
 	},
 	{
 		name: "password and password_file",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: postgres
       database: app
       password: hunter2
-      password_file: @DIR@/closed.txt
-`,
+      password_file: @DIR@/closed.txt`}),
 		want: []string{"coffer.yaml:10: jobs.app.source.password_file: both password and password_file are set; keep one"},
 	},
 	{
 		name: "unreadable password_file",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source:
+		src: patch(edits{6: `    source:
       type: postgres
       database: app
-      password_file: @DIR@/missing.txt
-`,
+      password_file: @DIR@/missing.txt`}),
 		want: []string{"coffer.yaml:9: jobs.app.source.password_file: cannot read secret file: open @DIR@/missing.txt: no such file or directory"},
 	},
 	{
 		name: "world-readable secret file",
-		src: `recipients: [@R@]
-destinations:
-  d:
+		src: patch(edits{3: `  d:
     type: s3
     bucket: b1
     access_key_id: AKIA
-    secret_access_key_file: @DIR@/open.txt
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    secret_access_key_file: @DIR@/open.txt`}),
 		want: []string{"coffer.yaml:7: destinations.d.secret_access_key_file: secret file @DIR@/open.txt is readable by group or others (mode 0644); fix: chmod 600 @DIR@/open.txt"},
 	},
 	{
 		name: "empty secret file",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app, password_file: "@DIR@/empty.txt"}
-`,
+		src:  patch(edits{6: `    source: {type: postgres, database: app, password_file: "@DIR@/empty.txt"}`}),
 		want: []string{"coffer.yaml:6: jobs.app.source.password_file: secret file @DIR@/empty.txt is empty"},
 	},
 	{
 		name: "private key as signing public key",
-		src: `recipients: [@R@]
+		src: patch(edits{1: `recipients: [@R@]
 signing:
   public_keys:
     - "-----BEGIN PRIVATE KEY-----"
-    - ` + testPrivateKey + `
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+    - ` + testPrivateKey}),
 		want: []string{
 			"coffer.yaml:4: signing.public_keys[0]: this is a private key; put its public key (coffer-sign1:..., printed by coffer keygen --signing-key) here",
 			"coffer.yaml:5: signing.public_keys[1]: this is a private key",
@@ -807,15 +498,9 @@ jobs:
 	},
 	{
 		name: "bad signing public keys",
-		src: `recipients: [@R@]
+		src: patch(edits{1: `recipients: [@R@]
 signing:
-  public_keys: [coffer-sign1:AAAA, @R@, ssh-ed25519 AAAA, @P@, @P@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+  public_keys: [coffer-sign1:AAAA, @R@, ssh-ed25519 AAAA, @P@, @P@]`}),
 		want: []string{
 			"coffer.yaml:3: signing.public_keys[0]: malformed signing public key: want coffer-sign1: and the base64 of 32 bytes",
 			"coffer.yaml:3: signing.public_keys[1]: this is an age recipient (an encryption key); a signing public key looks like coffer-sign1:<base64>",
@@ -825,68 +510,38 @@ jobs:
 	},
 	{
 		name: "world-readable signing key",
-		src: `recipients: [@R@]
+		src: patch(edits{1: `recipients: [@R@]
 signing:
   key_file: @DIR@/signing-open.key
-  public_keys: [@S@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+  public_keys: [@S@]`}),
 		want: []string{"coffer.yaml:3: signing.key_file: signing key: @DIR@/signing-open.key has mode 0644 and is accessible to other users; fix with: chmod 600 @DIR@/signing-open.key"},
 	},
 	{
 		name: "signing key not trusted",
-		src: `recipients: [@R@]
+		src: patch(edits{1: `recipients: [@R@]
 signing:
   key_file: @DIR@/signing.key
-  public_keys: [@P@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+  public_keys: [@P@]`}),
 		want: []string{"coffer.yaml:3: signing.key_file: its public key @S@ (id @SID@) is not among signing.public_keys: the backups it signs would be refused; add it"},
 	},
 	{
 		name: "missing signing key, nothing trusted",
-		src: `recipients: [@R@]
-signing: {key_file: @DIR@/missing.key}
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{1: `recipients: [@R@]
+signing: {key_file: @DIR@/missing.key}`}),
 		want: []string{"coffer.yaml:2: signing.key_file: @DIR@/missing.key does not exist; create it with `coffer keygen --signing-key @DIR@/missing.key`"},
 	},
 	{
 		name: "signing key file is not a key",
-		src: `recipients: [@R@]
-signing: {key_file: @DIR@/closed.txt}
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{1: `recipients: [@R@]
+signing: {key_file: @DIR@/closed.txt}`}),
 		want: []string{"coffer.yaml:2: signing.key_file: signing key @DIR@/closed.txt: not a signing key file: no PEM block"},
 	},
 	{
 		name: "signing section misspelt",
-		src: `recipients: [@R@]
+		src: patch(edits{1: `recipients: [@R@]
 signing:
   keyfile: /etc/coffer/signing.key
-  public_key: [@P@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+  public_key: [@P@]`}),
 		want: []string{
 			"coffer.yaml:3: signing.keyfile: unknown key; did you mean key_file?",
 			"coffer.yaml:4: signing.public_key: unknown key; did you mean public_keys?",
@@ -894,59 +549,31 @@ jobs:
 	},
 	{
 		name: "signing is a list",
-		src: `recipients: [@R@]
-signing: [@P@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src: patch(edits{1: `recipients: [@R@]
+signing: [@P@]`}),
 		want: []string{"coffer.yaml:2: signing: want a mapping with key_file and public_keys, got a list"},
 	},
 	{
 		name: "no jobs",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-`,
+		src:  patch(edits{5: "", 6: ""}),
 		want: []string{"coffer.yaml: jobs: at least one job is required"},
 	},
 	{
 		name: "no destinations",
-		src: `recipients: [@R@]
-jobs:
-  app:
-    source: {type: postgres, database: app}
-`,
+		src:  patch(edits{2: "", 3: ""}),
 		want: []string{"coffer.yaml: destinations: at least one destination is required"},
 	},
 	{
 		name: "drill from unknown destination",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    drill: {from: offsite}
-`,
+		src:  patch(edits{7: "    drill: {from: offsite}"}),
 		want: []string{`coffer.yaml:7: jobs.app.drill.from: destination "offsite" is not one of the job's destinations (d)`},
 	},
 	{
 		name: "drill check bad expect",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    drill:
+		src: patch(edits{7: `    drill:
       checks:
         - {name: pupils, query: SELECT 1, expect: "> lots"}
-        - {name: pupils, query: "", expect: "= 1"}
-`,
+        - {name: pupils, query: "", expect: "= 1"}`}),
 		want: []string{
 			`coffer.yaml:9: jobs.app.drill.checks[0].expect: "> lots": after ">" want a number, got "lots"`,
 			`coffer.yaml:10: jobs.app.drill.checks[1].name: "pupils" is used by another check`,
@@ -955,14 +582,8 @@ jobs:
 	},
 	{
 		name: "drill on exec source",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: exec, command: [cat, x]}
-    drill: {enabled: true, warn_percent: 0, schedule: "61 * * * *"}
-`,
+		src: patch(edits{6: `    source: {type: exec, command: [cat, x]}
+    drill: {enabled: true, warn_percent: 0, schedule: "61 * * * *"}`}),
 		want: []string{
 			"coffer.yaml:7: jobs.app.drill.enabled: exec sources cannot be drilled",
 			"coffer.yaml:7: jobs.app.drill.warn_percent: 0 is out of range (want 1 to 100)",
@@ -971,76 +592,35 @@ jobs:
 	},
 	{
 		name: "drill unknown key",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    drill: {shedule: "@monthly"}
-`,
+		src:  patch(edits{7: `    drill: {shedule: "@monthly"}`}),
 		want: []string{`coffer.yaml:7: jobs.app.drill.shedule: unknown key`},
 	},
 	{
 		name: "rto 0",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    rto: 0
-`,
+		src:  patch(edits{7: "    rto: 0"}),
 		want: []string{"coffer.yaml:7: jobs.app.rto: must be positive, such as 8h"},
 	},
 	{
 		name: "rto negative",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    rto: -2h
-`,
+		src:  patch(edits{7: "    rto: -2h"}),
 		want: []string{"coffer.yaml:7: jobs.app.rto: must be positive"},
 	},
 	{
 		name: "bad duration",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    retention:
-      keep_within: 4 weeks
-`,
+		src: patch(edits{7: `    retention:
+      keep_within: 4 weeks`}),
 		want: []string{`coffer.yaml:8: jobs.app.retention.keep_within: invalid duration "4 weeks" (want a number and a unit, like 28d, 2w, 8h, 90m or 1h30m)`},
 	},
 	{
 		name: "duration without unit",
-		src: `recipients: [@R@]
-destinations:
-  d: {type: local, path: /b}
-jobs:
-  app:
-    source: {type: postgres, database: app}
-    rto: 8
-`,
+		src:  patch(edits{7: "    rto: 8"}),
 		want: []string{`coffer.yaml:7: jobs.app.rto: invalid duration "8"`},
 	},
 	{
 		name: "many problems at once",
-		src: `recipients: [@R@]
-destinations:
-  primary: {type: s3}
-jobs:
-  app:
-    source: {type: postgress}
+		src: patch(edits{3: "  primary: {type: s3}", 6: `    source: {type: postgress}
     compression: {level: 0}
-    rto: 0s
-`,
+    rto: 0s`}),
 		want: []string{
 			"coffer.yaml:3: destinations.primary.bucket: required",
 			"coffer.yaml:6: jobs.app.source.type: unknown source type",
@@ -1096,7 +676,8 @@ func TestBadConfigs(t *testing.T) {
 }
 
 func TestFieldErrors(t *testing.T) {
-	_, err := Parse("coffer.yaml", []byte("recipients: ["+testRecipient+"]\ndestinations:\n  d: {type: local, path: /b}\njobs:\n  app:\n    source: {type: postgress, database: app}\n"))
+	src := patch(edits{6: "    source: {type: postgress, database: app}"})
+	_, err := Parse("coffer.yaml", []byte(strings.ReplaceAll(src, "@R@", testRecipient)))
 	fes := FieldErrors(err)
 	want := FieldError{File: "coffer.yaml", Line: 6, Field: "jobs.app.source.type",
 		Msg: `unknown source type "postgress" (want postgres, mysql, sqlite, exec)`}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,16 +15,14 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coffer-backup/coffer/audit"
-	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // plantedKey is a manifest key an attacker with write access to a bucket
@@ -108,7 +105,7 @@ func TestUntrustedKeysAlertedOnce(t *testing.T) {
 			t.Fatalf("pass %d: newest backup %v, %v, %v; want the real one, %v", pass, newest, ok, err, real.Time())
 		}
 		for _, d := range []string{"primary", "offsite"} {
-			if got := untrustedGauge(t, r.Metrics, job.Name, d); got != 1 {
+			if got := metric(t, r.Metrics, "coffer_untrusted_manifests", "job", job.Name, "destination", d); got != 1 {
 				t.Errorf("pass %d: coffer_untrusted_manifests on %s = %v, want 1", pass, d, got)
 			}
 		}
@@ -121,7 +118,7 @@ func TestUntrustedKeysAlertedOnce(t *testing.T) {
 	if evs[0]["kind"] != "untrusted" || !strings.Contains(msg, plantedKey) || !strings.Contains(msg, manifest.Key("app", forgedID)) {
 		t.Errorf("alert %v, want kind untrusted naming both keys", evs[0])
 	}
-	if got := untrustedEvents(t, auditLog); len(got) != 2 {
+	if got := auditEvents(t, auditLog, audit.ActionUntrusted); len(got) != 2 {
 		t.Fatalf("audit events %+v, want one per key", got)
 	}
 
@@ -137,7 +134,7 @@ func TestUntrustedKeysAlertedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.newestBackup(ctx, r.Log, cfg, job, dests)
-	if got := untrustedGauge(t, r.Metrics, job.Name, "primary"); got != 0 {
+	if got := metric(t, r.Metrics, "coffer_untrusted_manifests", "job", job.Name, "destination", "primary"); got != 0 {
 		t.Errorf("coffer_untrusted_manifests on primary after the key was removed = %v, want 0", got)
 	}
 	put(t, dests[0].Store, plantedKey, []byte("{}"))
@@ -145,75 +142,17 @@ func TestUntrustedKeysAlertedOnce(t *testing.T) {
 	if evs := hook.received(); len(evs) != 2 || !strings.Contains(evs[1]["message"].(string), plantedKey) {
 		t.Fatalf("alerts %v, want a second one for the key planted again", evs)
 	}
-	if got := untrustedEvents(t, auditLog); len(got) != 3 {
+	if got := auditEvents(t, auditLog, audit.ActionUntrusted); len(got) != 3 {
 		t.Fatalf("%d audit events, want 3", len(got))
 	}
-}
-
-// untrustedGauge is the value of coffer_untrusted_manifests{job,destination}
-// (-1 when the series does not exist).
-func untrustedGauge(t *testing.T, m *metrics.Metrics, job, dest string) float64 {
-	t.Helper()
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "coffer_untrusted_manifests" {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range s.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["job"] == job && labels["destination"] == dest {
-				return s.GetGauge().GetValue()
-			}
-		}
-	}
-	return -1
-}
-
-// untrustedEvents reads the untrusted-key events of the audit trail.
-func untrustedEvents(t *testing.T, l *audit.Log) []audit.Event {
-	t.Helper()
-	evs, err := audit.Read(context.Background(), l.Path(), nil, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []audit.Event
-	for _, ev := range evs {
-		if ev.Action == audit.ActionUntrusted {
-			out = append(out, ev)
-		}
-	}
-	return out
 }
 
 // realBackup takes one backup of a small file to a primary and an
 // offsite directory, signed by signer.
 func realBackup(t *testing.T, signer *sign.Signer) []storage.Destination {
 	t.Helper()
-	var dests []storage.Destination
-	for _, name := range []string{"primary", "offsite"} {
-		s, err := fs.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dests = append(dests, storage.Destination{Name: name, Store: s})
-	}
-	file := filepath.Join(t.TempDir(), "dump")
-	os.WriteFile(file, []byte(strings.Repeat("pupil,lesson\n", 1000)), 0o600)
-	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"cat", file}, Extension: "csv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
-		Recipients: []string{"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
+	dests := backuptest.LocalDestinations(t, "primary", "offsite")
+	backuptest.Backup(t, dests, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", signer, []byte(strings.Repeat("pupil,lesson\n", 1000)))
 	return dests
 }
 

@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -16,10 +13,10 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -34,40 +31,6 @@ func (c countingStore) Get(ctx context.Context, key string) (io.ReadCloser, erro
 		c.gets.Add(1)
 	}
 	return c.Store.Get(ctx, key)
-}
-
-func hexSum(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-// putBackup stores a whole backup of job taken at t on each of stores.
-func putBackup(t *testing.T, signer *sign.Signer, job string, at time.Time, stores ...storage.Store) {
-	t.Helper()
-	id := manifest.NewID(at)
-	payload := []byte("age-encrypted zstd of " + job + "/" + id)
-	key := manifest.PayloadKey(job, id, "sqlite")
-	m := &manifest.Manifest{
-		FormatVersion: manifest.FormatVersion, ID: id, Job: job,
-		Source:  dumpinfo.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
-		Started: at, Finished: at.Add(time.Minute),
-		Plain:       manifest.Digest{Bytes: 100, SHA256: hexSum([]byte("plain " + id))},
-		Payload:     manifest.Payload{Key: key, Digest: manifest.Digest{Bytes: int64(len(payload)), SHA256: hexSum(payload)}, HeaderSHA256: hexSum([]byte("header " + id))},
-		Compression: manifest.Compression{Algorithm: "zstd", Level: 3},
-		Encryption:  manifest.Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
-		Sequence:    1,
-	}
-	for _, d := range []string{"primary", "offsite"} {
-		m.Copies = append(m.Copies, manifest.Copy{Destination: d, Key: key, Bytes: m.Payload.Bytes, SHA256: m.Payload.SHA256})
-	}
-	for _, s := range stores {
-		if _, err := s.Put(context.Background(), key, bytes.NewReader(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := manifest.Write(context.Background(), s, m, signer); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // TestMaintenanceManifestReads measures the manifest GETs of the
@@ -96,7 +59,7 @@ func TestMaintenanceManifestReads(t *testing.T) {
 		jobs = append(jobs, job)
 		for b := range 10 {
 			at := now.Add(-time.Duration(b) * 24 * time.Hour)
-			putBackup(t, signer, job.Name, at, primary, offsite)
+			backuptest.Put(t, signer, backuptest.Fake(t, job.Name, manifest.NewID(at), nil, "primary", "offsite"), nil, primary, offsite)
 		}
 	}
 	cache, err := manifest.OpenCache(t.TempDir())

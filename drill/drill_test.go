@@ -17,13 +17,13 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // fixture is one real backup of a seeded database in a local destination.
@@ -41,30 +41,18 @@ type fixture struct {
 
 func newFixture(t *testing.T, src config.Source) *fixture {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := fs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dest := storage.Destination{Name: "offsite", Store: store}
+	id := backuptest.NewIdentity(t)
+	dest := backuptest.LocalDestinations(t, "offsite")[0]
 	s, err := snapshot.NewSource(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	signer := signtest.NewSigner()
-	res, err := backup.Run(context.Background(), backup.Job{
-		Name: "app", Source: s, Destinations: []storage.Destination{dest}, Signer: signer,
-		Recipients: []string{id.Recipient().String()}, Level: 3, Threads: 2,
-	}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := backuptest.Take(t, backup.Job{Source: s, Destinations: []storage.Destination{dest}, Signer: signer,
+		Recipients: []string{id.Recipient().String()}, Level: 3, Threads: 2})
 	job := &config.Job{Name: "app", Source: src, Destinations: []string{"offsite"}, RTO: config.Duration(8 * time.Hour),
 		Drill: config.Drill{From: "offsite", WarnPercent: 50, Target: config.DrillTarget{Host: src.Host, Port: src.Port, User: src.User, Dir: t.TempDir()}}}
-	return &fixture{job: job, dest: dest, ids: []age.Identity{id}, m: res.Manifest, signer: signer}
+	return &fixture{job: job, dest: dest, ids: []age.Identity{id}, m: m, signer: signer}
 }
 
 func (f *fixture) run(t *testing.T, now func() time.Time) (*drill.Report, error) {

@@ -15,43 +15,23 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
-	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
 )
 
-// putBackup stores a payload of size bytes and its manifest, signed by
-// signer, for backup id of job "app" on s, and returns the manifest.
+// putBackup stores a payload of size bytes and its manifest (a copy
+// recorded on primary only), signed by signer, for backup id of job "app"
+// on s, and returns the manifest.
 func putBackup(t *testing.T, s storage.Store, signer *sign.Signer, id string, size int, seq int64) *manifest.Manifest {
 	t.Helper()
-	sum := strings.Repeat("cd", 32)
-	key := manifest.PayloadKey("app", id, "sqlite")
-	started, err := manifest.IDTime(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &manifest.Manifest{
-		FormatVersion: manifest.FormatVersion, ID: id, Job: "app",
-		Source:      dumpinfo.Info{Kind: "sqlite", Database: "app.db", Format: "sqlite"},
-		Started:     started,
-		Finished:    started.Add(time.Minute),
-		Plain:       manifest.Digest{Bytes: 100, SHA256: sum},
-		Payload:     manifest.Payload{Key: key, Digest: manifest.Digest{Bytes: int64(size), SHA256: sum}, HeaderSHA256: sum},
-		Compression: manifest.Compression{Algorithm: "zstd", Level: 3},
-		Encryption:  manifest.Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
-		Copies:      []manifest.Copy{{Destination: "primary", Key: key, Bytes: int64(size), SHA256: sum}},
-		Sequence:    seq,
-	}
-	ctx := context.Background()
-	if _, err := s.Put(ctx, key, bytes.NewReader(make([]byte, size))); err != nil {
-		t.Fatal(err)
-	}
-	if err := manifest.Write(ctx, s, m, signer); err != nil {
-		t.Fatal(err)
-	}
+	payload := make([]byte, size)
+	m := backuptest.Fake(t, "app", id, payload, "primary")
+	m.Sequence = seq
+	backuptest.Put(t, signer, m, payload, s)
 	return m
 }
 

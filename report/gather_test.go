@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/drill"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
@@ -49,13 +50,7 @@ func testConfig(job *config.Job, dests ...*config.Destination) *config.Config {
 // putBackup stores m's payload (size bytes) and m, signed by signer, on s.
 func putBackup(t *testing.T, s storage.Store, m *manifest.Manifest, size int, signer *sign.Signer) {
 	t.Helper()
-	ctx := t.Context()
-	if _, err := s.Put(ctx, m.Payload.Key, bytes.NewReader(make([]byte, size))); err != nil {
-		t.Fatal(err)
-	}
-	if err := manifest.Write(ctx, s, m, signer); err != nil {
-		t.Fatal(err)
-	}
+	backuptest.Put(t, signer, m, make([]byte, size), s)
 }
 
 // writeTrail records evs in an audit log in dir, ships it to s with heads

@@ -12,15 +12,12 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/coffer-backup/coffer/backup"
-	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
-	"github.com/coffer-backup/coffer/storage"
 )
 
 // plantedKey is a manifest key an attacker with write access to a bucket
@@ -38,7 +35,7 @@ func TestPlantedAndForgedKeysAreNeverChosen(t *testing.T) {
 	trust := signtest.Trust(signer)
 	ident, dests, _ := signedBackup(t, signer, []byte("first\n"))
 	second := bytes.Repeat([]byte("lesson,pupil,teacher\n"), 3000)
-	m2 := backupTo(t, dests, ident, signer, second)
+	m2 := backuptest.Backup(t, dests, ident.Recipient().String(), signer, second)
 
 	put(t, dests[0].Store, plantedKey, []byte(`{"format_version":2}`))
 	forgedID := manifest.NewID(time.Date(2999, 12, 30, 0, 0, 0, 0, time.UTC))
@@ -102,22 +99,4 @@ func wantUntrusted(t *testing.T, got, want []manifest.Untrusted) {
 			t.Errorf("untrusted[%d] = %+v, want %+v", i, g, w)
 		}
 	}
-}
-
-// backupTo takes one more backup of data to dests, encrypted to ident and
-// signed by signer.
-func backupTo(t *testing.T, dests []storage.Destination, ident *age.X25519Identity, signer *sign.Signer, data []byte) *manifest.Manifest {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "dump")
-	os.WriteFile(file, data, 0o600)
-	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"cat", file}, Extension: "bin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
-		Recipients: []string{ident.Recipient().String()}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
-	return res.Manifest
 }

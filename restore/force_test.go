@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
@@ -21,7 +22,6 @@ import (
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // engine is one database server a forced restore is tested against.
@@ -121,25 +121,11 @@ func newDBBackup(t *testing.T, e engine, rows int) *dbBackup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dests []storage.Destination
-	for _, name := range []string{"primary", "offsite"} {
-		st, err := fs.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dests = append(dests, storage.Destination{Name: name, Store: st})
-	}
+	id := backuptest.NewIdentity(t)
+	dests := backuptest.LocalDestinations(t, "primary", "offsite")
 	signer := signtest.NewSigner()
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: s, Destinations: dests,
-		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
-	return &dbBackup{id: id, dests: dests, m: res.Manifest, signer: signer, want: e.hashes(t, src)}
+	m := backuptest.Take(t, backup.Job{Source: s, Destinations: dests, Recipients: []string{id.Recipient().String()}, Signer: signer})
+	return &dbBackup{id: id, dests: dests, m: m, signer: signer, want: e.hashes(t, src)}
 }
 
 // forceRestore runs restore --force of b into database target.
@@ -148,6 +134,18 @@ func (b *dbBackup) forceRestore(t *testing.T, e engine, target string, ids []age
 	conn := e.source(t, target)
 	return restore.Run(context.Background(), restore.Request{Job: "app", Destinations: b.dests, Identities: ids, Trust: signtest.Trust(b.signer)},
 		func(info dumpinfo.Info) (snapshot.Loader, error) { return snapshot.NewLoader(info, conn, target, true) }, zaptest.NewLogger(t))
+}
+
+// flip inverts one bit of the byte at offset (from the end when negative)
+// of the payload on destination i.
+func (b *dbBackup) flip(t *testing.T, i, offset int) {
+	t.Helper()
+	p := get(t, b.dests[i].Store, b.m.Payload.Key)
+	if offset < 0 {
+		offset += len(p)
+	}
+	p[offset] ^= 1
+	put(t, b.dests[i].Store, b.m.Payload.Key, p)
 }
 
 // TestForceRestoreKeepsTargetWhenEveryCopyFails: restore --force into an
@@ -196,10 +194,8 @@ func TestForceRestoreKeepsTargetWhenEveryCopyFails(t *testing.T) {
 		{
 			name: "age header edited",
 			spoil: func(t *testing.T, b *dbBackup) []age.Identity {
-				for _, d := range b.dests {
-					p := get(t, d.Store, b.m.Payload.Key)
-					p[30] ^= 1 // inside the recipient stanza
-					put(t, d.Store, b.m.Payload.Key, p)
+				for i := range b.dests {
+					b.flip(t, i, 30) // inside the recipient stanza
 				}
 				return []age.Identity{b.id}
 			},
@@ -219,10 +215,8 @@ func TestForceRestoreKeepsTargetWhenEveryCopyFails(t *testing.T) {
 		{
 			name: "payloads damaged mid-stream",
 			spoil: func(t *testing.T, b *dbBackup) []age.Identity {
-				for _, d := range b.dests {
-					p := get(t, d.Store, b.m.Payload.Key)
-					p[len(p)-200] ^= 1
-					put(t, d.Store, b.m.Payload.Key, p)
+				for i := range b.dests {
+					b.flip(t, i, -200)
 				}
 				return []age.Identity{b.id}
 			},
@@ -270,9 +264,7 @@ func TestForceRestoreReplacesTarget(t *testing.T) {
 			for _, firstBad := range []bool{false, true} {
 				b := newDBBackup(t, e, 2_000)
 				if firstBad {
-					p := get(t, b.dests[0].Store, b.m.Payload.Key)
-					p[len(p)-200] ^= 1
-					put(t, b.dests[0].Store, b.m.Payload.Key, p)
+					b.flip(t, 0, -200)
 				}
 				target := e.create(t)
 				tsrc := e.source(t, target)

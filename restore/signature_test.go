@@ -14,46 +14,23 @@ import (
 	"filippo.io/age"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/coffer-backup/coffer/backup"
-	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
-	"github.com/coffer-backup/coffer/storage/fs"
 )
 
 // signedBackup takes one backup of data to a primary and an offsite
 // directory store.
 func signedBackup(t *testing.T, signer *sign.Signer, data []byte) (*age.X25519Identity, []storage.Destination, *manifest.Manifest) {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dests []storage.Destination
-	for _, name := range []string{"primary", "offsite"} {
-		s, err := fs.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dests = append(dests, storage.Destination{Name: name, Store: s})
-	}
-	file := filepath.Join(t.TempDir(), "dump")
-	os.WriteFile(file, data, 0o600)
-	src, err := snapshot.NewSource(config.Source{Type: "exec", Command: []string{"cat", file}, Extension: "bin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := backup.Run(context.Background(), backup.Job{Name: "app", Source: src, Destinations: dests,
-		Recipients: []string{id.Recipient().String()}, Level: 1, Threads: 1, Signer: signer}, zaptest.NewLogger(t))
-	if err != nil || res.Outcome != backup.OK {
-		t.Fatalf("backup: %+v, %v", res, err)
-	}
-	return id, dests, res.Manifest
+	id := backuptest.NewIdentity(t)
+	dests := backuptest.LocalDestinations(t, "primary", "offsite")
+	return id, dests, backuptest.Backup(t, dests, id.Recipient().String(), signer, data)
 }
 
 func get(t *testing.T, s storage.Store, key string) []byte {

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
@@ -69,10 +70,10 @@ func TestManifestWithoutPayloadIsNotACopy(t *testing.T) {
 			if o := got["offsite"]; o.Outcome != prune.OutcomeIncomplete || !o.Keep {
 				t.Errorf("offsite's manifest of %s: %+v, want reported %s and kept", old, o, prune.OutcomeIncomplete)
 			}
-			if !slices.Contains(keys(t, stores["primary"]), m.Payload.Key) {
+			if !slices.Contains(backuptest.Keys(t, stores["primary"]), m.Payload.Key) {
 				t.Fatalf("primary's payload of %s was deleted: the backup is lost", old)
 			}
-			if !slices.Contains(keys(t, stores["offsite"]), manifest.Key("app", old)) {
+			if !slices.Contains(backuptest.Keys(t, stores["offsite"]), manifest.Key("app", old)) {
 				t.Errorf("offsite's manifest of %s was deleted; repair heals it, prune must leave it", old)
 			}
 		})

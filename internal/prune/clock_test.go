@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/fs"
@@ -55,7 +56,7 @@ func TestRunRefusesHostClockOffFromStorage(t *testing.T) {
 				for _, age := range []time.Duration{day, 8 * day, 20 * day, 40 * day, 47 * day} {
 					ids[age] = putBackup(t, stores, "app", real.Add(-age), "primary", "offsite")
 				}
-				before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
+				before := map[string][]string{"primary": backuptest.Keys(t, stores["primary"]), "offsite": backuptest.Keys(t, stores["offsite"])}
 				host := real.Add(tc.offset)
 
 				dry, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: host, DryRun: true}}, zaptest.NewLogger(t))
@@ -76,7 +77,7 @@ func TestRunRefusesHostClockOffFromStorage(t *testing.T) {
 						if dry.Deleted(name) != 2 || res.Deleted(name) != 2 {
 							t.Errorf("%s: %d deleted (dry run: %d would be), want the 2 expired backups", name, res.Deleted(name), dry.Deleted(name))
 						}
-						got := keys(t, stores[name])
+						got := backuptest.Keys(t, stores[name])
 						for age, id := range ids {
 							gone := !slices.ContainsFunc(got, func(k string) bool { return strings.Contains(k, id) })
 							if gone != (age >= 40*day) {
@@ -104,7 +105,7 @@ func TestRunRefusesHostClockOffFromStorage(t *testing.T) {
 					t.Errorf("%d deletions attempted, want none", deletions)
 				}
 				for _, name := range []string{"primary", "offsite"} {
-					if got := keys(t, stores[name]); !slices.Equal(got, before[name]) {
+					if got := backuptest.Keys(t, stores[name]); !slices.Equal(got, before[name]) {
 						t.Errorf("%s changed although the host clock is %s off:\n got %v\nwant %v", name, tc.offset, got, before[name])
 					}
 				}
@@ -145,7 +146,7 @@ func TestRunRefusesUnknownStorageTime(t *testing.T) {
 			for _, age := range []time.Duration{day, 8 * day, 40 * day, 47 * day} {
 				putBackup(t, stores, "app", real.Add(-age), "primary", "offsite")
 			}
-			before := keys(t, stores["offsite"])
+			before := backuptest.Keys(t, stores["offsite"])
 			dests[1].Store = tc.wrap(stores["offsite"])
 			res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zaptest.NewLogger(t))
 			if err != nil {
@@ -154,7 +155,7 @@ func TestRunRefusesUnknownStorageTime(t *testing.T) {
 			if why := res.Refused["offsite"]; !strings.Contains(why, tc.want) {
 				t.Errorf("Refused[offsite] = %q, want it to contain %q", why, tc.want)
 			}
-			if got := keys(t, stores["offsite"]); !slices.Equal(got, before) {
+			if got := backuptest.Keys(t, stores["offsite"]); !slices.Equal(got, before) {
 				t.Errorf("offsite changed although its time is unknown:\n got %v\nwant %v", got, before)
 			}
 			if _, refused := res.Refused["primary"]; refused || res.Deleted("primary") != 2 {

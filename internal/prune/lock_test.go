@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/testenv"
@@ -41,7 +42,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 	for _, age := range []time.Duration{60 * day, 50 * day, 40 * day, 2 * day, day} {
 		ids = append(ids, putBackup(t, stores, "app", real.Add(-age), "primary"))
 	}
-	before := keys(t, st)
+	before := backuptest.Keys(t, st)
 	// Alone, every backup is the only copy and is kept whatever its age.
 	dests := []storage.Destination{{Name: "primary", Store: st}}
 	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zap.NewNop())
@@ -80,7 +81,7 @@ func TestPruneSkipsLockedBackups(t *testing.T) {
 			t.Errorf("Locked(%s) = %d, want 3 (the expired backups)", d, n)
 		}
 	}
-	if got := keys(t, st); !slices.Equal(got, before) {
+	if got := backuptest.Keys(t, st); !slices.Equal(got, before) {
 		t.Errorf("objects changed:\n got %v\nwant %v", got, before)
 	}
 	if _, err := manifest.Read(t.Context(), st, "primary", "app", ids[0], testTrust); err != nil {

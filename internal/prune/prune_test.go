@@ -3,8 +3,6 @@ package prune_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"iter"
 	"maps"
@@ -18,13 +16,13 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/retention"
-	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/s3"
 )
@@ -39,58 +37,16 @@ var now = time.Now().UTC().Truncate(time.Second)
 // defaultPolicy is the policy a job gets when its config says nothing.
 var defaultPolicy = retention.Policy{KeepWithin: 28 * day, MinKeep: 2, Location: time.UTC}
 
-// sum is the hex SHA-256 of data.
-func sum(data []byte) string {
-	h := sha256.Sum256(data)
-	return hex.EncodeToString(h[:])
-}
-
 // putBackup stores a complete backup of job taken at t, a payload and a
 // valid manifest listing its copies, on each of the named destinations,
 // and returns its id.
 func putBackup(t *testing.T, dests map[string]storage.Store, job string, at time.Time, on ...string) string {
 	t.Helper()
-	ctx := t.Context()
-	id := manifest.NewID(at)
-	payload := []byte("age-encrypted zstd of " + job + "/" + id)
-	key := manifest.PayloadKey(job, id, "sqlite")
-	m := &manifest.Manifest{
-		FormatVersion: manifest.FormatVersion, ID: id, Job: job,
-		Source:      dumpinfo.Info{Kind: "sqlite", Database: job, Format: "sqlite"},
-		Started:     at,
-		Finished:    at.Add(time.Minute),
-		Plain:       manifest.Digest{Bytes: 100, SHA256: sum([]byte("plain " + id))},
-		Payload:     manifest.Payload{Key: key, Digest: manifest.Digest{Bytes: int64(len(payload)), SHA256: sum(payload)}, HeaderSHA256: sum([]byte("header " + id))},
-		Compression: manifest.Compression{Algorithm: "zstd", Level: 3},
-		Encryption:  manifest.Encryption{Algorithm: "age", Recipients: []string{"age1example"}},
-		Sequence:    1,
-	}
+	m := backuptest.Fake(t, job, manifest.NewID(at), nil, on...)
 	for _, d := range on {
-		m.Copies = append(m.Copies, manifest.Copy{Destination: d, Key: key, Bytes: m.Payload.Bytes, SHA256: m.Payload.SHA256})
+		backuptest.Put(t, testSigner, m, nil, dests[d])
 	}
-	for _, d := range on {
-		if _, err := dests[d].Put(ctx, key, bytes.NewReader(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := manifest.Write(ctx, dests[d], m, testSigner); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return id
-}
-
-// keys lists every key in s, sorted.
-func keys(t *testing.T, s storage.Store) []string {
-	t.Helper()
-	var out []string
-	for o, err := range s.List(t.Context(), "") {
-		if err != nil {
-			t.Fatalf("list %s: %v", s, err)
-		}
-		out = append(out, o.Key)
-	}
-	slices.Sort(out)
-	return out
+	return m.ID
 }
 
 // twoBuckets returns fresh buckets on the primary and offsite MinIO servers
@@ -170,7 +126,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 					want[where{"offsite", id}] = b.offsite
 				}
 			}
-			before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
+			before := map[string][]string{"primary": backuptest.Keys(t, stores["primary"]), "offsite": backuptest.Keys(t, stores["offsite"])}
 			var called []prune.Item
 			onDelete := func(it prune.Item) { called = append(called, it) }
 
@@ -179,7 +135,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 				t.Fatalf("dry run: err %v, refused %v", err, dry.Refused)
 			}
 			for name, s := range stores {
-				if got := keys(t, s); !slices.Equal(got, before[name]) {
+				if got := backuptest.Keys(t, s); !slices.Equal(got, before[name]) {
 					t.Fatalf("dry run changed %s:\n got %v\nwant %v", name, got, before[name])
 				}
 			}
@@ -219,7 +175,7 @@ func TestRunDeletesExpiredObjects(t *testing.T) {
 					}
 				}
 				slices.Sort(wantKeys)
-				if got := keys(t, s); !slices.Equal(got, wantKeys) {
+				if got := backuptest.Keys(t, s); !slices.Equal(got, wantKeys) {
 					t.Errorf("%s after prune holds\n %v\nwant\n %v", name, got, wantKeys)
 				}
 			}
@@ -288,7 +244,7 @@ func TestRunRefusesFutureClock(t *testing.T) {
 	for _, age := range []time.Duration{-time.Hour, 40 * day, 47 * day, 54 * day} {
 		putBackup(t, stores, "app", now.Add(-age), "primary", "offsite")
 	}
-	before := map[string][]string{"primary": keys(t, stores["primary"]), "offsite": keys(t, stores["offsite"])}
+	before := map[string][]string{"primary": backuptest.Keys(t, stores["primary"]), "offsite": backuptest.Keys(t, stores["offsite"])}
 	deletions := 0
 	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now, OnDelete: func(prune.Item) { deletions++ }}}, zaptest.NewLogger(t))
 	if err != nil {
@@ -298,7 +254,7 @@ func TestRunRefusesFutureClock(t *testing.T) {
 		if why := res.Refused[name]; !strings.Contains(why, "future") {
 			t.Errorf("Refused[%s] = %q, want a refusal naming the future-dated backup", name, why)
 		}
-		if got := keys(t, stores[name]); !slices.Equal(got, before[name]) {
+		if got := backuptest.Keys(t, stores[name]); !slices.Equal(got, before[name]) {
 			t.Errorf("%s changed although the clock looks wrong:\n got %v\nwant %v", name, got, before[name])
 		}
 	}
@@ -351,7 +307,7 @@ func TestRunDisposesEveryVersion(t *testing.T) {
 	old := putBackup(t, stores, "app", now.Add(-40*day), "primary", "offsite")
 	// A rewritten payload: two versions of the same key.
 	payload := manifest.PayloadKey("app", old, "sqlite")
-	if _, err := primary.Put(ctx, payload, strings.NewReader("age-encrypted zstd of app/"+old)); err != nil {
+	if _, err := primary.Put(ctx, payload, bytes.NewReader(backuptest.FakePayload("app", old))); err != nil {
 		t.Fatal(err)
 	}
 	client := rawClient(testenv.S3(t, "primary"))
@@ -418,7 +374,7 @@ func TestPurge(t *testing.T) {
 	}
 
 	var otherKeys []string
-	for _, k := range keys(t, primary) {
+	for _, k := range backuptest.Keys(t, primary) {
 		if !strings.HasPrefix(k, "app/") && k != lease.Key("app") && k != lease.DrillKey("app") && !strings.HasPrefix(k, "_coffer/drills/app/") {
 			otherKeys = append(otherKeys, k)
 		}
@@ -426,7 +382,7 @@ func TestPurge(t *testing.T) {
 	if len(otherKeys) != 6 {
 		t.Fatalf("setup: other keys %v, want app-eu's 5 and the audit object", otherKeys)
 	}
-	offsiteBefore := keys(t, offsite)
+	offsiteBefore := backuptest.Keys(t, offsite)
 
 	res := prune.Purge(ctx, "app", storage.Destination{Name: "primary", Store: primary}, zaptest.NewLogger(t))
 	if res.Error != "" || len(res.Locked) > 0 {
@@ -436,7 +392,7 @@ func TestPurge(t *testing.T) {
 	if res.Destination != "primary" || res.Backups != 2 || res.Objects != 8 || res.Aborted != 1 {
 		t.Errorf("purge result %+v, want primary: 2 backups, 8 objects, 1 upload aborted", res)
 	}
-	if got := keys(t, primary); !slices.Equal(got, otherKeys) {
+	if got := backuptest.Keys(t, primary); !slices.Equal(got, otherKeys) {
 		t.Errorf("primary after purge holds\n %v\nwant only what is not app's\n %v", got, otherKeys)
 	}
 	uploads, err := primary.ListMultipartUploads(ctx)
@@ -446,7 +402,7 @@ func TestPurge(t *testing.T) {
 	if len(uploads) != 1 || !strings.HasPrefix(uploads[0], "app-eu/") {
 		t.Errorf("unfinished uploads after purge: %v, want only app-eu's", uploads)
 	}
-	if got := keys(t, offsite); !slices.Equal(got, offsiteBefore) {
+	if got := backuptest.Keys(t, offsite); !slices.Equal(got, offsiteBefore) {
 		t.Errorf("purging primary changed offsite:\n got %v\nwant %v", got, offsiteBefore)
 	}
 }
@@ -503,11 +459,11 @@ func TestRunInterruptedDeleteLeavesNoDanglingManifest(t *testing.T) {
 			t.Errorf("%s on primary: outcome %q, error %q; want failed with the cause", old, it.Outcome, it.Error)
 		}
 	}
-	got := keys(t, stores["primary"])
+	got := backuptest.Keys(t, stores["primary"])
 	if slices.Contains(got, manifest.Key("app", old)) || !slices.Contains(got, manifest.PayloadKey("app", old, "sqlite")) {
 		t.Errorf("primary holds %v; want %s's manifest gone and its payload left as an orphan", got, old)
 	}
-	if slices.ContainsFunc(keys(t, stores["offsite"]), func(k string) bool { return strings.Contains(k, old) }) {
+	if slices.ContainsFunc(backuptest.Keys(t, stores["offsite"]), func(k string) bool { return strings.Contains(k, old) }) {
 		t.Errorf("offsite still holds %s although only primary failed", old)
 	}
 }
@@ -523,7 +479,7 @@ func TestRunUnreachableDestinationKeepsMore(t *testing.T) {
 	}
 	offsite := faulty{Store: stores["offsite"].(*s3.Store), failList: true}
 	dests := []storage.Destination{{Name: "primary", Store: stores["primary"]}, {Name: "offsite", Store: offsite}}
-	before := keys(t, stores["primary"])
+	before := backuptest.Keys(t, stores["primary"])
 
 	res, err := prune.Run(t.Context(), prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: now}}, zaptest.NewLogger(t))
 	if err != nil {
@@ -532,7 +488,7 @@ func TestRunUnreachableDestinationKeepsMore(t *testing.T) {
 	if !strings.Contains(res.Refused["offsite"], "injected") {
 		t.Errorf("Refused = %v, want offsite refused with the cause", res.Refused)
 	}
-	if got := keys(t, stores["primary"]); !slices.Equal(got, before) || res.Deleted("") != 0 {
+	if got := backuptest.Keys(t, stores["primary"]); !slices.Equal(got, before) || res.Deleted("") != 0 {
 		t.Errorf("primary after prune holds %v (%d deleted); want all of %v kept", got, res.Deleted(""), before)
 	}
 	only := 0

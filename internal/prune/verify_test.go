@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/signtest"
 	"github.com/coffer-backup/coffer/manifest"
@@ -87,7 +88,7 @@ func TestRunIgnoresUnverifiedCopies(t *testing.T) {
 		}
 	}
 	for d, s := range stores {
-		k := keys(t, s)
+		k := backuptest.Keys(t, s)
 		for _, id := range []string{ids[40*day], ids[47*day], intruder} {
 			if id == intruder && d == "offsite" {
 				continue

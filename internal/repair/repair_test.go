@@ -19,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/backup"
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/repair"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/signtest"
@@ -69,14 +70,10 @@ func (e *env) backup(size string, dests ...storage.Destination) *manifest.Manife
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	j := backup.Job{Name: job, Source: src, Destinations: dests, Recipients: []string{e.id.Recipient().String()}, Level: 1, Threads: 1,
-		Signer: e.signer, Trust: e.trusted(), MaxShrinkPercent: 100}
-	res, err := backup.Run(e.ctx, j, zaptest.NewLogger(e.t))
-	if err != nil || res.Outcome != backup.OK {
-		e.t.Fatalf("backup.Run = %+v, %v", res, err)
-	}
+	m := backuptest.Take(e.t, backup.Job{Name: job, Source: src, Destinations: dests, Recipients: []string{e.id.Recipient().String()},
+		Signer: e.signer, Trust: e.trusted(), MaxShrinkPercent: 100})
 	time.Sleep(2 * time.Millisecond) // distinct, ordered ids
-	return res.Manifest
+	return m
 }
 
 func (e *env) repair(opts repair.Options, dests ...storage.Destination) repair.Report {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/coffer-backup/coffer/internal/backuptest"
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/sweep"
 	"github.com/coffer-backup/coffer/internal/testenv"
@@ -32,18 +33,6 @@ func put(t *testing.T, s storage.Store, key string) {
 	if _, err := s.Put(t.Context(), key, strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func keys(t *testing.T, s storage.Store) []string {
-	t.Helper()
-	var out []string
-	for o, err := range s.List(t.Context(), "") {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, o.Key)
-	}
-	return out
 }
 
 func uploadKeys(t *testing.T, s storage.UploadLister) []string {
@@ -126,7 +115,7 @@ func TestSweepS3(t *testing.T) {
 	put(t, st, "app/not-an-id/payload.sqlite.zst.age")
 	put(t, st, "payload.sqlite.zst.age")
 
-	objects, uploads := keys(t, st), uploadKeys(t, st)
+	objects, uploads := backuptest.Keys(t, st), uploadKeys(t, st)
 	dest := storage.Destination{Name: "primary", Store: st}
 
 	rep, err := sweep.Sweep(ctx, dest, grace, realNow, nil)
@@ -165,7 +154,7 @@ func TestSweepS3(t *testing.T) {
 			t.Errorf("%s: age %s, want about %s", it.Key, it.Age, 2*grace)
 		}
 	}
-	if got, want := keys(t, st), without(objects, orphan); !slices.Equal(got, want) {
+	if got, want := backuptest.Keys(t, st), without(objects, orphan); !slices.Equal(got, want) {
 		t.Errorf("objects after sweep:\n got %v\nwant %v", got, want)
 	}
 	if got, want := uploadKeys(t, st), without(uploads, staleUpload); !slices.Equal(got, want) {
@@ -250,7 +239,7 @@ func TestSweepLocal(t *testing.T) {
 	age(manifest.PayloadKey("app", doneID, "sqlite"), old)
 	temp(manifest.Dir("app", doneID)+".coffer-tmp-333", old)
 
-	objects, uploads := keys(t, st), uploadKeys(t, st)
+	objects, uploads := backuptest.Keys(t, st), uploadKeys(t, st)
 	rep, err := sweep.Sweep(t.Context(), storage.Destination{Name: "local", Store: st}, grace, now, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +253,7 @@ func TestSweepLocal(t *testing.T) {
 	if got := itemKeys(rep.Deleted); !slices.Equal(got, []string{orphan}) {
 		t.Errorf("deleted %v, want only %s", got, orphan)
 	}
-	if got, want := keys(t, st), without(objects, orphan); !slices.Equal(got, want) {
+	if got, want := backuptest.Keys(t, st), without(objects, orphan); !slices.Equal(got, want) {
 		t.Errorf("objects after sweep:\n got %v\nwant %v", got, want)
 	}
 	if got, want := uploadKeys(t, st), without(uploads, staleTemp); !slices.Equal(got, want) {
@@ -281,7 +270,7 @@ func TestSweepRefusesNoGrace(t *testing.T) {
 	if _, err := sweep.Sweep(t.Context(), storage.Destination{Name: "local", Store: st}, 0, time.Now(), nil); err == nil {
 		t.Fatal("Sweep with no grace period ran")
 	}
-	if n := len(keys(t, st)); n != 1 {
+	if n := len(backuptest.Keys(t, st)); n != 1 {
 		t.Errorf("%d objects left, want 1", n)
 	}
 }
