@@ -198,7 +198,7 @@ func TestMaintain(t *testing.T) {
 	}
 
 	// A cycle of the job runs: maintenance leaves it alone.
-	mu := rs.r.mutex("app")
+	mu := rs.r.turn("app")
 	mu.Lock()
 	rs.r.Maintain(t.Context(), rs.cfg, rs.job)
 	mu.Unlock()
@@ -311,7 +311,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 		name       string
 		load       *config.Config // nil: the file does not load
 		want       *config.Config // the schedulers' configuration after
-		outcome    string         // of the audit event
+		outcome    audit.Outcome  // of the audit event
 		detail     string
 		failed, ok float64 // coffer_config_reloads_total after
 	}{

@@ -173,7 +173,7 @@ func TestBackupListVerifyRestore(t *testing.T) {
 	var restores []string
 	for _, ev := range evs {
 		if ev.Action == audit.ActionRestore {
-			restores = append(restores, ev.Outcome)
+			restores = append(restores, string(ev.Outcome))
 		}
 	}
 	if !slices.Equal(restores, []string{"ok", "failed", "ok"}) {
