@@ -86,3 +86,23 @@ func (j *Job) Resolve() error {
 	j.setTimes(loc, backup, drill)
 	return nil
 }
+
+// SchedulePeriod is the longest gap between activations of sched around now (the
+// next few activations are sampled, so "0 2 * * 1-5" gives the weekend
+// gap). A backup older than this missed at least one slot.
+func SchedulePeriod(sched cron.Schedule, now time.Time) time.Duration {
+	var longest time.Duration
+	t := sched.Next(now)
+	for range 8 {
+		n := sched.Next(t)
+		if n.IsZero() {
+			break
+		}
+		longest = max(longest, n.Sub(t))
+		t = n
+	}
+	if longest == 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return longest
+}

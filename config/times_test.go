@@ -94,3 +94,24 @@ func TestTimesNeedValidation(t *testing.T) {
 		t.Errorf("Location after Resolve again = %s", got)
 	}
 }
+
+func TestSchedulePeriod(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for spec, want := range map[string]time.Duration{
+		"0 2 * * 0":     7 * 24 * time.Hour,
+		"@weekly":       7 * 24 * time.Hour,
+		"@daily":        24 * time.Hour,
+		"0 2 * * 1-5":   3 * 24 * time.Hour, // Friday to Monday
+		"*/10 * * * *":  10 * time.Minute,
+		"*/5 * * * * *": 5 * time.Second,
+		"@every 6h":     6 * time.Hour,
+	} {
+		job := &Job{Name: "a", Schedule: spec}
+		if err := job.Resolve(); err != nil {
+			t.Fatal(err)
+		}
+		if got := SchedulePeriod(job.BackupSchedule(), now); got != want {
+			t.Errorf("SchedulePeriod(%q) = %s, want %s", spec, got, want)
+		}
+	}
+}

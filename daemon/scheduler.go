@@ -236,7 +236,7 @@ func (s *Scheduler) catchUp(loopCtx, runCtx context.Context, cfg *config.Config,
 		return
 	}
 	now := s.now()
-	period := Period(sched, now.In(loc))
+	period := config.SchedulePeriod(sched, now.In(loc))
 	last, hasLast := lastSlot(sched, now.In(loc), period)
 	ctx, cancel := context.WithTimeout(loopCtx, time.Minute)
 	newest, ok, err := s.newest(ctx, cfg, job)
@@ -316,24 +316,4 @@ func (s *Scheduler) trigger(ctx context.Context, cfg *config.Config, job *config
 		}
 		s.run(ctx, cfg, job, t)
 	}()
-}
-
-// Period is the longest gap between activations of sched around now (the
-// next few activations are sampled, so "0 2 * * 1-5" gives the weekend
-// gap). A backup older than this missed at least one slot.
-func Period(sched cron.Schedule, now time.Time) time.Duration {
-	var longest time.Duration
-	t := sched.Next(now)
-	for range 8 {
-		n := sched.Next(t)
-		if n.IsZero() {
-			break
-		}
-		longest = max(longest, n.Sub(t))
-		t = n
-	}
-	if longest == 0 {
-		return time.Duration(1<<63 - 1)
-	}
-	return longest
 }

@@ -146,7 +146,7 @@ func TestMaxConcurrentJobs(t *testing.T) {
 func TestCatchUp(t *testing.T) {
 	// The job's last slot (Sunday 02:00 UTC) at or before now.
 	sched := parsedSchedule(t, "0 2 * * 0")
-	last, ok := lastSlot(sched, time.Now().UTC(), Period(sched, time.Now().UTC()))
+	last, ok := lastSlot(sched, time.Now().UTC(), config.SchedulePeriod(sched, time.Now().UTC()))
 	if !ok {
 		t.Fatal("no last slot within a week")
 	}
@@ -253,23 +253,6 @@ func TestReloadSwitchesJobs(t *testing.T) {
 	}
 	if s.Config().Jobs["b"] != nil {
 		t.Error("old config still active")
-	}
-}
-
-func TestPeriod(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	for spec, want := range map[string]time.Duration{
-		"0 2 * * 0":     7 * 24 * time.Hour,
-		"@weekly":       7 * 24 * time.Hour,
-		"@daily":        24 * time.Hour,
-		"0 2 * * 1-5":   3 * 24 * time.Hour, // Friday to Monday
-		"*/10 * * * *":  10 * time.Minute,
-		"*/5 * * * * *": 5 * time.Second,
-		"@every 6h":     6 * time.Hour,
-	} {
-		if got := Period(parsedSchedule(t, spec), now); got != want {
-			t.Errorf("Period(%q) = %s, want %s", spec, got, want)
-		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/coffer-backup/coffer/config"
-	"github.com/coffer-backup/coffer/daemon"
 )
 
 // Evaluate decides every control of every job in in. It is a pure
@@ -81,9 +80,9 @@ func isoWeek(t time.Time, loc *time.Location) string {
 }
 
 // period is the longest gap between the schedule's activations around
-// now (daemon.Period); zero when the schedule never fires.
+// now (config.SchedulePeriod); zero when the schedule never fires.
 func (e *jobEval) period() time.Duration {
-	if p := daemon.Period(e.sched, e.now.In(e.loc)); p < math.MaxInt64 {
+	if p := config.SchedulePeriod(e.sched, e.now.In(e.loc)); p < math.MaxInt64 {
 		return p
 	}
 	return 0
