@@ -451,7 +451,7 @@ func (p *parser) secret(base, key string, value, fileNode *yaml.Node) Secret {
 
 // config decodes the document's root.
 func (p *parser) config(root *yaml.Node) *Config {
-	c := &Config{Path: p.file, Destinations: map[string]*Destination{}, Jobs: map[string]*Job{}, Daemon: newDaemon()}
+	c := &Config{Path: p.file, Destinations: map[string]*Destination{}, Jobs: map[string]*Job{}, Daemon: newDaemon(), Restore: Restore{Jobs: DefaultRestoreJobs()}}
 	p.object(root, "", "a mapping with recipients, destinations and jobs", []field{
 		{"recipients", p.strings(&c.Recipients)},
 		{"destinations", func(n *yaml.Node, path string) {
@@ -469,6 +469,12 @@ func (p *parser) config(root *yaml.Node) *Config {
 		{"daemon", func(n *yaml.Node, path string) { p.daemon(&c.Daemon, n, path) }},
 		{"notify", func(n *yaml.Node, path string) { p.notify(&c.Notify, n, path) }},
 		{"signing", func(n *yaml.Node, path string) { p.signing(&c.Signing, n, path) }},
+		{"restore", func(n *yaml.Node, path string) {
+			p.object(n, path, "a mapping with jobs and spool_dir", []field{
+				{"jobs", p.integer(&c.Restore.Jobs)},
+				{"spool_dir", p.str(&c.Restore.SpoolDir)},
+			})
+		}},
 	})
 	return c
 }

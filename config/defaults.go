@@ -31,6 +31,10 @@ const (
 	DefaultDrillMaxAge      = Duration(35 * Day)
 )
 
+// DefaultRestoreJobs is restore.jobs unless set: one pg_restore worker per
+// CPU, at most 8.
+func DefaultRestoreJobs() int { return min(runtime.NumCPU(), 8) }
+
 // newDaemon returns the daemon settings' defaults.
 func newDaemon() Daemon {
 	return Daemon{

@@ -70,6 +70,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 		JobOrder: []string{"app"},
 		Daemon: Daemon{Listen: "127.0.0.1:9847", MaxConcurrent: 1, ShutdownTimeout: Duration(30 * time.Second),
 			LeaseTTL: Duration(2 * time.Minute), LeftoverGrace: Duration(24 * time.Hour), RepairInterval: Duration(time.Hour)},
+		Restore: Restore{Jobs: min(runtime.NumCPU(), 8)},
 	}
 	if err := want.Jobs["app"].Resolve(); err != nil { // the parsed time zone and schedules
 		t.Fatal(err)

@@ -23,6 +23,20 @@ type Config struct {
 	// Signing names the key backups sign manifests with and the keys
 	// readers trust (see signing.go).
 	Signing Signing `json:"signing"`
+	// Restore tunes restores and drills on this host.
+	Restore Restore `json:"restore"`
+}
+
+// Restore tunes how `coffer restore` and drills load a backup.
+type Restore struct {
+	// Jobs is the number of pg_restore workers for a PostgreSQL
+	// custom-format backup (1 streams it into one pg_restore, without a
+	// spool file); default one per CPU, at most 8.
+	Jobs int `json:"jobs"`
+	// SpoolDir is where a parallel restore writes the dump for pg_restore
+	// to read (it needs room for the dump's plain size); default the
+	// system's temporary directory ($TMPDIR or /tmp).
+	SpoolDir string `json:"spool_dir,omitempty"`
 }
 
 // Daemon configures the scheduler, its HTTP endpoint and local state.

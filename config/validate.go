@@ -54,6 +54,12 @@ func (p *parser) validate(c *Config) {
 		p.checkJob(c, c.Jobs[name])
 	}
 	p.checkDaemon(&c.Daemon)
+	if c.Restore.Jobs < 1 || c.Restore.Jobs > 64 {
+		p.errorf("restore.jobs", "want 1 to 64 pg_restore workers, got %d", c.Restore.Jobs)
+	}
+	if c.Restore.SpoolDir != "" && !filepath.IsAbs(c.Restore.SpoolDir) {
+		p.errorf("restore.spool_dir", "must be an absolute path, got %q", c.Restore.SpoolDir)
+	}
 	p.checkSigning(&c.Signing)
 	plain := false
 	for i, u := range c.Notify.Webhooks {

@@ -234,6 +234,16 @@ var badConfigs = []struct {
 		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule "0 2 * *": expected 5 to 6 fields, found 4`},
 	},
 	{
+		name: "restore settings out of range",
+		src: patch(edits{7: `restore:
+  jobs: 0
+  spool_dir: tmp/spool`}),
+		want: []string{
+			"coffer.yaml:8: restore.jobs: want 1 to 64 pg_restore workers, got 0",
+			`coffer.yaml:9: restore.spool_dir: must be an absolute path, got "tmp/spool"`,
+		},
+	},
+	{
 		name: "cron with seconds and a year",
 		src:  patch(edits{7: `    schedule: "0 0 2 * * 0 2027"`}),
 		want: []string{`coffer.yaml:7: jobs.app.schedule: invalid schedule`},

@@ -18,6 +18,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/notify"
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )
@@ -37,6 +38,9 @@ type DrillRequest struct {
 	// Trust checks manifest signatures; nil means the configured
 	// signing.public_keys.
 	Trust *manifest.Trust
+	// Parallel is how a PostgreSQL custom-format backup is restored; nil
+	// means the configured restore.jobs and restore.spool_dir.
+	Parallel *snapshot.Parallel
 }
 
 // DrillNow runs one restore drill of job and keeps its evidence: the
@@ -60,9 +64,14 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	if req.Trust != nil {
 		tr = *req.Trust
 	}
+	par := snapshot.Parallel{Jobs: cfg.Restore.Jobs, SpoolDir: cfg.Restore.SpoolDir}
+	if req.Parallel != nil {
+		par = *req.Parallel
+	}
 	rep, err := drill.Run(ctx, drill.Options{
 		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: tr,
 		Keep: req.Keep, Host: host, Version: r.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
+		Parallel: par,
 	})
 	if rep == nil {
 		r.drillFailed(ctx, job, from.Name, err)

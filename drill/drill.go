@@ -40,6 +40,10 @@ type Options struct {
 	Trust manifest.Trust
 	// Keep leaves the scratch database in place for debugging.
 	Keep bool
+	// Parallel is how a PostgreSQL custom-format backup is restored into
+	// the scratch database (spooled, then pg_restore --jobs), as `coffer
+	// restore` does, so the drill times the restore an operator would run.
+	Parallel snapshot.Parallel
 	// Host and Version are recorded in the report.
 	Host, Version string
 	// NewScratch builds the scratch database; nil means
@@ -174,7 +178,17 @@ func (d *run) restore(ctx context.Context) error {
 		return fmt.Errorf("drill scratch %s: %w", d.scratch, err)
 	}
 	d.created = true
+	if pl, ok := loader.(snapshot.ParallelLoader); ok {
+		pl.SetParallel(d.Parallel, d.m.Plain.Bytes)
+	}
 	n, err := restore.Load(ctx, d.From, d.m, d.Identities, loader)
+	if r, ok := loader.(snapshot.Reporter); ok {
+		lr := r.LoadReport()
+		d.rep.Load = &lr
+		if lr.Fallback != "" {
+			d.Log.Info("drill restores in one stream", zap.String("why", lr.Fallback))
+		}
+	}
 	d.rep.PlainBytes = n
 	if err != nil {
 		return fmt.Errorf("drill restore of %s/%s from %s into %s: %w", d.Job.Name, d.m.ID, d.From.Name, d.scratch, err)

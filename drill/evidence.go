@@ -14,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/crypto/sign"
 	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -54,6 +55,10 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Phases   []Phase   `json:"phases"`
+	// Load says how the load phase ran: pg_restore workers, its timed
+	// steps (download and spool, schema, data, indexes and constraints),
+	// and why a parallel restore was not done.
+	Load *snapshot.LoadReport `json:"load,omitempty"`
 	// TotalSeconds is the whole drill, the figure compared with the RTO.
 	TotalSeconds float64 `json:"total_seconds"`
 	RTOSeconds   float64 `json:"rto_seconds"`

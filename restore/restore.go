@@ -41,6 +41,9 @@ type Report struct {
 	// Incomplete are the job's verified manifests whose payload is missing
 	// or short on a destination: those copies were not tried.
 	Incomplete []manifest.Incomplete `json:"incomplete"`
+	// Load says how the copy that served was loaded: workers, timed
+	// steps, and why a parallel restore asked for was not done.
+	Load snapshot.LoadReport `json:"load"`
 }
 
 // Request names the backup to restore and where to look for it.
@@ -55,6 +58,9 @@ type Request struct {
 	// Trust decides about manifest signatures: a manifest it refuses is
 	// never used (it is listed in the report's Untrusted).
 	Trust manifest.Trust
+	// Parallel asks a loader that can (PostgreSQL custom format) to
+	// restore with several workers from a spool file.
+	Parallel snapshot.Parallel
 }
 
 // Run restores the requested backup, chosen from the job's verified
@@ -103,7 +109,16 @@ func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapsh
 		if !slices.Contains(b.Destinations, d.Name) {
 			continue
 		}
-		n, err := loadCopy(ctx, d, m, req.Identities, &loader, newLoader)
+		n, err := loadCopy(ctx, d, m, req.Identities, &loader, func(info dumpinfo.Info) (snapshot.Loader, error) {
+			l, err := newLoader(info)
+			if pl, ok := l.(snapshot.ParallelLoader); ok && err == nil {
+				pl.SetParallel(req.Parallel, m.Plain.Bytes)
+			}
+			return l, err
+		})
+		if r, ok := loader.(snapshot.Reporter); ok {
+			rep.Load = r.LoadReport()
+		}
 		if err == nil {
 			rep.Target = loader.String()
 			if staged, ok := loader.(snapshot.Staged); ok {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -31,7 +33,18 @@ type pgLoader struct {
 	// stage is the staging database loaded into instead of the target,
 	// set by a forced Prepare over a non-empty target.
 	stage string
+	// par asks for a parallel restore of a dump of size plain bytes.
+	par  Parallel
+	size int64
+	rep  LoadReport // of the last Load
 }
+
+// SetParallel asks the following Loads of a custom-format dump to spool it
+// and restore it with p.Jobs pg_restore workers (see ParallelLoader).
+func (l *pgLoader) SetParallel(p Parallel, size int64) { l.par, l.size = p, size }
+
+// LoadReport says how the last Load ran (see Reporter).
+func (l *pgLoader) LoadReport() LoadReport { return l.rep }
 
 func newPostgresLoader(info dumpinfo.Info, p pgParams, target string, force bool) (*pgLoader, error) {
 	if info.Format != "pg-custom" && info.Format != "pg-plain" {
@@ -274,13 +287,88 @@ func (l *pgLoader) Reset(ctx context.Context) error {
 }
 
 // Load streams r into pg_restore (custom format) or psql (plain SQL); both
-// stop at the first error.
+// stop at the first error. A custom-format dump with a parallel restore
+// asked for (SetParallel) is spooled to a file first and restored from it
+// by pg_restore --jobs (see loadParallel), unless the spool does not fit.
 func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
-	into := l.p.database
-	if l.stage != "" {
-		into = l.stage
+	l.rep = LoadReport{Jobs: 1}
+	if l.par.Jobs > 1 {
+		if l.format != "pg-custom" {
+			l.rep.Fallback = "a plain-format (SQL) dump loads through one psql stream; only custom-format dumps restore in parallel"
+		} else if why := spoolRoom(l.par.spoolDir(), l.size); why != "" {
+			l.rep.Fallback = why
+		} else {
+			return l.loadParallel(ctx, r)
+		}
 	}
-	dbname := "--dbname=dbname=" + conninfoQuote(into)
+	t := stepTimer{rep: &l.rep}
+	t.begin()
+	err := l.loadStream(ctx, r)
+	if l.format == "pg-custom" {
+		t.end("download and pg_restore (one stream)")
+	} else {
+		t.end("download and psql")
+	}
+	return err
+}
+
+// into is the database a Load writes: the staging database of a forced
+// restore, else the target.
+func (l *pgLoader) into() string {
+	if l.stage != "" {
+		return l.stage
+	}
+	return l.p.database
+}
+
+// loadParallel writes r to a spool file (r checks sizes and hashes as it
+// is read, and fails instead of ending when a check fails, so the database
+// is not touched until the whole dump is proven), then runs pg_restore on
+// the file in its three sections: pre-data (one worker: the schema),
+// data (l.par.Jobs workers: one table each) and post-data (l.par.Jobs
+// workers: indexes and constraints built side by side). The spool file is
+// removed when Load returns, whatever happened (a cancelled context, as
+// on SIGTERM, included).
+func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
+	path, err := lookTool("pg_restore")
+	if err != nil {
+		return err
+	}
+	f, err := spoolFile(l.par.spoolDir())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	t := stepTimer{rep: &l.rep}
+	t.begin()
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("spool %s: %w", f.Name(), cerr)
+	}
+	if err != nil {
+		return err
+	}
+	t.end("download and spool")
+	l.rep.Jobs = l.par.Jobs
+	for _, sec := range []struct{ name, section string }{
+		{"pg_restore pre-data (schema)", "pre-data"},
+		{"pg_restore data", "data"},
+		{"pg_restore post-data (indexes, constraints)", "post-data"},
+	} {
+		c := child{name: "pg_restore", path: path, env: l.p.env(), secrets: []string{l.p.password},
+			args: []string{"--no-owner", "--exit-on-error", "--no-password", "--section=" + sec.section,
+				"--jobs=" + strconv.Itoa(l.par.Jobs), "--dbname=dbname=" + conninfoQuote(l.into()), f.Name()}}
+		if _, err := c.output(ctx); err != nil {
+			return fmt.Errorf("%s: %w", sec.name, err)
+		}
+		t.end(sec.name)
+	}
+	return nil
+}
+
+// loadStream pipes r into one pg_restore or psql.
+func (l *pgLoader) loadStream(ctx context.Context, r io.Reader) error {
+	dbname := "--dbname=dbname=" + conninfoQuote(l.into())
 	var c child
 	var err error
 	if l.format == "pg-custom" {

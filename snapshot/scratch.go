@@ -53,6 +53,21 @@ type scratchLoader struct {
 // left as it is.
 func (l scratchLoader) Prepare(ctx context.Context) error { return l.create(ctx) }
 
+// SetParallel passes a parallel restore on to the loader, when it can.
+func (l scratchLoader) SetParallel(p Parallel, size int64) {
+	if pl, ok := l.Loader.(ParallelLoader); ok {
+		pl.SetParallel(p, size)
+	}
+}
+
+// LoadReport is the loader's, when it has one.
+func (l scratchLoader) LoadReport() LoadReport {
+	if r, ok := l.Loader.(Reporter); ok {
+		return r.LoadReport()
+	}
+	return LoadReport{}
+}
+
 // errScratchExists says that name is taken, and that it was not touched.
 func errScratchExists(name fmt.Stringer) error {
 	return fmt.Errorf("%s already exists: a drill restores only into a database it creates, and leaves this one untouched", name)

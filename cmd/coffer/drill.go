@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,8 @@ type drillFlags struct {
 	identityFlags
 	job, from, id               string
 	keep, asJSON, skipSignature bool
+	jobs                        int
+	spoolDir                    string
 }
 
 func newDrillCmd(g *globals) *cobra.Command {
@@ -59,6 +62,8 @@ Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 		"file (mode 0600) holding the identity's passphrase (default: drill.passphrase_file for drill.identity_file, then env COFFER_PASSPHRASE_FILE, then the terminal)")
 	fl.BoolVar(&f.keep, "keep", false, "leave the scratch database in place for debugging")
 	fl.BoolVar(&f.asJSON, "json", false, "print the drill report as JSON")
+	fl.IntVar(&f.jobs, "jobs", 0, "pg_restore workers for a PostgreSQL custom-format backup (default restore.jobs; 1 streams without a spool file)")
+	fl.StringVar(&f.spoolDir, "spool-dir", "", "directory for the parallel restore's spool file (default restore.spool_dir)")
 	skipSignatureFlag(cmd, &f.skipSignature)
 	return cmd
 }
@@ -69,7 +74,11 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		return err
 	}
 	job := jobs[0]
-	req := daemon.DrillRequest{From: f.from, ID: f.id, Keep: f.keep}
+	par, err := parallelFlags(cfg, f.jobs, f.spoolDir)
+	if err != nil {
+		return err
+	}
+	req := daemon.DrillRequest{From: f.from, ID: f.id, Keep: f.keep, Parallel: &par}
 	// --identity, else drill.identity_file (with --passphrase-file, else
 	// drill.passphrase_file), else $COFFER_IDENTITY; a protected file with
 	// no passphrase file is asked for on the terminal.
@@ -127,6 +136,9 @@ func printDrill(w io.Writer, r *drill.Report) {
 			line += "   error: " + p.Error
 		}
 		fmt.Fprintln(w, line)
+		if p.Name == drill.PhaseLoad && r.Load != nil {
+			fmt.Fprint(w, indent(loadSteps(*r.Load), "  "))
+		}
 	}
 	fmt.Fprintf(w, "  total    %10s   %s of the RTO (%s)\n", human.Seconds(r.TotalSeconds), drill.Percent(r.RTORatio), human.Seconds(r.RTOSeconds))
 	if r.HeadroomBytes > 0 {
@@ -159,4 +171,12 @@ func printDrill(w io.Writer, r *drill.Report) {
 	if r.Kept {
 		fmt.Fprintf(w, "  kept     %s (drop it when done)\n", r.Target)
 	}
+}
+
+// indent puts prefix before every line of s.
+func indent(s, prefix string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+prefix) + "\n"
 }

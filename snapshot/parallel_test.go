@@ -1,0 +1,148 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coffer-backup/coffer/internal/dbtest"
+	"github.com/coffer-backup/coffer/snapshot"
+)
+
+// spoolLeft returns the spool files left in dir.
+func spoolLeft(t *testing.T, dir string) []string {
+	t.Helper()
+	left, err := filepath.Glob(filepath.Join(dir, "coffer-restore-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return left
+}
+
+// TestPostgresParallelLoad restores a custom-format dump with two
+// pg_restore workers from a spool file: the restored tables equal the
+// source's, the load reports its steps and workers, and the spool file is
+// gone afterwards.
+func TestPostgresParallelLoad(t *testing.T) {
+	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+	dbtest.SeedPostgres(t, src, 20000)
+	want := dbtest.PostgresTableHashes(t, src)
+	info, data := dump(t, src) // custom format by default
+	if info.Format != "pg-custom" {
+		t.Fatalf("dump format %q, want pg-custom", info.Format)
+	}
+	spool := t.TempDir()
+	target := src.Database + "_par"
+	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
+	l, err := snapshot.NewLoader(info, src, target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)))
+	ctx := context.Background()
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(ctx, bytes.NewReader(data)); err != nil {
+		t.Fatalf("parallel Load: %v", err)
+	}
+	sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
+	rep := l.(snapshot.Reporter).LoadReport()
+	if rep.Jobs != 2 || rep.Fallback != "" || len(rep.Steps) != 4 {
+		t.Fatalf("load report %+v, want 2 workers and 4 steps (spool, pre-data, data, post-data)", rep)
+	}
+	if left := spoolLeft(t, spool); len(left) != 0 {
+		t.Fatalf("spool files left: %v", left)
+	}
+}
+
+// TestPostgresParallelLoadBadStream: a stream that fails its checks
+// partway (the restore's verifier errs instead of ending) never reaches
+// the database, and leaves no spool file.
+func TestPostgresParallelLoadBadStream(t *testing.T) {
+	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+	dbtest.SeedPostgres(t, src, 2000)
+	info, data := dump(t, src)
+	spool := t.TempDir()
+	target := src.Database + "_bad"
+	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
+	l, err := snapshot.NewLoader(info, src, target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)))
+	ctx := context.Background()
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Load(ctx, failAfter(data, len(data)-10)); !errors.Is(err, errBoom) {
+		t.Fatalf("Load from a failing reader: %v, want errBoom", err)
+	}
+	noChild(t, "pg_restore")
+	if h := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); len(h) != 0 {
+		t.Fatalf("a dump that failed its checks reached the database: %v", h)
+	}
+	if left := spoolLeft(t, spool); len(left) != 0 {
+		t.Fatalf("spool files left: %v", left)
+	}
+}
+
+// TestPostgresParallelFallsBack: a spool that does not fit (the dump's
+// size from the manifest against the free space), a missing spool
+// directory, and a plain-format dump stream as before, and say why.
+func TestPostgresParallelFallsBack(t *testing.T) {
+	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+	dbtest.SeedPostgres(t, src, 2000)
+	want := dbtest.PostgresTableHashes(t, src)
+	custom, customData := dump(t, src)
+	plainSrc := src
+	plainSrc.Format = "plain"
+	plain, plainData := dump(t, plainSrc)
+	cases := []struct {
+		name string
+		data []byte
+		par  snapshot.Parallel
+		size int64
+		why  string
+	}{
+		{"too big", customData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1 << 60, "MiB free"},
+		{"no directory", customData, snapshot.Parallel{Jobs: 2, SpoolDir: filepath.Join(t.TempDir(), "missing")}, 1000, "missing"},
+		{"plain format", plainData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1000, "plain-format"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info := custom
+			if c.name == "plain format" {
+				info = plain
+			}
+			target := src.Database + "_fb" + string(rune('a'+i))
+			t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
+			l, err := snapshot.NewLoader(info, src, target, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.(snapshot.ParallelLoader).SetParallel(c.par, c.size)
+			ctx := context.Background()
+			if err := l.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Load(ctx, bytes.NewReader(c.data)); err != nil {
+				t.Fatal(err)
+			}
+			sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
+			rep := l.(snapshot.Reporter).LoadReport()
+			if rep.Jobs != 1 || !strings.Contains(rep.Fallback, c.why) {
+				t.Fatalf("load report %+v, want one stream and a reason naming %q", rep, c.why)
+			}
+			if _, err := os.Stat(c.par.SpoolDir); err == nil {
+				if left := spoolLeft(t, c.par.SpoolDir); len(left) != 0 {
+					t.Fatalf("spool files left: %v", left)
+				}
+			}
+		})
+	}
+}
