@@ -3,6 +3,16 @@
 #
 #   scripts/bench.sh            # ~1 GB database, then doubled to ~2 GB
 #   BENCH_ROWS=400000 scripts/bench.sh   # quicker, smaller
+#   BENCH_PARTS="restore" scripts/bench.sh   # only the restore part
+#
+# Three parts, all by default (BENCH_PARTS="backup restore memory"):
+#   backup   this header's (a), (a1), (b) below
+#   restore  scripts/bench/restore.sh: stock age|zstd|pg_restore against
+#            coffer restore --jobs 1, --jobs N and a drill, on a 40-table and
+#            a 2-table database
+#   memory   scripts/bench/memory.sh: peak RSS and throughput of backups of
+#            1 GB and 10 GB exec dumps to two destinations (BENCH_BASELINE=REV
+#            alternates the coffer of an earlier revision, as "before")
 #
 # For each size it times, in the same run on the same data, each variant
 # BENCH_RUNS times (default 5, alternating; min and median shown):
@@ -196,9 +206,19 @@ measure() { # $1 = label
     "$a_cpu" "$a1_cpu" "$b_cpu" "$(r "$a_cpu" "$b_cpu")" "$a_minio" "$a1_minio" "$b_minio"
 }
 
-echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $rows rows per step, S3 over $transport"
-add_rows 1 "$rows"
-measure "1x"
-add_rows $((rows + 1)) "$rows"
-measure "2x"
-[ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS $db"
+# shellcheck source=scripts/bench/restore.sh
+. "$repo/scripts/bench/restore.sh"
+# shellcheck source=scripts/bench/memory.sh
+. "$repo/scripts/bench/memory.sh"
+
+parts=" ${BENCH_PARTS:-backup restore memory} "
+if [[ $parts == *" backup "* ]]; then
+  echo "bench: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $rows rows per step, S3 over $transport"
+  add_rows 1 "$rows"
+  measure "1x"
+  add_rows $((rows + 1)) "$rows"
+  measure "2x"
+  [ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS $db"
+fi
+if [[ $parts == *" restore "* ]]; then bench_restore; fi
+if [[ $parts == *" memory "* ]]; then bench_memory; fi

@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# The memory part of scripts/bench.sh (sourced; uses its work directory,
+# buckets, timed and stats). Backups of an exec source that writes
+# realistic CSV rows (benchtool rows: about 4:1 under zstd -3) to BOTH
+# destinations, for each size in BENCH_MEM_GB (default "1 10"), BENCH_RUNS
+# times: wall seconds (min / median), throughput of the dump, and Coffer's
+# peak RSS (the largest of the runs). With BENCH_BASELINE=REV the coffer
+# built from git revision REV alternates with this one, as "before".
+
+bench_memory() {
+  local gb runs=${BENCH_RUNS:-5} bins=("$work/coffer") names=(now)
+  if [ -n "${BENCH_BASELINE:-}" ]; then
+    mkdir -p "$work/base-src"
+    git -C "$repo" archive "$BENCH_BASELINE" | tar -x -C "$work/base-src"
+    (cd "$work/base-src" && go build -o "$work/coffer-base" ./cmd/coffer)
+    bins=("$work/coffer-base" "$work/coffer") names=("before ($BENCH_BASELINE)" now)
+  fi
+  echo "bench memory: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, exec source to 2 destinations, $runs runs each"
+  for gb in ${BENCH_MEM_GB:-1 10}; do
+    local bytes=$((gb * 1000000000)) job=mem-${gb}g
+    cat >> "$work/coffer.yaml" <<YAML
+  $job:
+    source: {type: exec, command: [$work/benchtool, rows, "$bytes"], extension: csv}
+    drill: {enabled: false}
+YAML
+    local i b
+    for ((i = 1; i <= runs; i++)); do
+      for b in "${!bins[@]}"; do
+        timed "$work/rm-$b.$i" "${bins[$b]}" backup --config "$work/coffer.yaml" --job "$job" --log-format json
+      done
+    done
+    for b in "${!bins[@]}"; do
+      local files=() j mn md rss
+      for ((j = 1; j <= runs; j++)); do files+=("$work/rm-$b.$j"); done
+      read -r mn md _ _ rss < <(stats "${files[@]}")
+      printf '  %2d GB dump  %-28s wall %7.2f / %7.2f s  (%5.1f MB/s median)  peak RSS %4d MiB\n' \
+        "$gb" "${names[$b]}" "$mn" "$md" "$(echo "$bytes / 1000000 / $md" | bc -l)" "$rss"
+    done
+    rm -f "$work"/rm-*
+  done
+}
