@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/coffer-backup/coffer/audit"
 	"github.com/coffer-backup/coffer/crypto/seal"
 	"github.com/coffer-backup/coffer/crypto/sign"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
@@ -88,6 +90,11 @@ type Result struct {
 // Run takes one backup of job. It returns an error only when no destination
 // committed the backup (Outcome Failed); a partial run returns a Result
 // with Outcome Partial and the per-destination errors.
+//
+// With a progress.Meter in ctx (internal/progress), Run reports its
+// phases: the dump and its uploads, counting the plain bytes dumped
+// against the size of the job's newest backup as an estimate, then the
+// end of the uploads and the manifests.
 func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	switch {
 	case len(job.Destinations) == 0:
@@ -95,12 +102,18 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	case job.Signer == nil:
 		return nil, fmt.Errorf("job %s: no signing key: manifests must be signed (set signing.key_file)", job.Name)
 	}
-	// The earlier manifests are needed only once the dump has ended.
+	meter := progress.FromContext(ctx)
+	meter.Start(progress.Phase{Name: job.Name + ": dump and upload to " + destinationNames(job.Destinations), Unit: progress.Bytes})
+	// The earlier manifests are needed only once the dump has ended; the
+	// newest one's size is the dump's expected size meanwhile.
 	var prior Prior
 	priorCtx, cancelPrior := context.WithCancel(ctx)
 	var priorRead sync.WaitGroup
 	priorLog := log
-	priorRead.Go(func() { prior = ReadPrior(priorCtx, job.Name, job.Destinations, job.Trust, job.StallTimeout, priorLog) })
+	priorRead.Go(func() {
+		prior = ReadPrior(priorCtx, job.Name, job.Destinations, job.Trust, job.StallTimeout, priorLog)
+		meter.Expect(prior.PlainBytes)
+	})
 	defer func() { cancelPrior(); priorRead.Wait() }()
 	recipients, err := seal.ParseRecipients(job.Recipients)
 	if err != nil {
@@ -127,6 +140,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 	var tables *dumpinfo.Tables
 	enc, err := newEncoder(fan, recipients, job.Level, job.Threads)
 	if err == nil {
+		enc.meter = meter
 		tables, err = job.Source.Dump(ctx, enc)
 		if err != nil {
 			err = fmt.Errorf("dump %s: %w", info.Database, err)
@@ -154,6 +168,7 @@ func Run(ctx context.Context, job Job, log *zap.Logger) (*Result, error) {
 		log.Error("backup failed; every upload aborted, no manifest written", zap.Error(err))
 		return res, fmt.Errorf("backup %s of job %s failed: %w", id, job.Name, err)
 	}
+	meter.Start(progress.Phase{Name: job.Name + ": finish the uploads and write the manifests"})
 	fan.finish(nil)
 
 	m := &manifest.Manifest{
@@ -245,6 +260,15 @@ func destinationResults(fan *fanout, runErr error) []DestinationResult {
 	return out
 }
 
+// destinationNames lists the destinations' names: "primary, offsite".
+func destinationNames(dests []storage.Destination) string {
+	names := make([]string, len(dests))
+	for i, d := range dests {
+		names[i] = d.Name
+	}
+	return strings.Join(names, ", ")
+}
+
 func throughput(n int64, d time.Duration) string {
 	if d <= 0 {
 		return "n/a"
@@ -260,6 +284,7 @@ type encoder struct {
 	zstd   *frameWriter
 	age    *seal.Writer
 	cipher *counter
+	meter  *progress.Meter // counts the plain bytes; may be nil
 }
 
 func newEncoder(out io.Writer, recipients []age.Recipient, level, threads int) (*encoder, error) {
@@ -278,7 +303,11 @@ func newEncoder(out io.Writer, recipients []age.Recipient, level, threads int) (
 	return e, nil
 }
 
-func (e *encoder) Write(p []byte) (int, error) { return e.plain.Write(p) }
+func (e *encoder) Write(p []byte) (int, error) {
+	n, err := e.plain.Write(p)
+	e.meter.Add(int64(n))
+	return n, err
+}
 
 // close flushes zstd then age; both errors matter (age's Close writes the
 // final chunk).

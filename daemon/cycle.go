@@ -29,6 +29,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/notify"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/internal/prune"
 	"github.com/coffer-backup/coffer/internal/repair"
 	"github.com/coffer-backup/coffer/internal/sweep"
@@ -286,7 +287,9 @@ func (r *Runner) backup(ctx context.Context, log *zap.Logger, cfg *config.Config
 		return
 	}
 	started := r.now()
-	res, err := backup.Run(ctx, bj, log)
+	pctx, stopProgress := progress.Ensure(ctx, log, "backup") // a line every 30 s while it runs
+	res, err := backup.Run(pctx, bj, log)
+	stopProgress()
 	finished := r.now()
 
 	perDest := map[string]metrics.DestResult{}

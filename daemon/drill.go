@@ -17,6 +17,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/internal/lease"
 	"github.com/coffer-backup/coffer/internal/notify"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/storage"
@@ -68,11 +69,15 @@ func (r *Runner) DrillNow(ctx context.Context, cfg *config.Config, job *config.J
 	if req.Parallel != nil {
 		par = *req.Parallel
 	}
-	rep, err := drill.Run(ctx, drill.Options{
+	// The daemon logs the drill's progress every 30 s; `coffer drill`
+	// brings its own reporting.
+	pctx, stopProgress := progress.Ensure(ctx, log, "drill")
+	rep, err := drill.Run(pctx, drill.Options{
 		Config: cfg, Job: job, From: from, ID: req.ID, Identities: req.Identities, Trust: tr,
 		Keep: req.Keep, Host: host, Version: r.Version, Now: r.Now, Log: r.Log, // drill.Run adds the job
 		Parallel: par,
 	})
+	stopProgress()
 	if rep == nil {
 		r.drillFailed(ctx, job, from.Name, err)
 		return nil, err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/human"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/snapshot"
@@ -112,8 +113,19 @@ func (d *run) do(ctx context.Context) error {
 	return errors.Join(loadErr, validateErr, cleanupErr)
 }
 
+// progressPhases name the drill's phases in its progress (see
+// internal/progress); the load phase's come from restore.Load and the
+// loader, the cleanup's from cleanup when it drops the scratch database.
+var progressPhases = map[string]string{
+	PhaseLocate:   "find the backup",
+	PhaseValidate: "validate (row counts, checks)",
+}
+
 // phase runs fn as the named phase, timing it into the report.
 func (d *run) phase(ctx context.Context, name string, fn func(context.Context) error) error {
+	if label, ok := progressPhases[name]; ok {
+		progress.FromContext(ctx).Start(progress.Phase{Name: label})
+	}
 	t := d.Now()
 	err := fn(ctx)
 	p := Phase{Name: name, Seconds: d.Now().Sub(t).Seconds()}
@@ -246,6 +258,7 @@ func (d *run) cleanup(ctx context.Context) error {
 		d.Log.Warn("scratch database kept for debugging (--keep): drop it when done", zap.String("scratch", d.scratch.String()))
 		return nil
 	}
+	progress.FromContext(ctx).Start(progress.Phase{Name: "drop the scratch database"})
 	if err := d.scratch.Drop(ctx); err != nil {
 		return fmt.Errorf("drop drill scratch %s: %w", d.scratch, err)
 	}

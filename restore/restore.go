@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/crypto/seal"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/manifest"
 	"github.com/coffer-backup/coffer/snapshot"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
@@ -80,8 +81,15 @@ type Request struct {
 // loader that stages (snapshot.Staged) is committed after the load passed
 // every check (SHA-256 and sizes at the end of the stream, the loading
 // tool's success), and aborted on any failure.
+//
+// With a progress.Meter in ctx (internal/progress), Run reports its
+// phases: finding the backup, then for each copy tried "download from
+// DEST", counting the plaintext bytes handed to the loader up to the
+// manifest's plain size (a loader may rename the phase, "download and
+// spool", and add its own, pg_restore's sections).
 func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapshot.Loader, error), log *zap.Logger) (rep *Report, err error) {
 	start := time.Now()
+	progress.FromContext(ctx).Start(progress.Phase{Name: "find the backup"})
 	cat := manifest.ReadCatalog(ctx, req.Job, req.Destinations, req.Trust, nil)
 	rep = &Report{Job: req.Job, Untrusted: sortedUntrusted(cat.Untrusted), Incomplete: sortedIncomplete(cat.Incomplete)}
 	b, err := cat.Locate(req.ID)
@@ -166,6 +174,7 @@ func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapsh
 // plaintext bytes reached the loader. A failure to build or prepare the
 // loader is a *prepareError: no other copy would fare better.
 func loadCopy(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader *snapshot.Loader, newLoader func(dumpinfo.Info) (snapshot.Loader, error)) (int64, error) {
+	meter := startDownload(ctx, d, m)
 	r, closeFn, err := openPayload(ctx, d, m, ids)
 	if err != nil {
 		return 0, err
@@ -178,9 +187,18 @@ func loadCopy(ctx context.Context, d storage.Destination, m *manifest.Manifest, 
 		}
 		*loader = l
 	}
-	cr := &countReader{r: r}
+	cr := &countReader{r: r, meter: meter}
 	err = (*loader).Load(ctx, cr)
 	return cr.n, err
+}
+
+// startDownload starts the progress phase of loading m's payload from d
+// (see internal/progress), counting plaintext bytes up to the manifest's
+// plain size, and returns the context's Meter (nil without one).
+func startDownload(ctx context.Context, d storage.Destination, m *manifest.Manifest) *progress.Meter {
+	meter := progress.FromContext(ctx)
+	meter.Start(progress.Phase{Name: "download", Destination: d.Name, Unit: progress.Bytes, Total: m.Plain.Bytes})
+	return meter
 }
 
 // prepareError is a restore target that could not be built or prepared.
@@ -236,13 +254,15 @@ func prepare(ctx context.Context, info dumpinfo.Info, newLoader func(dumpinfo.In
 // and SHA-256), without falling back to another destination, and returns
 // how many plaintext bytes reached the loader. Run calls it for each
 // destination it tries; drills call it for the one they were told to use.
+// Its progress is reported as Run's download phase.
 func Load(ctx context.Context, d storage.Destination, m *manifest.Manifest, ids []age.Identity, loader snapshot.Loader) (int64, error) {
+	meter := startDownload(ctx, d, m)
 	r, closeFn, err := openPayload(ctx, d, m, ids)
 	if err != nil {
 		return 0, err
 	}
 	defer closeFn()
-	cr := &countReader{r: r}
+	cr := &countReader{r: r, meter: meter}
 	err = loader.Load(ctx, cr)
 	return cr.n, err
 }
@@ -261,13 +281,17 @@ func attemptsSummary(as []Attempt) string {
 	return s
 }
 
+// countReader counts the plaintext read through it, also in a progress
+// Meter (an atomic add; nothing when meter is nil).
 type countReader struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	meter *progress.Meter
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	c.meter.Add(int64(n))
 	return n, err
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/dbtest"
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/snapshot"
 )
 
@@ -58,6 +61,59 @@ func TestPostgresParallelLoad(t *testing.T) {
 	if left := spoolLeft(t, spool); len(left) != 0 {
 		t.Fatalf("spool files left: %v", left)
 	}
+}
+
+// TestPostgresParallelLoadProgress: with a progress.Meter in the context,
+// a parallel restore shows its phases, and pg_restore's data and
+// post-data sections count the tables and the indexes and constraints
+// done, which at the end equal the totals from the archive's table of
+// contents: SeedPostgres's 3 tables; its 3 primary keys, a unique
+// constraint, 2 indexes and a foreign key.
+func TestPostgresParallelLoadProgress(t *testing.T) {
+	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+	dbtest.SeedPostgres(t, src, 20000)
+	want := dbtest.PostgresTableHashes(t, src)
+	info, data := dump(t, src)
+	target := src.Database + "_prog"
+	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
+	l, err := snapshot.NewLoader(info, src, target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)))
+	m := progress.NewMeter()
+	ctx := progress.WithMeter(context.Background(), m)
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Start(progress.Phase{Name: "download", Destination: "primary", Unit: progress.Bytes, Total: int64(len(data))})
+	counted := &countingReader{r: bytes.NewReader(data), m: m}
+	if err := l.Load(ctx, counted); err != nil {
+		t.Fatalf("parallel Load: %v", err)
+	}
+	sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
+	got := m.Phases()
+	wantPhases := []progress.Count{
+		{Phase: progress.Phase{Name: "download and spool", Destination: "primary", Unit: progress.Bytes, Total: int64(len(data))}, Done: int64(len(data))},
+		{Phase: progress.Phase{Name: "pg_restore pre-data (schema)"}},
+		{Phase: progress.Phase{Name: "pg_restore data", Unit: "tables", Total: 3}, Done: 3},
+		{Phase: progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints", Total: 7}, Done: 7},
+	}
+	if !slices.Equal(got, wantPhases) {
+		t.Fatalf("phases:\n%+v\nwant:\n%+v", got, wantPhases)
+	}
+}
+
+// countingReader counts what is read through it in m, as a restore does.
+type countingReader struct {
+	r io.Reader
+	m *progress.Meter
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.m.Add(int64(n))
+	return n, err
 }
 
 // TestPostgresParallelLoadBadStream: a stream that fails its checks

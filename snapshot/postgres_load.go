@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
@@ -301,14 +302,15 @@ func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
 			return l.loadParallel(ctx, r)
 		}
 	}
+	step := "download and psql"
+	if l.format == "pg-custom" {
+		step = "download and pg_restore (one stream)"
+	}
+	progress.FromContext(ctx).Retitle(step)
 	t := stepTimer{rep: &l.rep}
 	t.begin()
 	err := l.loadStream(ctx, r)
-	if l.format == "pg-custom" {
-		t.end("download and pg_restore (one stream)")
-	} else {
-		t.end("download and psql")
-	}
+	t.end(step)
 	return err
 }
 
@@ -329,6 +331,12 @@ func (l *pgLoader) into() string {
 // workers: indexes and constraints built side by side). The spool file is
 // removed when Load returns, whatever happened (a cancelled context, as
 // on SIGTERM, included).
+//
+// With a progress.Meter in ctx, the spool renames the restore's download
+// phase and each section is a phase of its own; the data and post-data
+// sections count the tables, and the indexes and constraints, that
+// pg_restore --verbose reports finished, of the totals in the archive's
+// table of contents (pg_restore --list).
 func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	path, err := lookTool("pg_restore")
 	if err != nil {
@@ -339,6 +347,8 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 		return err
 	}
 	defer os.Remove(f.Name())
+	meter := progress.FromContext(ctx)
+	meter.Retitle("download and spool")
 	t := stepTimer{rep: &l.rep}
 	t.begin()
 	_, err = io.Copy(f, r)
@@ -350,14 +360,34 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	}
 	t.end("download and spool")
 	l.rep.Jobs = l.par.Jobs
-	for _, sec := range []struct{ name, section string }{
-		{"pg_restore pre-data (schema)", "pre-data"},
-		{"pg_restore data", "data"},
-		{"pg_restore post-data (indexes, constraints)", "post-data"},
+	var toc pgTOC
+	if meter != nil {
+		// Without the table of contents the sections show their time only.
+		toc, _ = readPGTOC(ctx, path, f.Name())
+	}
+	for _, sec := range []struct {
+		name, section string
+		phase, unit   string // as progress shows it
+		items         map[int]bool
+	}{
+		{"pg_restore pre-data (schema)", "pre-data", "pg_restore pre-data (schema)", "", nil},
+		{"pg_restore data", "data", "pg_restore data", "tables", toc.data},
+		{"pg_restore post-data (indexes, constraints)", "post-data", "pg_restore post-data", "indexes and constraints", toc.post},
 	} {
 		c := child{name: "pg_restore", path: path, env: l.p.env(), secrets: []string{l.p.password},
 			args: []string{"--no-owner", "--exit-on-error", "--no-password", "--section=" + sec.section,
-				"--jobs=" + strconv.Itoa(l.par.Jobs), "--dbname=dbname=" + conninfoQuote(l.into()), f.Name()}}
+				"--jobs=" + strconv.Itoa(l.par.Jobs), "--dbname=dbname=" + conninfoQuote(l.into())}}
+		ph := progress.Phase{Name: sec.phase}
+		if meter != nil && sec.items != nil {
+			// Count the items the workers finish, from messages in
+			// English whatever the locale.
+			ph.Unit, ph.Total = sec.unit, int64(len(sec.items))
+			c.args = append(c.args, "--verbose")
+			c.env = append(c.env, "LC_ALL=C")
+			c.lines = pgRestoreLines(meter, sec.items)
+		}
+		c.args = append(c.args, f.Name())
+		meter.Start(ph)
 		if _, err := c.output(ctx); err != nil {
 			return fmt.Errorf("%s: %w", sec.name, err)
 		}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,11 @@ type child struct {
 	args    []string // never holds a secret
 	env     []string // added to the environment, may hold secrets
 	secrets []string // values to scrub from messages
+	// lines, when set, sees each line of the child's error output (run
+	// by output) and says whether to keep it for error messages: a
+	// tool's progress chatter (pg_restore --verbose) is counted, not
+	// kept.
+	lines func(line []byte) (keep bool)
 }
 
 // command builds the exec.Cmd for c bound to ctx. The child runs in its own
@@ -146,7 +152,15 @@ func (c child) output(ctx context.Context) (string, error) {
 	cmd := c.command(ctx)
 	tail := &tailBuffer{}
 	cmd.Stderr = tail
+	var lw *lineWriter
+	if c.lines != nil {
+		lw = &lineWriter{tail: tail, line: c.lines}
+		cmd.Stderr = lw
+	}
 	out, err := cmd.Output()
+	if lw != nil {
+		lw.flush() // Output returns once the error output is copied
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("%s: %w", c.name, ctx.Err())
@@ -207,6 +221,51 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// lineWriter hands a child's error output to line a line at a time and
+// keeps in tail the lines line keeps. Only the goroutine copying the
+// child's output writes to it.
+type lineWriter struct {
+	tail *tailBuffer
+	line func([]byte) bool
+	part []byte // an unfinished line
+}
+
+// maxLine is the longest line a lineWriter scans; a longer one is kept
+// whole, unscanned.
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.part = append(w.part, p...)
+			if len(w.part) > maxLine {
+				w.tail.Write(w.part)
+				w.part = w.part[:0]
+			}
+			break
+		}
+		line := p[:i+1]
+		if len(w.part) > 0 {
+			line = append(w.part, line...)
+		}
+		if w.line(bytes.TrimRight(line, "\r\n")) {
+			w.tail.Write(line)
+		}
+		w.part, p = w.part[:0], p[i+1:]
+	}
+	return n, nil
+}
+
+// flush hands on an unfinished last line.
+func (w *lineWriter) flush() {
+	if len(w.part) > 0 && w.line(w.part) {
+		w.tail.Write(w.part)
+	}
+	w.part = w.part[:0]
 }
 
 // envVar formats one environment entry, skipping empty values.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
@@ -75,6 +76,7 @@ func (l *sqliteLoader) Load(ctx context.Context, r io.Reader) (err error) {
 	if err := copyContext(ctx, f, r); err != nil {
 		return fmt.Errorf("load %s: %w", l, err)
 	}
+	progress.FromContext(ctx).Start(progress.Phase{Name: "sync and check the SQLite file (integrity_check)"})
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("load %s: %w", l, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,10 @@ shrink once (an empty dump still fails).
 Every manifest is signed with signing.key_file (required) and numbered:
 1 + the highest sequence among the newest backups the destinations hold.
 
+Progress goes to stderr: on a terminal one line per phase (bytes dumped,
+rate, against the last backup's size as an estimate), redrawn in place;
+off a terminal or with --json a "backup progress" log line every 30 s.
+
 Exit codes: 0 every destination stored it, 3 partial (some did: the good
 copies are kept), 1 failed, 2 usage or config error.`,
 		Args: cobra.NoArgs,
@@ -46,7 +51,7 @@ copies are kept), 1 failed, 2 usage or config error.`,
 			log := g.logger()
 			defer log.Sync()
 			open.WarnPlainHTTP(log, cfg, jobs...)
-			return runBackups(cmd, cfg, signer, jobs, asJSON, allowShrink, log)
+			return runBackups(cmd, g, cfg, signer, jobs, asJSON, allowShrink, log)
 		},
 	}
 	cmd.Flags().StringVarP(&job, "job", "j", "", "job to back up")
@@ -56,14 +61,16 @@ copies are kept), 1 failed, 2 usage or config error.`,
 	return cmd
 }
 
-// runBackups backs up jobs in turn, signing with signer, and maps the
-// worst outcome to an exit code.
-func runBackups(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, jobs []*config.Job, asJSON, allowShrink bool, log *zap.Logger) error {
+// runBackups backs up jobs in turn, signing with signer, showing each
+// one's progress, and maps the worst outcome to an exit code.
+func runBackups(cmd *cobra.Command, g *globals, cfg *config.Config, signer *sign.Signer, jobs []*config.Job, asJSON, allowShrink bool, log *zap.Logger) error {
 	ctx := cmd.Context()
 	var results []*backup.Result
 	failed, partial := 0, 0
 	for _, j := range jobs {
-		res, err := backupJob(cmd, cfg, signer, j, allowShrink, log)
+		jctx, stopProgress := g.startProgress(ctx, log.With(zap.String("job", j.Name)), "backup", asJSON)
+		res, err := backupJob(jctx, cfg, signer, j, allowShrink, log)
+		stopProgress()
 		auditBestEffort(cfg, log, backup.AuditEvents(j.Name, res, err)...)
 		if res != nil {
 			results = append(results, res)
@@ -98,8 +105,8 @@ func runBackups(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, job
 	return nil
 }
 
-func backupJob(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, j *config.Job, allowShrink bool, log *zap.Logger) (*backup.Result, error) {
-	stores, err := openStores(cmd.Context(), cfg, j, "")
+func backupJob(ctx context.Context, cfg *config.Config, signer *sign.Signer, j *config.Job, allowShrink bool, log *zap.Logger) (*backup.Result, error) {
+	stores, err := openStores(ctx, cfg, j, "")
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +117,7 @@ func backupJob(cmd *cobra.Command, cfg *config.Config, signer *sign.Signer, j *c
 	if allowShrink {
 		bj.MaxShrinkPercent = 100 // no floor
 	}
-	return backup.Run(cmd.Context(), bj, log)
+	return backup.Run(ctx, bj, log)
 }
 
 func printResult(cmd *cobra.Command, res *backup.Result) {
@@ -131,15 +138,4 @@ func printResult(cmd *cobra.Command, res *backup.Result) {
 }
 
 // humanBytes formats n in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return human.Bytes(n) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/daemon"
 	"github.com/coffer-backup/coffer/drill"
@@ -49,6 +50,10 @@ The evidence records whether the backup's manifest signature was verified
 (and by which key). With --insecure-skip-signature a manifest whose
 signature is missing or fails is read anyway; such a drill is recorded as
 unverified and the compliance report fails it.
+
+Progress goes to stderr: on a terminal one line per phase, redrawn in
+place; off a terminal or with --json a "drill progress" log line every
+30 s.
 
 Exit status: 0 passed, 1 failed, 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
@@ -100,7 +105,9 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 		runner.DrillDir = filepath.Join(dir, "drills")
 	}
 	runner.SetNotifier(notify.New(cfg.Notify, log, notify.WithVersion(version)))
-	rep, err := runner.DrillNow(cmd.Context(), cfg, job, req)
+	ctx, stopProgress := g.startProgress(cmd.Context(), log.With(zap.String("job", job.Name)), "drill", f.asJSON)
+	rep, err := runner.DrillNow(ctx, cfg, job, req)
+	stopProgress()
 	if rep == nil {
 		return err
 	}

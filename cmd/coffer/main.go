@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coffer-backup/coffer/internal/buildinfo"
+	"github.com/coffer-backup/coffer/internal/progress"
 )
 
 // version is Coffer's version, stamped into the binary (see
@@ -50,6 +51,7 @@ type globals struct {
 	cpuProfile string
 	memProfile string
 	profile    *os.File
+	term       *progress.Terminal // standard error (stderr)
 }
 
 // startProfile starts CPU profiling when --cpuprofile is set.

@@ -10,6 +10,7 @@ import (
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/restore"
@@ -70,6 +71,11 @@ and 5% plus 256 MiB), or with --jobs 1, the dump streams into one
 pg_restore as before, and the reason is logged. Plain-format PostgreSQL,
 MariaDB and SQLite backups always stream.
 
+Progress goes to stderr: on a terminal one line per phase (bytes of the
+manifest's size, rate, time left, the destination serving it; pg_restore's
+tables and indexes done of the archive's totals), redrawn in place; off a
+terminal or with --json a "restore progress" log line every 30 s.
+
 Without Coffer: age -d -i key.txt payload.*.zst.age | zstd -d > dump
 (see the README's restore runbook).`,
 		Args: cobra.NoArgs,
@@ -123,9 +129,11 @@ func runRestore(cmd *cobra.Command, g *globals, f *restoreFlags) error {
 		return err
 	}
 	req := restore.Request{Job: f.job, ID: f.id, Destinations: stores, Identities: ids, Trust: trust, Parallel: par}
-	rep, err := restore.Run(cmd.Context(), req, func(info dumpinfo.Info) (snapshot.Loader, error) {
+	ctx, stopProgress := g.startProgress(cmd.Context(), log.With(zap.String("job", f.job)), "restore", f.asJSON)
+	rep, err := restore.Run(ctx, req, func(info dumpinfo.Info) (snapshot.Loader, error) {
 		return newLoader(f, jobs[0].Source, info)
 	}, log)
+	stopProgress()
 	ev := audit.Event{Action: audit.ActionRestore, Job: f.job, Outcome: audit.OutcomeOK}
 	if rep != nil {
 		ev.BackupID, ev.Destination = rep.ID, rep.ServedBy

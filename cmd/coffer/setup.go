@@ -39,7 +39,7 @@ func (g *globals) logger() *zap.Logger {
 		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level))
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(g.stderr()), level))
 }
 
 // loadConfig loads and validates the configuration; problems are usage

@@ -9,6 +9,7 @@
 // It is written in days, hours, minutes and seconds, leaving out the
 // units that are zero: "28d", "28d1s", "2d3h", "9h12m", "45m1s",
 // "12.345s", "412ms", "0s"; a negative duration gets a leading "-".
+// Byte counts are written in binary units (Bytes).
 package human
 
 import (
@@ -76,4 +77,19 @@ func Seconds(s float64) string {
 		return Duration(math.MinInt64)
 	}
 	return Duration(time.Duration(ns))
+}
+
+// Bytes formats n bytes in binary units with one decimal: "512 B",
+// "1.5 KiB", "1.1 GiB".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }
