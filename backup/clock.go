@@ -21,24 +21,32 @@ import (
 // before it starts.
 var clockWait = 5 * time.Second
 
+// hostNow is the host's clock as backups read it (a test can make it jump).
+var hostNow = clock.Now
+
 // datingClock is the clock a backup is dated by (its id, Started and
-// Finished): the host's, or, when the host disagrees with its
-// destinations' own clocks, the storage's time read at the check carried
-// on by this process's monotonic clock (so that the host's clock, found
-// wrong, is not read again: it may jump once more during the backup).
+// Finished): a time read once at the check, the host's or, when the host
+// disagrees with its destinations' own clocks, the storage's, carried on
+// by this process's monotonic clock. The host's wall clock is not read
+// again during the backup: it may jump at any moment, and a jump between
+// the check and the id would date the backup by a clock nobody checked
+// (an id minutes in the past is a backup retention deletes minutes early).
 type datingClock struct {
-	storage time.Time // the storage's time at the check; zero: use the host's clock
-	at      time.Time // when it was read (monotonic)
+	base time.Time // the time at the check
+	at   time.Time // when it was read (monotonic)
 	// warning says why the backup is not dated by the host's clock, or
 	// that the destinations' clocks disagree; "" when all is well.
 	warning string
 }
 
 func (c datingClock) now() time.Time {
-	if c.storage.IsZero() {
-		return clock.Now().UTC()
-	}
-	return c.storage.Add(time.Since(c.at)).UTC()
+	return c.base.Add(time.Since(c.at)).UTC()
+}
+
+// hostDating is a datingClock on the host's clock, read now.
+func hostDating(warning string) datingClock {
+	at := time.Now() // monotonic
+	return datingClock{base: hostNow(), at: at, warning: warning}
 }
 
 // checkDating asks every destination that can tell its time (storage.Clock)
@@ -73,7 +81,7 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 		}
 		wg.Go(func() {
 			start := time.Now() // monotonic
-			host := clock.Now()
+			host := hostNow()
 			st, err := c.Now(ctx)
 			half := time.Since(start) / 2
 			if err != nil {
@@ -87,7 +95,7 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 	}
 	wg.Wait()
 	if len(readings) == 0 {
-		return datingClock{}
+		return hostDating("")
 	}
 	slices.SortFunc(readings, func(a, b reading) int { return cmp.Compare(a.offset, b.offset) })
 	lo, hi := readings[0].offset, readings[len(readings)-1].offset
@@ -100,13 +108,16 @@ func checkDating(ctx context.Context, dests []storage.Destination, log *zap.Logg
 	}
 	switch {
 	case hi-lo > retention.ClockTolerance:
-		return datingClock{warning: fmt.Sprintf("the destinations' clocks disagree with each other by more than %s (%s, relative to the host's): the backup is dated by the host's clock; check the clocks", retention.ClockTolerance, describe())}
+		return hostDating(fmt.Sprintf("the destinations' clocks disagree with each other by more than %s (%s, relative to the host's): the backup is dated by the host's clock; check the clocks", retention.ClockTolerance, describe()))
 	case lo >= -retention.ClockTolerance && hi <= retention.ClockTolerance:
-		return datingClock{}
+		// The host agrees with the storage: its time at the reading the
+		// offsets were measured against.
+		med := readings[len(readings)/2]
+		return datingClock{base: med.storage.Add(-med.offset), at: med.at}
 	}
 	med := readings[len(readings)/2]
 	off := med.offset
-	return datingClock{storage: med.storage, at: med.at, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
+	return datingClock{base: med.storage, at: med.at, warning: fmt.Sprintf("the host's clock is %s the storage's (%s): the backup is dated by the storage's clock; fix the host's clock (prune deletes nothing until they agree)", aheadBehind(off), describe())}
 }
 
 // signed formats d with its sign, e.g. "+3d" or "-7m".
