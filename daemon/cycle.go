@@ -346,8 +346,9 @@ func (r *Runner) failed(ctx context.Context, log *zap.Logger, job *config.Job, e
 	r.ping(ctx, job, notify.OutcomeFailed)
 }
 
-// maintain repairs missing copies, then prunes and sweeps each destination.
-// Repair comes first so that prune sees every copy that can exist.
+// maintain sweeps leftovers on each destination, repairs missing copies,
+// then prunes. Repair comes before prune so that prune sees every copy
+// that can exist.
 //
 // Both work on the job's verified catalog, read through the runner's
 // manifest cache: once for repair, and again for prune only when repair
@@ -357,6 +358,7 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	if ctx.Err() != nil {
 		return
 	}
+	r.sweep(ctx, log, cfg, job, dests)
 	cat := r.catalog(ctx, log, cfg, job, dests)
 	if interrupted(ctx) {
 		return
@@ -432,10 +434,30 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	if err != nil {
 		log.Error("prune failed", zap.Error(err))
 	}
+}
 
-	for _, d := range dests {
-		rep, err := sweep.SweepJob(ctx, d, job.Name, cfg.Daemon.LeftoverGrace.D(), r.now(), log)
-		if err != nil {
+// sweep removes the leftovers of interrupted runs on every destination at
+// once (unfinished uploads and payloads without a manifest, older than
+// daemon.leftover_grace). It comes first in a maintenance pass, and each
+// destination on its own, so that a destination that hangs (or repair and
+// prune waiting on one) does not keep the others' leftovers.
+func (r *Runner) sweep(ctx context.Context, log *zap.Logger, cfg *config.Config, job *config.Job, dests []storage.Destination) {
+	type result struct {
+		rep sweep.Report
+		err error
+	}
+	results := make([]result, len(dests))
+	var wg sync.WaitGroup
+	for i, d := range dests {
+		wg.Go(func() {
+			rep, err := sweep.SweepJob(ctx, d, job.Name, cfg.Daemon.LeftoverGrace.D(), r.now(), log)
+			results[i] = result{rep, err}
+		})
+	}
+	wg.Wait()
+	for i, d := range dests {
+		rep, err := results[i].rep, results[i].err
+		if err != nil && !interrupted(ctx) {
 			log.Warn("sweep failed", zap.String("destination", d.Name), zap.Error(err))
 		}
 		for _, e := range rep.Errors {
