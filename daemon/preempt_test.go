@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -64,58 +65,7 @@ func blackHole(t *testing.T) (addr string, conns *atomic.Int64, shut func()) {
 // backup interrupts it, starts at once, and lands on the destination that
 // answers; the interrupted pass alerts nothing.
 func TestBackupInterruptsStalledMaintenance(t *testing.T) {
-	dir := t.TempDir()
-	_, recipient, err := seal.GenerateIdentity(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyData, pub, err := sign.GenerateKey(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := keyfile.Create(filepath.Join(dir, "signing.key"), keyData); err != nil {
-		t.Fatal(err)
-	}
-	hole, conns, shut := blackHole(t)
-	primary := filepath.Join(dir, "primary")
-	if err := os.Mkdir(primary, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	yaml := fmt.Sprintf(`recipients: [%s]
-signing:
-  key_file: signing.key
-  public_keys: [%s]
-destinations:
-  primary:
-    type: local
-    path: %s
-  offsite:
-    type: s3
-    endpoint: http://%s
-    insecure_http: true
-    path_style: true
-    bucket: hole
-    access_key_id: test
-    secret_access_key: test-secret
-jobs:
-  app:
-    source:
-      type: exec
-      command: [printf, "pupils,rows\n"]
-    destinations: [primary, offsite]
-    stall_timeout: 2s
-daemon:
-  listen: "off"
-  state_dir: %s
-`, recipient, pub, primary, hole, filepath.Join(dir, "state"))
-	path := filepath.Join(dir, "coffer.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, primary, conns, shut := holeConfig(t)
 	job := cfg.Jobs["app"]
 	hook, notifier := newWebhook(t)
 	r := &Runner{Log: zaptest.NewLogger(t), Metrics: metrics.New()}
@@ -179,4 +129,112 @@ func mustFS(t *testing.T, dir string) *fs.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// holeConfig is a validated configuration of job app, an exec source
+// backed up to a local directory (primary, returned) and to an S3
+// endpoint that is a black hole (offsite; its connection count and shut
+// returned).
+func holeConfig(t *testing.T) (cfg *config.Config, primary string, conns *atomic.Int64, shut func()) {
+	t.Helper()
+	dir := t.TempDir()
+	_, recipient, err := seal.GenerateIdentity(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyData, pub, err := sign.GenerateKey(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyfile.Create(filepath.Join(dir, "signing.key"), keyData); err != nil {
+		t.Fatal(err)
+	}
+	hole, conns, shut := blackHole(t)
+	primary = filepath.Join(dir, "primary")
+	if err := os.Mkdir(primary, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`recipients: [%s]
+signing:
+  key_file: signing.key
+  public_keys: [%s]
+destinations:
+  primary:
+    type: local
+    path: %s
+  offsite:
+    type: s3
+    endpoint: http://%s
+    insecure_http: true
+    path_style: true
+    bucket: hole
+    access_key_id: test
+    secret_access_key: test-secret
+jobs:
+  app:
+    source:
+      type: exec
+      command: [printf, "pupils,rows\n"]
+    destinations: [primary, offsite]
+    stall_timeout: 2s
+daemon:
+  listen: "off"
+  state_dir: %s
+`, recipient, pub, primary, hole, filepath.Join(dir, "state"))
+	path := filepath.Join(dir, "coffer.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, primary, conns, shut
+}
+
+// TestSweepDoesNotWaitForAHungDestination: a payload left without a
+// manifest on primary (a run killed before its commit), older than the
+// leftover grace, is swept at the start of a maintenance pass, while the
+// pass still waits on a black-holed offsite; before, sweeping came last,
+// after repair and prune had waited on the black hole.
+func TestSweepDoesNotWaitForAHungDestination(t *testing.T) {
+	cfg, primary, conns, _ := holeConfig(t)
+	cfg.Daemon.LeftoverGrace = config.Duration(time.Minute)
+	job := cfg.Jobs["app"]
+	orphan := filepath.Join(primary, "app", "20261101T020000.000Z-0abc", "payload.dump.zst.age")
+	if err := os.MkdirAll(filepath.Dir(orphan), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(orphan, []byte("age-encrypted leftover"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(orphan, old, old); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Log: zaptest.NewLogger(t), Metrics: metrics.New()}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		r.Maintain(ctx, cfg, job)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		if _, err := os.Stat(orphan); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan payload on primary was not swept within 3 s while offsite hung (%d connections to the black hole)", conns.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("the pass ended before the black hole held it: the test proves nothing")
+	default:
+	}
 }
