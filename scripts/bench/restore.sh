@@ -7,6 +7,7 @@
 #   (cN) coffer restore --jobs N   (spooled, then pg_restore --jobs N; N = restore.jobs default)
 #   (d)  coffer drill --jobs N     (the same restore into a scratch database, counted and dropped)
 # and prints min / median wall seconds and the ratios cN/s, c1/s and d/cN.
+# BENCH_RESTORE_SHAPES (default "many two") picks the databases:
 #
 #   many   BENCH_MANY_TABLES tables (default 40), each with two secondary
 #          indexes, about BENCH_MANY_MB MB of rows in all (default 1000)
@@ -48,7 +49,7 @@ make_two() {
   INSERT INTO events SELECT i, timestamptz '2024-01-01' + i * interval '7 seconds', ((i * 7919) % $accounts + 1)::int,
     round((random() * 10000)::numeric, 2), (ARRAY['lesson','invoice','refund','login','export'])[1 + (i % 5)::int],
     md5(i::text) || ' ' || repeat(chr(97 + (i % 26)::int), (i % 40)::int) || ' pupil ' || (i % 9973),
-    jsonb_build_object('ip', '10.' || (i % 255) || '.1.1', 'ok', i % 3 = 0) FROM generate_series(1, $events) AS i;
+    jsonb_build_object('ip', '10.' || (i % 255) || '.1.1', 'ok', i % 3 = 0) FROM generate_series(1::bigint, $events) AS i;
   CREATE INDEX ON events (account); CREATE INDEX ON events (created_at);"
 }
 
@@ -107,10 +108,10 @@ YAML
 
 bench_restore() {
   echo "bench restore: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, restore.jobs $restore_jobs"
-  make_many coffer_bench_many
-  restore_measure many coffer_bench_many
-  [ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS coffer_bench_many"
-  make_two coffer_bench_two
-  restore_measure two coffer_bench_two
-  [ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS coffer_bench_two"
+  local shape
+  for shape in ${BENCH_RESTORE_SHAPES:-many two}; do
+    "make_$shape" "coffer_bench_$shape"
+    restore_measure "$shape" "coffer_bench_$shape"
+    [ -n "${BENCH_KEEP:-}" ] || psql -d postgres -c "DROP DATABASE IF EXISTS coffer_bench_$shape"
+  done
 }
