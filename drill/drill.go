@@ -191,7 +191,7 @@ func (d *run) restore(ctx context.Context) error {
 	}
 	d.created = true
 	if pl, ok := loader.(snapshot.ParallelLoader); ok {
-		pl.SetParallel(d.Parallel, d.m.Plain.Bytes)
+		pl.SetParallel(d.Parallel, d.m.Plain.Bytes, d.m.TableCount())
 	}
 	n, err := restore.Load(ctx, d.From, d.m, d.Identities, loader)
 	if r, ok := loader.(snapshot.Reporter); ok {

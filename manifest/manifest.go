@@ -107,6 +107,16 @@ type Copy struct {
 // Duration is how long the backup took.
 func (m *Manifest) Duration() time.Duration { return m.Finished.Sub(m.Started) }
 
+// TableCount is the number of tables the backup's dump holds, from its
+// recorded row counts; 0 when it recorded none (an exec source, or a
+// backup made before Coffer counted rows).
+func (m *Manifest) TableCount() int {
+	if m.Tables == nil {
+		return 0
+	}
+	return len(m.Tables.Counts)
+}
+
 var (
 	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}$`)
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

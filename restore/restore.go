@@ -120,7 +120,7 @@ func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapsh
 		n, err := loadCopy(ctx, d, m, req.Identities, &loader, func(info dumpinfo.Info) (snapshot.Loader, error) {
 			l, err := newLoader(info)
 			if pl, ok := l.(snapshot.ParallelLoader); ok && err == nil {
-				pl.SetParallel(req.Parallel, m.Plain.Bytes)
+				pl.SetParallel(req.Parallel, m.Plain.Bytes, m.TableCount())
 			}
 			return l, err
 		})

@@ -45,7 +45,7 @@ func TestPostgresParallelLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)))
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
 	ctx := context.Background()
 	if err := l.Prepare(ctx); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestPostgresParallelLoadProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)))
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
 	m := progress.NewMeter()
 	ctx := progress.WithMeter(context.Background(), m)
 	if err := l.Prepare(ctx); err != nil {
@@ -130,7 +130,7 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)))
+	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
 	ctx := context.Background()
 	if err := l.Prepare(ctx); err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestPostgresParallelFallsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l.(snapshot.ParallelLoader).SetParallel(c.par, c.size)
+			l.(snapshot.ParallelLoader).SetParallel(c.par, c.size, 0)
 			ctx := context.Background()
 			if err := l.Prepare(ctx); err != nil {
 				t.Fatal(err)

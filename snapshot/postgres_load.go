@@ -35,14 +35,17 @@ type pgLoader struct {
 	// set by a forced Prepare over a non-empty target.
 	stage string
 	// par asks for a parallel restore of a dump of size plain bytes.
-	par  Parallel
-	size int64
+	par    Parallel
+	size   int64
+	tables int
 	rep  LoadReport // of the last Load
 }
 
 // SetParallel asks the following Loads of a custom-format dump to spool it
 // and restore it with p.Jobs pg_restore workers (see ParallelLoader).
-func (l *pgLoader) SetParallel(p Parallel, size int64) { l.par, l.size = p, size }
+func (l *pgLoader) SetParallel(p Parallel, size int64, tables int) {
+	l.par, l.size, l.tables = p, size, tables
+}
 
 // LoadReport says how the last Load ran (see Reporter).
 func (l *pgLoader) LoadReport() LoadReport { return l.rep }
@@ -296,6 +299,8 @@ func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
 	if l.par.Jobs > 1 {
 		if l.format != "pg-custom" {
 			l.rep.Fallback = "a plain-format (SQL) dump loads through one psql stream; only custom-format dumps restore in parallel"
+		} else if l.tables > 0 && l.tables < TablesPerWorker*l.par.Jobs {
+			l.rep.Fallback = fmt.Sprintf("the dump holds %d tables, fewer than %d per each of %d pg_restore workers: one stream is faster than spooling for so few", l.tables, TablesPerWorker, l.par.Jobs)
 		} else if why := spoolRoom(l.par.spoolDir(), l.size); why != "" {
 			l.rep.Fallback = why
 		} else {

@@ -54,9 +54,9 @@ type scratchLoader struct {
 func (l scratchLoader) Prepare(ctx context.Context) error { return l.create(ctx) }
 
 // SetParallel passes a parallel restore on to the loader, when it can.
-func (l scratchLoader) SetParallel(p Parallel, size int64) {
+func (l scratchLoader) SetParallel(p Parallel, size int64, tables int) {
 	if pl, ok := l.Loader.(ParallelLoader); ok {
-		pl.SetParallel(p, size)
+		pl.SetParallel(p, size, tables)
 	}
 }
 

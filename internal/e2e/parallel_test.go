@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,21 +28,40 @@ func spoolFiles(t *testing.T, dir string) []string {
 
 // TestParallelRestore: `coffer restore --jobs 2` of a PostgreSQL
 // custom-format backup restores rows equal to the source's through a spool
-// file that is gone afterwards, and says so in --json; a restore stopped
+// file that is gone afterwards, and says so in --json (once the dump has
+// tables enough for the workers; with too few it streams, and says why);
+// a restore stopped
 // by SIGTERM while pg_restore runs exits, and leaves no spool file.
 func TestParallelRestore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.S3(t, "primary"), testenv.S3(t, "offsite"))
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 200_000)
-	want := dbtest.PostgresTableHashes(t, src)
 	e.writeConfig("app", sourceYAML(src))
 	e.backup("app")
-
 	spool := t.TempDir()
+
+	// Three tables are too few for two workers: it streams, and says why.
+	few := src.Database + "_few"
+	t.Cleanup(func() { dbtest.DropPostgresDB(t, few) })
+	out, stderr, code := e.run("restore", "--job", "app", "--identity", e.identity, "--target", few, "--jobs", "2", "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, "streamed (no parallel restore): the dump holds 3 tables") {
+		t.Fatalf("restore --jobs 2 of a 3-table backup: exit %d, want a stream and the reason\n%s%s", code, out, stderr)
+	}
+
+	// Two more tables: now the workers have tables enough to share.
+	conn := dbtest.PostgresConnect(t, src)
+	for _, tbl := range []string{"lessons", "rooms"} {
+		if _, err := conn.Exec(t.Context(), "CREATE TABLE "+tbl+" (id int PRIMARY KEY, note text); INSERT INTO "+tbl+" SELECT i, md5(i::text) FROM generate_series(1, 5000) i"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := dbtest.PostgresTableHashes(t, src)
+	e.backup("app")
+
 	target := src.Database + "_par"
 	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-	out, stderr, code := e.run("restore", "--job", "app", "--identity", e.identity, "--target", target, "--jobs", "2", "--spool-dir", spool, "--json")
+	out, stderr, code = e.run("restore", "--job", "app", "--identity", e.identity, "--target", target, "--jobs", "2", "--spool-dir", spool, "--json")
 	if code != 0 {
 		t.Fatalf("restore --jobs 2: exit %d\n%s", code, stderr)
 	}
