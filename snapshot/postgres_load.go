@@ -38,7 +38,7 @@ type pgLoader struct {
 	par    Parallel
 	size   int64
 	tables int
-	rep  LoadReport // of the last Load
+	rep    LoadReport // of the last Load
 }
 
 // SetParallel asks the following Loads of a custom-format dump to spool it
