@@ -78,11 +78,9 @@ func spoolRoom(dir string, size int64) string {
 	return ""
 }
 
-// spoolFile creates the spool file in dir, private to this user.
+// spoolFile creates the spool file in dir (Parallel.spoolDir), private to
+// this user.
 func spoolFile(dir string) (*os.File, error) {
-	if dir == "" {
-		dir = os.TempDir()
-	}
 	f, err := os.CreateTemp(dir, "coffer-restore-*.pgdump")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

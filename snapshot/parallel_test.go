@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
 	"github.com/coffer-backup/coffer/internal/progress"
 	"github.com/coffer-backup/coffer/snapshot"
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // spoolLeft returns the spool files left in dir.
@@ -24,6 +26,23 @@ func spoolLeft(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return left
+}
+
+// prepareParallel builds the loader of target (dropped at the end of the
+// test) on src's server, asks it for a parallel restore of a dump of size
+// bytes and tables tables, and prepares the target.
+func prepareParallel(t *testing.T, info dumpinfo.Info, src config.Source, target string, par snapshot.Parallel, size int64, tables int) snapshot.Loader {
+	t.Helper()
+	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
+	l, err := snapshot.NewLoader(info, src, target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(snapshot.ParallelLoader).SetParallel(par, size, tables)
+	if err := l.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // TestPostgresParallelLoad restores a custom-format dump with two
@@ -40,16 +59,8 @@ func TestPostgresParallelLoad(t *testing.T) {
 	}
 	spool := t.TempDir()
 	target := src.Database + "_par"
-	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-	l, err := snapshot.NewLoader(info, src, target, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
+	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
 	ctx := context.Background()
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := l.Load(ctx, bytes.NewReader(data)); err != nil {
 		t.Fatalf("parallel Load: %v", err)
 	}
@@ -75,17 +86,9 @@ func TestPostgresParallelLoadProgress(t *testing.T) {
 	want := dbtest.PostgresTableHashes(t, src)
 	info, data := dump(t, src)
 	target := src.Database + "_prog"
-	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-	l, err := snapshot.NewLoader(info, src, target, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
+	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
 	m := progress.NewMeter()
 	ctx := progress.WithMeter(context.Background(), m)
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	m.Start(progress.Phase{Name: "download", Destination: "primary", Unit: progress.Bytes, Total: int64(len(data))})
 	counted := &countingReader{r: bytes.NewReader(data), m: m}
 	if err := l.Load(ctx, counted); err != nil {
@@ -125,16 +128,8 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 	info, data := dump(t, src)
 	spool := t.TempDir()
 	target := src.Database + "_bad"
-	t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-	l, err := snapshot.NewLoader(info, src, target, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
+	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
 	ctx := context.Background()
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := l.Load(ctx, failAfter(data, len(data)-10)); !errors.Is(err, errBoom) {
 		t.Fatalf("Load from a failing reader: %v, want errBoom", err)
 	}
@@ -147,7 +142,8 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 	}
 }
 
-// TestPostgresParallelFallsBack: a spool that does not fit (the dump's
+// directory, a plain-format dump and a dump of too few tables for the
+// workers stream as before, and say why.
 // size from the manifest against the free space), a missing spool
 // directory, and a plain-format dump stream as before, and say why.
 func TestPostgresParallelFallsBack(t *testing.T) {
@@ -159,15 +155,17 @@ func TestPostgresParallelFallsBack(t *testing.T) {
 	plainSrc.Format = "plain"
 	plain, plainData := dump(t, plainSrc)
 	cases := []struct {
-		name string
-		data []byte
-		par  snapshot.Parallel
-		size int64
-		why  string
+		name   string
+		data   []byte
+		par    snapshot.Parallel
+		size   int64
+		tables int
+		why    string
 	}{
-		{"too big", customData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1 << 60, "MiB free"},
-		{"no directory", customData, snapshot.Parallel{Jobs: 2, SpoolDir: filepath.Join(t.TempDir(), "missing")}, 1000, "missing"},
-		{"plain format", plainData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1000, "plain-format"},
+		{"too big", customData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1 << 60, 0, "MiB free"},
+		{"no directory", customData, snapshot.Parallel{Jobs: 2, SpoolDir: filepath.Join(t.TempDir(), "missing")}, 1000, 0, "missing"},
+		{"plain format", plainData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1000, 0, "plain-format"},
+		{"too few tables", customData, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, 1000, 3, "holds 3 tables"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,17 +174,8 @@ func TestPostgresParallelFallsBack(t *testing.T) {
 				info = plain
 			}
 			target := src.Database + "_fb" + string(rune('a'+i))
-			t.Cleanup(func() { dbtest.DropPostgresDB(t, target) })
-			l, err := snapshot.NewLoader(info, src, target, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.(snapshot.ParallelLoader).SetParallel(c.par, c.size, 0)
-			ctx := context.Background()
-			if err := l.Prepare(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Load(ctx, bytes.NewReader(c.data)); err != nil {
+			l := prepareParallel(t, info, src, target, c.par, c.size, c.tables)
+			if err := l.Load(context.Background(), bytes.NewReader(c.data)); err != nil {
 				t.Fatal(err)
 			}
 			sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
