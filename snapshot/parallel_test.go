@@ -142,10 +142,10 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 	}
 }
 
+// TestPostgresParallelFallsBack: a spool that does not fit (the dump's
+// size from the manifest against the free space), a missing spool
 // directory, a plain-format dump and a dump of too few tables for the
 // workers stream as before, and say why.
-// size from the manifest against the free space), a missing spool
-// directory, and a plain-format dump stream as before, and say why.
 func TestPostgresParallelFallsBack(t *testing.T) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 2000)
