@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -131,16 +130,8 @@ destinations failed).`,
 	return root
 }
 
-// defaultMemoryLimit is the soft heap limit Coffer sets for itself unless
-// GOMEMLIMIT is given: the pipeline's live memory is bounded (about 32 MiB
-// of part buffers per S3 destination plus the encoders), and the limit
-// keeps the garbage collector from letting the heap double above that.
-const defaultMemoryLimit = 80 << 20
-
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	setMemoryLimit(defaultMemoryLimit)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRoot().ExecuteContext(ctx)

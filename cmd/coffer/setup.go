@@ -55,6 +55,7 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	setMemoryLimit(memoryLimit(cfg))
 	return cfg, nil
 }
 

@@ -1,12 +1,15 @@
 // Package s3 is a storage.Store on an S3 bucket (AWS or an S3-compatible
-// server such as MinIO), built on aws-sdk-go-v2 and its transfermanager.
+// server such as MinIO), built on aws-sdk-go-v2, with its own streaming
+// multipart uploader (upload.go says why).
 //
 // Guarantees:
-//   - Put streams: it never needs the object's size and holds at most about
-//     (Concurrency+2) × PartSize bytes in memory, whatever the object's size.
-//     Objects smaller than PartSize go up in one PutObject; larger ones as a
-//     multipart upload of at most 10,000 parts (so the largest object is
-//     10,000 × PartSize: 160 GiB with the default 16 MiB).
+//   - Put streams: it never needs the object's size and holds at most
+//     max(Concurrency, 2) part buffers (one is read while the others go
+//     up), allocated only when the ones it has are all busy. Objects smaller than
+//     PartSize go up in one PutObject; larger ones as a multipart upload
+//     whose parts are PartSize for the first 1,000 and double every 1,000
+//     after (5 MiB parts: flat memory up to 4.9 GiB, 10 MiB parts up to
+//     14.6 GiB, ...), so 10,000 parts hold 4.8 TiB (S3's limit: 5 TiB).
 //   - A reader error or a cancelled context makes Put return an error that
 //     wraps it, leaves nothing visible under the key (a previous object stays
 //     intact) and aborts the multipart upload, using a fresh context so that

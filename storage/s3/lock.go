@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -23,8 +21,8 @@ const (
 )
 
 // parseLockMode checks Options.LockMode and Options.LockFor together.
-func parseLockMode(mode string, d time.Duration) (tmtypes.ObjectLockMode, error) {
-	var m tmtypes.ObjectLockMode
+func parseLockMode(mode string, d time.Duration) (types.ObjectLockMode, error) {
+	var m types.ObjectLockMode
 	switch strings.ToLower(mode) {
 	case "":
 		if d != 0 {
@@ -32,9 +30,9 @@ func parseLockMode(mode string, d time.Duration) (tmtypes.ObjectLockMode, error)
 		}
 		return "", nil
 	case LockGovernance:
-		m = tmtypes.ObjectLockModeGovernance
+		m = types.ObjectLockModeGovernance
 	case LockCompliance:
-		m = tmtypes.ObjectLockModeCompliance
+		m = types.ObjectLockModeCompliance
 	default:
 		return "", fmt.Errorf("lock mode %q: want %q, %q or empty", mode, LockGovernance, LockCompliance)
 	}
@@ -53,13 +51,13 @@ func parseLockMode(mode string, d time.Duration) (tmtypes.ObjectLockMode, error)
 // retention date. S3 refuses uploads to lock-enabled buckets without an
 // integrity checksum, so a locked upload also asks for CRC32 checksums,
 // which the SDK computes for the PutObject or for every part.
-func (s *Store) applyLock(in *transfermanager.UploadObjectInput, key string, now time.Time) {
+func (s *Store) applyLock(in *putRequest, key string, now time.Time) {
 	if s.lockMode == "" || layout.Mutable(key) {
 		return
 	}
-	in.ObjectLockMode = s.lockMode
-	in.ObjectLockRetainUntilDate = aws.Time(now.Add(s.lockFor).UTC())
-	in.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32
+	in.lockMode = s.lockMode
+	in.retainUntil = aws.Time(now.Add(s.lockFor).UTC())
+	in.checksum = types.ChecksumAlgorithmCrc32
 }
 
 // BucketOptions say how EnsureBucketWith creates a bucket.

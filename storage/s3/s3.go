@@ -19,9 +19,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/coffer-backup/coffer/storage"
@@ -29,10 +28,10 @@ import (
 
 // Defaults for Options.
 const (
-	// Memory per upload is about (Concurrency+2) x PartSize: 32 MiB with
-	// these defaults, so a backup to two buckets stays under 100 MiB. The
-	// largest object is 10,000 parts: 80 GiB of compressed payload.
-	DefaultPartSize    = 8 << 20
+	// Memory per upload is at most max(Concurrency, 2) x PartSize: 10 MiB
+	// with these defaults. Parts grow after every 1,000 (see partSizeFor), so the largest
+	// object is 4.8 TiB with the default PartSize (S3's limit: 5 TiB).
+	DefaultPartSize    = 5 << 20
 	DefaultConcurrency = 2
 	DefaultRegion      = "us-east-1"
 
@@ -67,8 +66,9 @@ type Options struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
-	// PartSize is the multipart part size in bytes (default 8 MiB, at
-	// least 5 MiB); Concurrency the number of parts in flight (default 2).
+	// PartSize is the size of a multipart upload's first 1,000 parts in
+	// bytes (default and minimum 5 MiB; it doubles every 1,000 parts);
+	// Concurrency the number of parts in flight (default 2).
 	PartSize    int64
 	Concurrency int
 	// LockMode is the Object Lock mode every new object gets: "governance",
@@ -92,15 +92,18 @@ type Options struct {
 // storage.UploadLister and storage.Clock on one bucket and prefix. It is safe for concurrent
 // use.
 type Store struct {
-	client    *s3.Client
-	uploader  *transfermanager.Client
-	bucket    string
-	keyPrefix string // "" or Prefix + "/"
-	region    string
-	name      string // for String
-	partSize  int64
-	lockMode  tmtypes.ObjectLockMode // "" when objects are not locked
-	lockFor   time.Duration
+	client      *s3.Client
+	bucket      string
+	keyPrefix   string // "" or Prefix + "/"
+	region      string
+	name        string // for String
+	partSize    int64  // of the first parts; see partSizeFor
+	concurrency int    // parts in flight per upload
+	// partsPerStep is how many parts go up at one size before it doubles;
+	// the constant partsPerStep except in tests.
+	partsPerStep int32
+	lockMode     types.ObjectLockMode // "" when objects are not locked
+	lockFor      time.Duration
 }
 
 var (
@@ -185,25 +188,17 @@ func newStore(ctx context.Context, opts Options, clientOpts ...func(*s3.Options)
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	}}, clientOpts...)...)
-	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
-		o.PartSizeBytes = opts.PartSize
-		// Equal to the part size, so the first read buffers one part only.
-		o.MultipartUploadThreshold = opts.PartSize
-		o.Concurrency = opts.Concurrency
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		// Abort on a fresh context, so a cancelled upload is still aborted.
-		o.FailTimeout = abortTimeout
-	})
 
 	prefix := strings.Trim(opts.Prefix, "/")
 	s := &Store{
-		client:   client,
-		uploader: uploader,
-		bucket:   opts.Bucket,
-		region:   cfg.Region,
-		partSize: opts.PartSize,
-		lockMode: lockMode,
-		lockFor:  opts.LockFor,
+		client:       client,
+		bucket:       opts.Bucket,
+		region:       cfg.Region,
+		partSize:     opts.PartSize,
+		concurrency:  opts.Concurrency,
+		partsPerStep: partsPerStep,
+		lockMode:     lockMode,
+		lockFor:      opts.LockFor,
 	}
 	s.name = "s3://" + opts.Bucket
 	if prefix != "" {
@@ -251,27 +246,19 @@ func (s *Store) upload(ctx context.Context, key string, r io.Reader, createOnly 
 	}
 	full := s.keyPrefix + key
 	body := &countingReader{ctx: ctx, r: r}
-	in := &transfermanager.UploadObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(full),
-		// Hide any io.Seeker: the uploader must stream, not measure.
-		Body: body,
-	}
-	if createOnly {
-		in.IfNoneMatch = aws.String("*")
-	}
+	req := putRequest{bucket: s.bucket, key: full, ifNoneMatch: createOnly}
 	started := time.Now()
-	s.applyLock(in, key, started)
-	out, err := s.uploader.UploadObject(ctx, in)
+	s.applyLock(&req, key, started)
+	etag, err := s.send(ctx, req, body)
 	if err != nil {
-		s.cleanupFailedUpload(ctx, full, err, body.n.Load(), started)
+		s.cleanupFailedUpload(ctx, full, err, started)
 		return storage.ObjectInfo{}, err
 	}
 	info := storage.ObjectInfo{
 		Key:     key,
 		Size:    body.n.Load(),
 		ModTime: time.Now(),
-		ETag:    strings.Trim(aws.ToString(out.ETag), `"`),
+		ETag:    strings.Trim(etag, `"`),
 	}
 	// Check what the server holds against what we sent.
 	if st, err := s.stat(ctx, full); err == nil {
@@ -286,19 +273,19 @@ func (s *Store) upload(ctx context.Context, key string, r io.Reader, createOnly 
 	return info, nil
 }
 
-// cleanupFailedUpload aborts the multipart upload behind a failed
-// UploadObject, if any. The transfermanager aborts too; doing it again is
-// harmless (NoSuchUpload) and covers an abort that failed.
-func (s *Store) cleanupFailedUpload(ctx context.Context, full string, uploadErr error, read int64, started time.Time) {
+// cleanupFailedUpload aborts the multipart upload behind a failed send, if
+// any, on a context detached from the caller's (which may be cancelled
+// already), so a cancelled upload is still aborted.
+func (s *Store) cleanupFailedUpload(ctx context.Context, full string, uploadErr error, started time.Time) {
+	var mpe *multipartError
+	if !errors.As(uploadErr, &mpe) {
+		return // a single PutObject, or a read that failed before any upload began
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer cancel()
-	var mpe transfermanager.MultipartUploadError
-	if errors.As(uploadErr, &mpe) && mpe.UploadID() != "" {
-		s.abort(actx, full, mpe.UploadID())
+	if mpe.uploadID != "" {
+		s.abort(actx, full, mpe.uploadID)
 		return
-	}
-	if read < s.partSize {
-		return // a single PutObject: no multipart upload was started
 	}
 	// CreateMultipartUpload may have succeeded on the server while the
 	// client saw an error (e.g. cancelled mid-response): abort uploads of

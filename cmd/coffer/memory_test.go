@@ -1,0 +1,31 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/coffer-backup/coffer/config"
+)
+
+// TestMemoryLimit: the soft limit grows with the S3 uploads a backup (or
+// the daemon's concurrent backups) may run, so a larger configuration is
+// not starved into constant garbage collection, and a local destination
+// (no part buffers) adds nothing.
+func TestMemoryLimit(t *testing.T) {
+	dests := map[string]*config.Destination{
+		"primary": {Type: "s3"}, "offsite": {Type: "s3"}, "disk": {Type: "local"},
+	}
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		concurrent int
+		want       int64
+	}{{0, 40 * mib}, {1, 40 * mib}, {2, 60 * mib}} {
+		cfg := &config.Config{Destinations: dests}
+		cfg.Daemon.MaxConcurrent = tc.concurrent
+		if got := memoryLimit(cfg); got != tc.want {
+			t.Errorf("max_concurrent %d: limit %d MiB, want %d MiB", tc.concurrent, got/mib, tc.want/mib)
+		}
+	}
+	if defaultMemoryLimit != 40*mib {
+		t.Errorf("default limit %d MiB, want 40 MiB (a backup to two buckets)", defaultMemoryLimit/mib)
+	}
+}

@@ -1,0 +1,317 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Coffer streams uploads with its own multipart uploader rather than the
+// SDK's transfermanager, for two reasons: memory and size. The
+// transfermanager allocates Concurrency+1 part buffers up front plus a
+// first part grown by io.ReadAll (about 32 MiB per upload with 8 MiB parts,
+// 48 MiB allocated for the first part of two uploads), and its part size is
+// fixed for the upload, so a stream of unknown size is capped at 10,000 ×
+// PartSize. Here part buffers are allocated only when every existing one is
+// busy, and never more than Concurrency (at least two), and the part size doubles every partsPerStep parts, so the
+// memory of an upload is flat up to partsPerStep × 2 × PartSize and an
+// object can reach 4.8 TiB (S3's limit is 5 TiB).
+const (
+	// maxParts is S3's limit on the parts of one multipart upload.
+	maxParts = 10000
+	// partsPerStep is how many parts go up at one size before it doubles:
+	// with 5 MiB first parts the size stays 5 MiB up to 4.9 GiB, 10 MiB up
+	// to 14.6 GiB, and 10,000 parts hold 4.8 TiB.
+	partsPerStep = 1000
+	// headSize is what Put reads before deciding between one PutObject and
+	// a multipart upload, so small objects never cost a part buffer.
+	headSize = 64 << 10
+)
+
+// partSizeFor returns the size of part n (numbered from 1) of an upload
+// whose first perStep parts are base bytes.
+func partSizeFor(base int64, perStep, n int32) int64 {
+	step := (n - 1) / perStep
+	if step > 20 { // never shift past maxPartSize
+		return maxPartSize
+	}
+	return min(base<<step, maxPartSize)
+}
+
+func (s *Store) partSizeFor(n int32) int64 { return partSizeFor(s.partSize, s.partsPerStep, n) }
+
+// putRequest is one upload's destination and the headers it carries.
+type putRequest struct {
+	bucket, key string
+	ifNoneMatch bool // only create: If-None-Match: *
+	lockMode    types.ObjectLockMode
+	retainUntil *time.Time
+	checksum    types.ChecksumAlgorithm // "" unless Object Lock needs one
+}
+
+// multipartError is a failed multipart upload. uploadID is "" when
+// CreateMultipartUpload itself failed (the server may still have created
+// one: cleanupFailedUpload looks for it).
+type multipartError struct {
+	uploadID string
+	err      error
+}
+
+func (e *multipartError) Error() string { return e.err.Error() }
+func (e *multipartError) Unwrap() error { return e.err }
+
+// send streams body to req.key and returns the object's ETag. A body
+// shorter than the part size goes up in one PutObject; a longer one in a
+// multipart upload, which on failure is returned as a *multipartError for
+// cleanupFailedUpload to abort.
+func (s *Store) send(ctx context.Context, req putRequest, body io.Reader) (string, error) {
+	head := make([]byte, min(headSize, s.partSize))
+	n, err := io.ReadFull(body, head)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return s.putObject(ctx, req, head[:n])
+	case err != nil:
+		return "", err
+	}
+	// As many buffers as parts in flight, and at least two so the next
+	// part is read while one goes up: reading further ahead gains nothing
+	// when the server is the bottleneck, and costs a part's memory.
+	pool := newPartPool(max(s.concurrency, 2))
+	first, err := pool.get(ctx, s.partSizeFor(1))
+	if err != nil {
+		return "", err
+	}
+	copy(first, head)
+	m, err := io.ReadFull(body, first[n:])
+	first = first[:n+m]
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return s.putObject(ctx, req, first)
+	case err != nil:
+		return "", err
+	}
+	return s.sendParts(ctx, req, body, pool, first)
+}
+
+// putObject uploads data in one request.
+func (s *Store) putObject(ctx context.Context, req putRequest, data []byte) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket:                    aws.String(req.bucket),
+		Key:                       aws.String(req.key),
+		Body:                      bytes.NewReader(data),
+		ContentLength:             aws.Int64(int64(len(data))),
+		ObjectLockMode:            req.lockMode,
+		ObjectLockRetainUntilDate: req.retainUntil,
+		ChecksumAlgorithm:         req.checksum,
+	}
+	if req.ifNoneMatch {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// part is one filled buffer on its way to UploadPart.
+type part struct {
+	num  int32
+	data []byte
+}
+
+// sendParts runs a multipart upload whose first part is first and whose
+// remaining bytes come from body. Up to s.concurrency parts are in flight
+// while the next one is read.
+func (s *Store) sendParts(ctx context.Context, req putRequest, body io.Reader, pool *partPool, first []byte) (string, error) {
+	create := &s3.CreateMultipartUploadInput{
+		Bucket:                    aws.String(req.bucket),
+		Key:                       aws.String(req.key),
+		ObjectLockMode:            req.lockMode,
+		ObjectLockRetainUntilDate: req.retainUntil,
+		ChecksumAlgorithm:         req.checksum,
+	}
+	created, err := s.client.CreateMultipartUpload(ctx, create)
+	if err != nil {
+		return "", &multipartError{err: err}
+	}
+	id := aws.ToString(created.UploadId)
+	if id == "" {
+		return "", &multipartError{err: errors.New("CreateMultipartUpload returned no upload id")}
+	}
+	fail := func(err error) (string, error) { return "", &multipartError{uploadID: id, err: err} }
+
+	uctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu   sync.Mutex
+		done []types.CompletedPart
+		wg   sync.WaitGroup
+	)
+	queue := make(chan part)
+	for range s.concurrency {
+		wg.Go(func() {
+			for p := range queue {
+				if uctx.Err() == nil {
+					cp, err := s.uploadPart(uctx, req, id, p)
+					if err != nil {
+						cancel(fmt.Errorf("part %d: %w", p.num, err))
+					} else {
+						mu.Lock()
+						done = append(done, cp)
+						mu.Unlock()
+					}
+				}
+				pool.put(p.data)
+			}
+		})
+	}
+	sent, readErr := s.feedParts(uctx, body, pool, first, queue)
+	close(queue)
+	wg.Wait()
+	if readErr != nil {
+		return fail(readErr)
+	}
+	if err := context.Cause(uctx); err != nil {
+		return fail(err)
+	}
+	if int32(len(done)) != sent {
+		return fail(fmt.Errorf("%d of %d parts uploaded", len(done), sent))
+	}
+	slices.SortFunc(done, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	complete := &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(req.bucket),
+		Key:             aws.String(req.key),
+		UploadId:        aws.String(id),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+	}
+	if req.ifNoneMatch {
+		complete.IfNoneMatch = aws.String("*")
+	}
+	out, err := s.client.CompleteMultipartUpload(ctx, complete)
+	if err != nil {
+		return fail(err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// feedParts queues first and then every further part read from body, and
+// returns how many parts it queued. It stops early when ctx is done (a part
+// failed) or the read fails; a part count beyond S3's limit is an error.
+func (s *Store) feedParts(ctx context.Context, body io.Reader, pool *partPool, first []byte, queue chan<- part) (int32, error) {
+	buf, num := first, int32(1)
+	for {
+		select {
+		case queue <- part{num: num, data: buf}:
+		case <-ctx.Done():
+			pool.put(buf)
+			return num - 1, nil
+		}
+		if int64(len(buf)) < s.partSizeFor(num) {
+			return num, nil // a short part is the last
+		}
+		if num == maxParts {
+			// Only reachable past 4.8 TiB with the default part size.
+			n, err := io.ReadFull(body, make([]byte, 1))
+			if n == 0 {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				return num, err
+			}
+			return num, fmt.Errorf("object larger than %d parts (%d bytes per part at the end)", maxParts, len(buf))
+		}
+		num++
+		next, err := pool.get(ctx, s.partSizeFor(num))
+		if err != nil {
+			return num - 1, nil // ctx done: the cause is reported by the caller
+		}
+		n, err := io.ReadFull(body, next)
+		switch {
+		case errors.Is(err, io.EOF):
+			pool.put(next)
+			return num - 1, nil
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			next = next[:n]
+		case err != nil:
+			pool.put(next)
+			return num - 1, err
+		}
+		buf = next
+	}
+}
+
+// uploadPart sends one part and returns what CompleteMultipartUpload needs
+// of it.
+func (s *Store) uploadPart(ctx context.Context, req putRequest, id string, p part) (types.CompletedPart, error) {
+	out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket:            aws.String(req.bucket),
+		Key:               aws.String(req.key),
+		UploadId:          aws.String(id),
+		PartNumber:        aws.Int32(p.num),
+		Body:              bytes.NewReader(p.data),
+		ContentLength:     aws.Int64(int64(len(p.data))),
+		ChecksumAlgorithm: req.checksum,
+	})
+	if err != nil {
+		return types.CompletedPart{}, err
+	}
+	if aws.ToString(out.ETag) == "" {
+		return types.CompletedPart{}, errors.New("UploadPart returned no ETag")
+	}
+	return types.CompletedPart{
+		PartNumber:    aws.Int32(p.num),
+		ETag:          out.ETag,
+		ChecksumCRC32: out.ChecksumCRC32,
+	}, nil
+}
+
+// partPool hands out part buffers. It allocates a buffer only when every
+// existing one is in use and fewer than max exist, so an upload to a fast
+// server holds two buffers, not max.
+type partPool struct {
+	free  chan []byte
+	slots chan struct{} // one token per buffer that exists
+}
+
+func newPartPool(max int) *partPool {
+	return &partPool{free: make(chan []byte, max), slots: make(chan struct{}, max)}
+}
+
+// get returns a buffer of size bytes, waiting for one to be put back when
+// max exist already.
+func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
+	select {
+	case b := <-p.free:
+		return fit(b, size), nil
+	default:
+	}
+	select {
+	case b := <-p.free:
+		return fit(b, size), nil
+	case p.slots <- struct{}{}:
+		return make([]byte, size), nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// fit reuses b for size bytes, or replaces it when the part size has grown.
+func fit(b []byte, size int64) []byte {
+	if int64(cap(b)) >= size {
+		return b[:size]
+	}
+	return make([]byte, size)
+}
+
+// put returns a buffer from get.
+func (p *partPool) put(b []byte) { p.free <- b[:cap(b)] }

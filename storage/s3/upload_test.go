@@ -1,0 +1,74 @@
+package s3
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// TestPartSizes: parts start at the part size, double every 1,000 parts,
+// never exceed S3's 5 GiB per part, and 10,000 of them hold 4.8 TiB, near
+// S3's largest object (5 TiB).
+func TestPartSizes(t *testing.T) {
+	const base = 5 << 20
+	for _, tc := range []struct {
+		n    int32
+		want int64
+	}{{1, base}, {1000, base}, {1001, 2 * base}, {2000, 2 * base}, {2001, 4 * base}, {9001, 512 * base}, {10000, 512 * base}} {
+		if got := partSizeFor(base, partsPerStep, tc.n); got != tc.want {
+			t.Errorf("part %d: %d bytes, want %d", tc.n, got, tc.want)
+		}
+	}
+	var total int64
+	for n := int32(1); n <= maxParts; n++ {
+		size := partSizeFor(base, partsPerStep, n)
+		if size > maxPartSize {
+			t.Fatalf("part %d: %d bytes, over S3's %d", n, size, int64(maxPartSize))
+		}
+		total += size
+	}
+	if total < 48<<40/10 {
+		t.Errorf("10,000 parts hold %d bytes, less than 4.8 TiB", total)
+	}
+	// A large configured part size is capped, not overflowed.
+	if got := partSizeFor(maxPartSize, partsPerStep, maxParts); got != maxPartSize {
+		t.Errorf("largest part %d, want the 5 GiB cap", got)
+	}
+}
+
+// TestGrowingParts uploads to a real server with the part size doubling
+// every two parts instead of every 1,000, and checks that the server
+// accepted parts of growing sizes (HeadObject per part number) and holds
+// exactly the bytes sent.
+func TestGrowingParts(t *testing.T) {
+	s := newTestStore(t, "primary", "grow")
+	s.partsPerStep = 2
+	const mib = 1 << 20
+	data := randomBytes(47 * mib) // parts of 5, 5, 10, 10 and the last 17 MiB
+	info, err := s.Put(t.Context(), "app/b1/payload", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != int64(len(data)) {
+		t.Errorf("size %d, want %d", info.Size, len(data))
+	}
+	for i, want := range []int64{5 * mib, 5 * mib, 10 * mib, 10 * mib, 17 * mib} {
+		head, err := s.client.HeadObject(t.Context(), &s3.HeadObjectInput{
+			Bucket: aws.String(s.bucket), Key: aws.String(s.keyPrefix + "app/b1/payload"), PartNumber: aws.Int32(int32(i + 1)),
+		})
+		if err != nil {
+			t.Fatalf("head part %d: %v", i+1, err)
+		}
+		if got := aws.ToInt64(head.ContentLength); got != want {
+			t.Errorf("part %d holds %d bytes, want %d", i+1, got, want)
+		}
+		if n := aws.ToInt32(head.PartsCount); n != 5 {
+			t.Errorf("object has %d parts, want 5", n)
+		}
+	}
+	if got := readAll(t, s, "app/b1/payload"); !bytes.Equal(got, data) {
+		t.Error("read back differs from what was sent")
+	}
+}
