@@ -54,54 +54,87 @@ func Read(ctx context.Context, localPath string, stores []storage.Store, since t
 	seen := map[string]seenEvent{}
 	var out []Event
 	var disagree []error
-	where := ""
-	add := func(ev Event, line int) error {
+	err := walk(ctx, localPath, stores, func(ev Event, where string, line int) {
 		if !since.IsZero() && ev.Time.Before(since) {
-			return nil
+			return
 		}
 		if s, ok := seen[ev.ID]; ok {
 			if !sameEvent(s.ev, ev) {
 				disagree = append(disagree, &DisagreementError{ID: ev.ID, First: s.where, Second: fmt.Sprintf("%s line %d", where, line)})
 			}
-			return nil
+			return
 		}
 		seen[ev.ID] = seenEvent{ev, fmt.Sprintf("%s line %d", where, line)}
 		out = append(out, ev)
-		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	slices.SortFunc(out, func(a, b Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
+	})
+	return out, errors.Join(disagree...)
+}
+
+// FirstByJob returns the time of each job's earliest event in the audit
+// trail: the local log at localPath (skipped when empty or missing) and
+// every object under _coffer/audit/ in stores, however old. It reads the
+// whole trail but keeps one time per job, not the events; events naming
+// no job are left out. Its errors are Read's, without the disagreements
+// (an event's time is the same in every copy that matters here: the
+// earliest).
+func FirstByJob(ctx context.Context, localPath string, stores []storage.Store) (map[string]time.Time, error) {
+	first := map[string]time.Time{}
+	err := walk(ctx, localPath, stores, func(ev Event, _ string, _ int) {
+		if t, ok := first[ev.Job]; ev.Job != "" && (!ok || ev.Time.Before(t)) {
+			first[ev.Job] = ev.Time
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return first, nil
+}
+
+// walk calls fn with every event of the local log at localPath (skipped
+// when empty or missing) and of every audit object in stores, in the
+// order they are stored, with the file or object it is in and its line.
+func walk(ctx context.Context, localPath string, stores []storage.Store, fn func(ev Event, where string, line int)) error {
 	if localPath != "" {
 		f, err := os.Open(localPath)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
-			return nil, fmt.Errorf("read audit log: %w", err)
+			return fmt.Errorf("read audit log: %w", err)
 		default:
-			where = localPath
-			err = scanEvents(f, add)
+			err = scanEvents(f, func(ev Event, line int) error {
+				fn(ev, localPath, line)
+				return nil
+			})
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("audit log %s: %w", localPath, err)
+				return fmt.Errorf("audit log %s: %w", localPath, err)
 			}
 		}
 	}
 	for _, s := range stores {
 		for obj, err := range s.List(ctx, Prefix) {
 			if err != nil {
-				return nil, fmt.Errorf("read audit trail: %w", err)
+				return fmt.Errorf("read audit trail: %w", err)
 			}
 			if !strings.HasSuffix(obj.Key, layout.AuditObjectSuffix) {
 				continue
 			}
-			where = obj.Key + " in " + s.String()
-			if err := readObject(ctx, s, obj.Key, add); err != nil {
-				return nil, err
+			where := obj.Key + " in " + s.String()
+			if err := readObject(ctx, s, obj.Key, func(ev Event, line int) error {
+				fn(ev, where, line)
+				return nil
+			}); err != nil {
+				return err
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Event) int {
-		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
-	})
-	return out, errors.Join(disagree...)
+	return nil
 }
 
 // seenEvent is the first copy Read met of an event.

@@ -83,6 +83,50 @@ func TestReadSince(t *testing.T) {
 	}
 }
 
+// TestFirstByJob: each job's earliest event, however old, from the local
+// log and from another host's events shipped to a store; events of no job
+// are left out.
+func TestFirstByJob(t *testing.T) {
+	store := newDirStore(t)
+	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	other := openLog(t, t.TempDir())
+	other.host = "other-host"
+	for _, ev := range []Event{
+		{Time: base, Action: ActionBackup, Job: "app", Outcome: OutcomeFailed},
+		{Time: base.AddDate(0, 0, -3), Action: ActionConfigReload},
+	} {
+		if err := other.Record(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Ship(t.Context(), store); err != nil {
+		t.Fatal(err)
+	}
+	here := openLog(t, t.TempDir())
+	for _, ev := range []Event{
+		{Time: base.AddDate(2, 0, 0), Action: ActionBackup, Job: "app", Outcome: OutcomeOK},
+		{Time: base.AddDate(1, 0, 0), Action: ActionPrune, Job: "db", Outcome: OutcomeDeleted},
+		{Time: base.AddDate(1, 1, 0), Action: ActionBackup, Job: "db", Outcome: OutcomeOK},
+	} {
+		if err := here.Record(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := FirstByJob(t.Context(), here.Path(), []storage.Store{store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Time{"app": base, "db": base.AddDate(1, 0, 0)}
+	if len(first) != len(want) {
+		t.Errorf("FirstByJob = %v, want %v", first, want)
+	}
+	for job, w := range want {
+		if !first[job].Equal(w) {
+			t.Errorf("job %s: first event %s, want %s", job, first[job], w)
+		}
+	}
+}
+
 func TestReadWithoutLocalLog(t *testing.T) {
 	evs, err := Read(t.Context(), filepath.Join(t.TempDir(), FileName), nil, zeroTime)
 	if err != nil || len(evs) != 0 {

@@ -392,6 +392,22 @@ func (p *parser) duration(dst *Duration) func(*yaml.Node, string) {
 	}
 }
 
+// date decodes a Date ("2026-11-30", quoted or not) into dst.
+func (p *parser) date(dst *Date) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, _, ok := p.text(n, path)
+		if !ok {
+			return
+		}
+		d, err := ParseDate(s)
+		if err != nil {
+			p.badf(path, "%v", err)
+			return
+		}
+		*dst = d
+	}
+}
+
 // strings decodes a list of strings into dst. Items that fail keep their
 // index (as "") so later messages point at the right item.
 func (p *parser) strings(dst *[]string) func(*yaml.Node, string) {
@@ -590,6 +606,7 @@ func (p *parser) job(name string, n *yaml.Node, path string) *Job {
 		{"ping_url_file", keep(&pingURLFile)},
 		{"ping_insecure_http", p.boolean(&j.PingInsecureHTTP)},
 		{"drill", func(n *yaml.Node, path string) { p.drill(&j.Drill, n, path) }},
+		{"protected_since", p.date(&j.ProtectedSince)},
 	})
 	j.PingURL = p.secret(path, "ping_url", pingURL, pingURLFile)
 	return j

@@ -37,6 +37,39 @@ jobs:
 	}
 }
 
+// TestProtectedSince: jobs.NAME.protected_since is a day, quoted or
+// not, that starts at midnight in the job's time zone; left out, it is
+// unset.
+func TestProtectedSince(t *testing.T) {
+	c, err := Parse("coffer.yaml", []byte(`recipients: [`+testRecipient+`]
+destinations:
+  d: {type: local, path: /b}
+jobs:
+  app:
+    source: {type: postgres, database: app}
+    timezone: Europe/Berlin
+    protected_since: 2026-11-30
+  quoted:
+    source: {type: postgres, database: app}
+    protected_since: "2026-03-29"
+  unset:
+    source: {type: postgres, database: app}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := c.Jobs["app"]
+	if got, want := app.ProtectedSince.In(app.Location()), time.Date(2026, 11, 29, 23, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("app: protected since %s, want %s (midnight in Berlin)", got.UTC(), want)
+	}
+	if got := c.Jobs["quoted"].ProtectedSince.String(); got != "2026-03-29" {
+		t.Errorf("quoted: protected_since %q", got)
+	}
+	if d := c.Jobs["unset"].ProtectedSince; !d.IsZero() || !d.In(time.UTC).IsZero() {
+		t.Errorf("unset: protected_since %v, want unset", d)
+	}
+}
+
 // TestResolve: a job built in code gets its times from Resolve, with the
 // defaults for what it leaves empty and validation's messages for what
 // is wrong.

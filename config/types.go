@@ -163,6 +163,12 @@ type Job struct {
 	PingInsecureHTTP bool `json:"ping_insecure_http,omitempty"`
 	// Drill configures the job's timed test restores.
 	Drill Drill `json:"drill"`
+	// ProtectedSince is the day (in Timezone) from which the compliance
+	// report judges the job's weeks even when nothing of them is known,
+	// so that deleting every backup cannot make the job look new. Unset,
+	// the job is judged from its first known backup or audit event; set,
+	// the earlier of the date and those wins.
+	ProtectedSince Date `json:"protected_since,omitzero"`
 
 	// times are Timezone, Schedule and Drill.Schedule parsed, set by
 	// validation (see Location, BackupSchedule, DrillSchedule).

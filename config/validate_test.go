@@ -324,6 +324,26 @@ notify:
 		want: []string{`coffer.yaml:7: jobs.app.timezone: unknown time zone "Mars/Olympus_Mons"`},
 	},
 	{
+		name: "protected_since not a date",
+		src:  patch(edits{7: "    protected_since: 30/11/2026"}),
+		want: []string{`coffer.yaml:7: jobs.app.protected_since: invalid date "30/11/2026" (want YYYY-MM-DD, such as 2026-11-30)`},
+	},
+	{
+		name: "protected_since with a time of day",
+		src:  patch(edits{7: "    protected_since: 2026-11-30T08:00:00Z"}),
+		want: []string{`coffer.yaml:7: jobs.app.protected_since: invalid date "2026-11-30T08:00:00Z" (want YYYY-MM-DD`},
+	},
+	{
+		name: "protected_since on a day that does not exist",
+		src:  patch(edits{7: `    protected_since: "2026-02-30"`}),
+		want: []string{`coffer.yaml:7: jobs.app.protected_since: invalid date "2026-02-30"`},
+	},
+	{
+		name: "protected_since a list",
+		src:  patch(edits{7: "    protected_since: [2026-11-30]"}),
+		want: []string{"coffer.yaml:7: jobs.app.protected_since: want a string, got a list"},
+	},
+	{
 		name: "unknown source type",
 		src: patch(edits{6: `    source:
       type: postgress

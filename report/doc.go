@@ -4,7 +4,10 @@
 //
 //   - weekly-backups: every ISO week (Monday to Sunday, in the job's time
 //     zone) of the window has a complete backup in every destination of
-//     the job, primary and offsite.
+//     the job, primary and offsite. Weeks that ended before the job's
+//     protection began (its first backup or audit event, or its
+//     protected_since, whichever is earliest) are not yet protected and
+//     not judged.
 //   - retention: no backup is kept longer than keep_within plus a grace
 //     unless the retention policy or an Object Lock holds it, and nothing
 //     was pruned (or went missing) inside keep_within.

@@ -50,10 +50,13 @@ func evaluateJob(in Input, ji JobInput) JobReport {
 		DrillMaxAge: j.Drill.MaxAge.String(),
 		Recipients:  recipients(j.Recipients),
 	}
-	weekly, coverage := e.weeklyControl()
+	weekly, coverage, prot := e.weeklyControl()
 	drills, history := e.drillControl()
 	jr.Controls = []Control{weekly, e.retentionControl(), e.encryptionControl(), drills}
 	jr.Coverage = coverage
+	if !prot.start.IsZero() {
+		jr.ProtectedSince, jr.ProtectedSinceSource = day(prot.start, e.loc), prot.by
+	}
 	jr.Drills = history
 	return jr
 }

@@ -37,6 +37,18 @@ func dropEvents(ji *JobInput, id, destination string) {
 	})
 }
 
+// dropWeeks removes every trace of the first n weekly backups of the
+// clean history: manifests and audit events, in every destination.
+func dropWeeks(ji *JobInput, n int) {
+	for _, t := range sundays()[:n] {
+		for i := range ji.Destinations {
+			d := &ji.Destinations[i]
+			dropManifest(d, backupID(t))
+			dropEvents(ji, backupID(t), d.Name)
+		}
+	}
+}
+
 // sunday is the backup time of the clean history's week starting on
 // Monday m (2026).
 func sunday(month time.Month, dayOfMonth int) time.Time {
@@ -114,21 +126,143 @@ func TestEvaluate(t *testing.T) {
 			},
 		},
 		{
-			name: "weeks before the first backup are missing, and say when it was",
+			name: "weeks before the first backup are not yet protected, and say when protection began",
+			edit: func(in *Input) {
+				dropWeeks(&in.Jobs[0], 3) // W04, W05, W06
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Pass, evidence: []string{
+					"primary (primary): 9 of 9 weeks covered",
+					"job app: protected since 2026-02-15 (first backup); the 3 weeks before, 2026-W04..W06, were not yet protected and are not judged",
+				}, summary: "every week from 2026-02-09 has a complete backup in primary and offsite; the 3 weeks before were not yet protected (protected since 2026-02-15, first backup)"},
+			},
+		},
+		{
+			name: "a job whose first backup is this week passes over 12 weeks",
 			edit: func(in *Input) {
 				ji := &in.Jobs[0]
-				for _, t := range sundays()[:3] { // W04, W05, W06
-					for _, d := range []string{"primary", "offsite"} {
-						dropEvents(ji, backupID(t), d)
-					}
+				dropWeeks(ji, len(sundays()))
+				// Created on Monday of the current week, backed up by
+				// hand at once.
+				first := time.Date(2026, 4, 13, 10, 0, 0, 0, time.UTC)
+				for i := range ji.Destinations {
+					d := &ji.Destinations[i]
+					d.Manifests = append(d.Manifests, newManifest("app", first, []string{"primary", "offsite"}, keyA))
+					ji.Events = append(ji.Events, event(first.Add(time.Minute), audit.ActionBackup, backupID(first), d.Name, audit.OutcomeOK, ""))
 				}
 			},
 			want: map[string]expect{
+				ControlWeekly: {status: Pass, evidence: []string{
+					"primary (primary): 1 of 1 weeks covered (1 by backups present, 0 by the audit trail only)",
+					"job app: protected since 2026-04-13 (first backup); the 12 weeks before, 2026-W04..W15, were not yet protected and are not judged",
+				}, summary: "every week from 2026-04-13 has a complete backup in primary and offsite; the 12 weeks before were not yet protected (protected since 2026-04-13, first backup)"},
+			},
+		},
+		{
+			name: "protected_since judges the weeks before the first backup",
+			edit: func(in *Input) {
+				dropWeeks(&in.Jobs[0], 3)
+				in.Jobs[0].Job.ProtectedSince = config.Date{Year: 2026, Month: 1, Day: 21}
+			},
+			want: map[string]expect{
 				ControlWeekly: {status: Fail, evidence: []string{
-					"primary: week 2026-W04 (from 2026-01-19) has no complete backup",
-					"offsite: week 2026-W06 (from 2026-02-02) has no complete backup",
+					"primary: weeks 2026-W04..W06 (2026-01-19 to 2026-02-08) have no complete backup",
+					"offsite: weeks 2026-W04..W06 (2026-01-19 to 2026-02-08) have no complete backup",
+					"job app: protected since 2026-01-21 (jobs.app.protected_since)",
 					"first known backup of job app: 2026-02-15 (20260215T020000.000Z-7f3a, in primary)",
-				}},
+				}, summary: "6 missing weeks: 2026-W04..W06 in primary, 2026-W04..W06 in offsite"},
+			},
+		},
+		{
+			name: "a first audit event before the first backup starts protection",
+			edit: func(in *Input) {
+				ji := &in.Jobs[0]
+				dropWeeks(ji, 3)
+				// W05's backup failed: the job existed from then on.
+				ji.Events = append(ji.Events, event(sunday(2, 1).Add(3*time.Minute), audit.ActionBackup, "", "", audit.OutcomeFailed, ""))
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Fail, evidence: []string{
+					"primary: weeks 2026-W05..W06 (2026-01-26 to 2026-02-08) have no complete backup",
+					"job app: protected since 2026-02-01 (first audit event); the 1 week before, 2026-W04, were not yet protected",
+				}, summary: "4 missing weeks: 2026-W05..W06 in primary, 2026-W05..W06 in offsite"},
+			},
+		},
+		{
+			name: "protected_since after the first backup: the first backup wins",
+			edit: func(in *Input) {
+				in.Jobs[0].Job.ProtectedSince = config.Date{Year: 2026, Month: 4, Day: 1}
+				dropEvents(&in.Jobs[0], backupID(sunday(2, 15)), "offsite")
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Fail, evidence: []string{
+					"job app: protected since 2026-01-25 (first backup)",
+					"offsite: week 2026-W07 (from 2026-02-09) has no complete backup",
+				}, summary: "1 missing week: 2026-W07 in offsite"},
+			},
+		},
+		{
+			name: "protected_since with every backup and event gone",
+			edit: func(in *Input) {
+				ji := &in.Jobs[0]
+				dropWeeks(ji, len(sundays()))
+				ji.Job.ProtectedSince = config.Date{Year: 2026, Month: 3, Day: 2}
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Fail, evidence: []string{
+					"primary: weeks 2026-W10..W15 (2026-03-02 to 2026-04-12) have no complete backup",
+					"job app: protected since 2026-03-02 (jobs.app.protected_since); the 6 weeks before, 2026-W04..W09, were not yet protected",
+					"no backup of job app is known, present or in the audit trail",
+				}, summary: "12 missing weeks: 2026-W10..W15 in primary, 2026-W10..W15 in offsite"},
+			},
+		},
+		{
+			name: "every backup gone but the job's first audit event is older than the window",
+			edit: func(in *Input) {
+				ji := &in.Jobs[0]
+				dropWeeks(ji, len(sundays()))
+				ji.FirstEvent = time.Date(2025, 6, 1, 2, 5, 0, 0, time.UTC)
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Fail, evidence: []string{
+					"job app: protected since 2025-06-01 (first audit event)",
+					"primary: weeks 2026-W04..W15 (2026-01-19 to 2026-04-12) have no complete backup",
+				}, summary: "24 missing weeks: 2026-W04..W15 in primary, 2026-W04..W15 in offsite"},
+			},
+		},
+		{
+			name: "nothing known of the job: not protected yet, a warning",
+			edit: func(in *Input) {
+				dropWeeks(&in.Jobs[0], len(sundays()))
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Warn, evidence: []string{
+					"job app is not protected yet: no backup of it is known, present or in the audit trail, and no audit event; every week is not yet protected (set jobs.app.protected_since to judge its weeks from a date)",
+				}, summary: "job app is not protected yet"},
+			},
+		},
+		{
+			name: "pruned then purged: the audit trail alone shows the job protected",
+			edit: func(in *Input) {
+				// Every backup still present is purged on request: only
+				// the audit trail shows any backup now.
+				ji := &in.Jobs[0]
+				for i := range ji.Destinations {
+					d := &ji.Destinations[i]
+					for _, m := range d.Manifests {
+						ji.Events = append(ji.Events, event(now.Add(-time.Hour), audit.ActionPurge, m.ID, d.Name, audit.OutcomeOK, ""))
+					}
+					d.Manifests = nil
+				}
+			},
+			want: map[string]expect{
+				ControlWeekly: {status: Pass, evidence: []string{
+					"primary (primary): 12 of 12 weeks covered (0 by backups present, 12 by the audit trail only)",
+					"job app: protected since 2026-01-25 (first backup)",
+				}, summary: "every week from 2026-01-19 has a complete backup in primary and offsite"},
+				// Purges inside keep_within warn; nothing is present to
+				// encrypt or keep.
+				ControlRetention: {status: Warn, evidence: []string{"was purged on request"}},
 			},
 		},
 		{

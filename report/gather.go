@@ -49,8 +49,12 @@ func Gather(ctx context.Context, cfg *config.Config, jobs []*config.Job, opt Opt
 	since := weekStart(opt.Now.Add(-opt.Since), time.UTC).Add(-2 * config.Day)
 	events, auditErrs := readAudit(ctx, cfg, &stores, opt.AuditLog, since)
 	unproven := verifyAudit(ctx, cfg, &stores, opt.AuditLog, opt.Trust, events)
+	firstEvents, err := firstAudit(ctx, cfg, &stores, opt.AuditLog)
+	if err != nil && len(auditErrs) == 0 { // else the same part failed twice
+		auditErrs = append(auditErrs, err)
+	}
 	for _, j := range jobs {
-		ji := JobInput{Job: j, AuditErrors: auditErrs}
+		ji := JobInput{Job: j, AuditErrors: auditErrs, FirstEvent: firstEvents[j.Name]}
 		for _, ev := range events {
 			if ev.Job == j.Name {
 				ji.Events = append(ji.Events, ev)
@@ -172,6 +176,25 @@ func readAudit(ctx context.Context, cfg *config.Config, stores *storeCache, loca
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ID, b.ID))
 	})
 	return all, errs
+}
+
+// firstAudit returns the time of each job's earliest audit event, from
+// the whole trail: the local log and the first destination of every job
+// in cfg, as readAudit reads them. Its error names what could not be
+// read; the times found are returned with it.
+func firstAudit(ctx context.Context, cfg *config.Config, stores *storeCache, local string) (map[string]time.Time, error) {
+	var dests []storage.Store
+	for _, name := range audit.Destinations(cfg) {
+		// One that cannot be opened is in the AuditErrors (readAudit).
+		if s, err := stores.get(ctx, name); err == nil {
+			dests = append(dests, s)
+		}
+	}
+	first, err := audit.FirstByJob(ctx, local, dests)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail before the window: %w", err)
+	}
+	return first, nil
 }
 
 // verifyAudit checks the audit trail's chains and signed heads (the local

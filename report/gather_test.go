@@ -125,7 +125,12 @@ func TestGather(t *testing.T) {
 	}
 	other := event(sunday(3, 1), audit.ActionBackup, backupID(sunday(3, 1)), "primary", audit.OutcomeOK, "")
 	other.Job = "web"
+	// The job's first event, a failed backup long before the window, is
+	// not among the events read for the window, but it tells when the
+	// job's protection began.
+	firstEvent := event(time.Date(2025, 6, 1, 2, 5, 0, 0, time.UTC), audit.ActionBackup, "", "", audit.OutcomeFailed, "")
 	shipped := []audit.Event{
+		firstEvent,
 		event(sunday(2, 15).Add(5*time.Minute), audit.ActionBackup, backupID(sunday(2, 15)), "primary", audit.OutcomeOK, ""),
 		event(sunday(3, 22).Add(10*time.Minute), audit.ActionPrune, backupID(sunday(2, 15)), "primary", "deleted", "expired"),
 		other,
@@ -184,6 +189,9 @@ func TestGather(t *testing.T) {
 	if len(ji.AuditErrors) != 0 {
 		t.Errorf("audit errors: %v", ji.AuditErrors)
 	}
+	if !ji.FirstEvent.Equal(firstEvent.Time) {
+		t.Errorf("first event of job app %s, want %s (from before the window)", ji.FirstEvent, firstEvent.Time)
+	}
 	if ji.DrillErr != nil || len(ji.Drills) != 1 || ji.Drills[0].ID != passed.ID || ji.BadDrills[badKey] == nil ||
 		ji.BadDrills[unsignedKey] == nil || len(ji.UnverifiedDrills) != 0 {
 		t.Errorf("drills %+v, bad %v, unverified %v, error %v: want %s read, %s and the unsigned %s refused",
@@ -199,6 +207,9 @@ func TestGather(t *testing.T) {
 	}
 	if d := jr.Control(ControlDrill); d.Status != Warn || !containsLine(d.Evidence, "drill report "+badKey+" in offsite could not be read") {
 		t.Errorf("drill control %s: %s\n  %s", d.Status, d.Summary, strings.Join(d.Evidence, "\n  "))
+	}
+	if jr.ProtectedSince != "2025-06-01" || jr.ProtectedSinceSource != ProtectedByEvent {
+		t.Errorf("protected since %s (%s), want 2025-06-01 (%s)", jr.ProtectedSince, jr.ProtectedSinceSource, ProtectedByEvent)
 	}
 	// 2026-W07 in primary rests on the shipped trail: its backup was
 	// pruned since.

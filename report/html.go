@@ -28,8 +28,10 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		return map[string]string{"pass": colourPass, "warn": colourWarn, "fail": colourFail,
 			"audited": colourAudited, "pending": colourPending, "ink": colourInk, "grid": colourGrid}
 	},
-	"controls": countControls,
-	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"controls":  countControls,
+	"rows":      func(j JobReport) []timelineRow { return timelineRows(&j) },
+	"protected": func(j JobReport) string { return protectedLine(&j) },
+	"date":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 }).Parse(htmlSource))
 
 // percent formats a as a whole percentage of b.

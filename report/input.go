@@ -46,6 +46,11 @@ type JobInput struct {
 	// the trail was chained. Events not in it are proven. Gather fills it
 	// from audit.Verify.
 	UnprovenEvents map[string]string
+	// FirstEvent is the time of the job's earliest audit event, however
+	// old (Gather reads the whole trail for it); zero when none is known.
+	// With the backups known and Events, it tells when the job's
+	// protection began.
+	FirstEvent time.Time
 	// AuditErrors name the parts of the audit trail that could not be
 	// read (the local log, a destination's audit objects). Events may then
 	// be incomplete.

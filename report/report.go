@@ -74,7 +74,24 @@ type JobReport struct {
 	RTOSeconds float64 `json:"rto_seconds"`
 	// DrillMaxAge is how old the last drill may be, e.g. "35d".
 	DrillMaxAge string `json:"drill_max_age"`
+	// ProtectedSince is the day (in the job's time zone, e.g.
+	// "2026-11-30") from which the job's weeks are judged: the earliest
+	// of its first known backup, its first audit event and its
+	// configured protected_since. Weeks that end before it are
+	// WeekNotYetProtected. Empty when none of the three is known.
+	ProtectedSince string `json:"protected_since,omitempty"`
+	// ProtectedSinceSource says which of the three it is:
+	// ProtectedByBackup, ProtectedByEvent or the configuration key
+	// ("jobs.NAME.protected_since").
+	ProtectedSinceSource string `json:"protected_since_source,omitempty"`
 }
+
+// Where protection began, for JobReport.ProtectedSinceSource (or the
+// configuration key jobs.NAME.protected_since).
+const (
+	ProtectedByBackup = "first backup"
+	ProtectedByEvent  = "first audit event"
+)
 
 // Control is one question answered with pass, warn or fail, a one-line
 // summary and the evidence, one finding per line.
@@ -111,6 +128,10 @@ const (
 	// unverifiable show a backup; they are no evidence, and the week
 	// fails like a missing one.
 	WeekUnproven = "unproven"
+	// WeekNotYetProtected: the week ended before the job's protection
+	// began (JobReport.ProtectedSince); it is not judged and fails
+	// nothing.
+	WeekNotYetProtected = "not-yet-protected"
 )
 
 // Week is one ISO week of a destination's timeline.
@@ -120,7 +141,8 @@ type Week struct {
 	// Start is the week's Monday in the job's time zone, e.g.
 	// "2026-02-09".
 	Start string `json:"start"`
-	// Status is WeekCovered, WeekMissing, WeekPending or WeekUnproven.
+	// Status is WeekCovered, WeekMissing, WeekPending, WeekUnproven or
+	// WeekNotYetProtected.
 	Status string `json:"status"`
 	// Backups counts the complete backups of that week known at the
 	// destination: Present now, plus those only the audit trail shows.

@@ -18,6 +18,9 @@ const (
 	colourWarn    = "#ef6c00"
 	colourFail    = "#c62828" // fail, a missing week, a drill over the RTO
 	colourPending = "#bdbdbd"
+	// colourNotYet: a week before the job's protection began, not
+	// judged; a lighter grey than the pending current week.
+	colourNotYet = "#e0e0e0"
 	// colourUnproven: a week shown only by audit events whose chain is
 	// broken or unverifiable; fails like a missing week.
 	colourUnproven = "#ff8f00"
@@ -93,6 +96,8 @@ func timelineChart(j JobReport) chart {
 			switch {
 			case w.Status == WeekPending:
 				fill, what = colourPending, "current week, not due yet"
+			case w.Status == WeekNotYetProtected:
+				fill, what = colourNotYet, "not yet protected: "+protectedLine(&j)
 			case w.Status == WeekUnproven:
 				fill, what = colourUnproven, fmt.Sprintf("%d only in unproven audit events (chain broken or unverifiable)", w.Unproven)
 			case w.Present > 0:
@@ -107,10 +112,11 @@ func timelineChart(j JobReport) chart {
 		}
 	}
 	ly := height - legendH + 14
-	x := left
+	x := 8.0 // the legend is wider than the plot
 	for _, l := range []struct{ fill, text string }{
 		{colourPass, "backup present"}, {colourAudited, "audit trail only (pruned since)"},
 		{colourFail, "missing"}, {colourUnproven, "unproven"}, {colourPending, "current week"},
+		{colourNotYet, "not yet protected"},
 	} {
 		ch.Rects = append(ch.Rects, svgRect{X: num(x), Y: num(ly), W: "12", H: "12", Fill: l.fill, Title: l.text})
 		ch.Texts = append(ch.Texts, svgText{X: num(x + 16), Y: num(ly + 10), Anchor: "start", Text: l.text})

@@ -49,6 +49,7 @@ func WriteText(w io.Writer, r *Report) error {
 
 func writeTextJob(w io.Writer, j *JobReport) {
 	fmt.Fprintf(w, "\nJob %s: %s (schedule %q, timezone %s)\n", j.Job, verdict(j.Passed()), j.Schedule, j.Timezone)
+	fmt.Fprintf(w, "  %s\n", protectedLine(j))
 	for _, c := range j.Controls {
 		fmt.Fprintf(w, "\n  [%s] %s\n", statusWord(c.Status), c.Title)
 		fmt.Fprintf(w, "         %s\n", c.Summary)
@@ -64,16 +65,12 @@ func writeTextJob(w io.Writer, j *JobReport) {
 		header = append(header, strings.ToUpper(c.Destination))
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	if len(j.Coverage) > 0 {
-		for i, wk := range j.Coverage[0].Weeks {
-			row := []string{"    " + wk.Week, wk.Start}
-			for _, c := range j.Coverage {
-				if i < len(c.Weeks) {
-					row = append(row, weekCell(c.Weeks[i]))
-				}
-			}
-			fmt.Fprintln(tw, strings.Join(row, "\t"))
+	for _, r := range timelineRows(j) {
+		row := []string{"    " + r.Week, r.Start}
+		for _, c := range r.Cells {
+			row = append(row, weekCell(c))
 		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
 
@@ -115,6 +112,8 @@ func weekCell(w Week) string {
 		return "UNPROVEN (audit trail)"
 	case WeekPending:
 		return "pending"
+	case WeekNotYetProtected:
+		return "not yet protected"
 	}
 	var parts []string
 	if w.Present > 0 {
@@ -124,4 +123,13 @@ func weekCell(w Week) string {
 		parts = append(parts, fmt.Sprintf("%d audited", w.Audited))
 	}
 	return strings.Join(parts, " + ")
+}
+
+// protectedLine says when the job's protection began, e.g. "Protected
+// since 2026-11-30 (first backup)".
+func protectedLine(j *JobReport) string {
+	if j.ProtectedSince == "" {
+		return "Not protected yet: no backup or audit event of it is known"
+	}
+	return fmt.Sprintf("Protected since %s (%s)", j.ProtectedSince, j.ProtectedSinceSource)
 }

@@ -25,7 +25,7 @@ import (
 
 // result is what one run of the command line gave.
 type result struct {
-	out, errOut string // stdout and stderr (the log goes to the process's stderr)
+	out, errOut string // stdout and stderr, with the error line main prints (the log goes to the process's stderr)
 	code        int    // the exit code main would return
 	err         error
 }
@@ -43,7 +43,8 @@ func coffer(t *testing.T, args ...string) result {
 	root.SetErr(&errOut)
 	root.SetArgs(args)
 	err := root.ExecuteContext(t.Context())
-	return result{out: out.String(), errOut: errOut.String(), code: exitCode(err), err: err}
+	code := exitCode(&errOut, err)
+	return result{out: out.String(), errOut: errOut.String(), code: code, err: err}
 }
 
 // jsonOf decodes r's stdout into v, failing t when r did not exit with

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -135,15 +136,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRoot().ExecuteContext(ctx)
-	os.Exit(exitCode(err))
+	os.Exit(exitCode(os.Stderr, err))
 }
 
-// exitCode prints err and maps it to an exit code.
-func exitCode(err error) int {
+// exitCode prints err to stderr, as the one line a failed command ends
+// with, and maps it to an exit code. Commands return their failure
+// rather than print it, so it is said once.
+func exitCode(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "coffer:", err)
+	fmt.Fprintln(stderr, "coffer:", err)
 	var e *exitError
 	if errors.As(err, &e) {
 		return e.code

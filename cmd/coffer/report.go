@@ -22,7 +22,10 @@ func newReportCmd(g *globals) *cobra.Command {
 the evidence:
 
   weekly-backups  every ISO week has a complete backup in every destination
-                  (backups present now, or the audit trail for older weeks)
+                  (backups present now, or the audit trail for older weeks);
+                  weeks before the job's first backup or audit event (or
+                  jobs.NAME.protected_since, if earlier) are not yet
+                  protected and not judged
   retention       nothing kept beyond keep_within + grace unless a keep rule
                   or Object Lock holds it; nothing pruned inside keep_within
   encryption      every backup is encrypted to the configured recipients and
@@ -73,16 +76,26 @@ Exit codes: 0 every control passed (warnings allowed), 1 a control failed,
 				return err
 			}
 			r := report.Evaluate(in)
-			if output == "" || output == "-" {
+			toFile := output != "" && output != "-"
+			if toFile {
+				err = writeFile(output, func(w io.Writer) error { return write(w, r) })
+			} else {
 				err = write(cmd.OutOrStdout(), r)
-			} else if err = writeFile(output, func(w io.Writer) error { return write(w, r) }); err == nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote the %s report to %s: %s\n", format, output, reportVerdict(r))
 			}
 			if err != nil {
 				return err
 			}
+			// One line on stderr either way: a failure is returned (main
+			// prints it), never printed here as well.
+			where := ""
+			if toFile {
+				where = fmt.Sprintf(" (the %s report is in %s)", format, output)
+			}
 			if !r.Passed() {
-				return &exitError{code: exitFailed, err: fmt.Errorf("report: %s", reportVerdict(r))}
+				return &exitError{code: exitFailed, err: fmt.Errorf("report: %s%s", reportVerdict(r), where)}
+			}
+			if toFile {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote the %s report to %s: %s\n", format, output, reportVerdict(r))
 			}
 			return nil
 		},
