@@ -32,6 +32,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/s3test"
 	"github.com/coffer-backup/coffer/internal/testenv"
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/report"
 	"github.com/coffer-backup/coffer/storage/open"
 	"github.com/coffer-backup/coffer/storage/s3"
 )
@@ -212,6 +213,25 @@ func TestPageInChromium(t *testing.T) {
 	}
 	if strings.Contains(dom, "<script") || strings.Contains(dom, token) {
 		t.Error("the rendered page has a script or shows the token")
+	}
+	// The downloads, through the same signed-in proxy.
+	for path, want := range map[string]string{
+		"/download/audit.csv?weeks=4":   "time,host,user,action,job,backup_id,destination,outcome,rule,detail\n",
+		"/download/report.csv?weeks=4":  "shop,encryption,\"" + report.TitleEncryption + "\",fail,",
+		"/download/report.json?weeks=4": `"passed": false`,
+	} {
+		resp, err := http.Get(proxy.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %q, body %.300q; want an attachment containing %q", path, resp.StatusCode, resp.Header.Get("Content-Disposition"), body, want)
+		}
+		if strings.HasPrefix(path, "/download/audit.csv") && !strings.Contains(string(body), ",backup,shop,"+newest.ID+",") {
+			t.Errorf("the audit trail download lacks the backup of %s:\n%s", newest.ID, body)
+		}
 	}
 	if pass, fail := colourPixels(t, desktop); pass < 500 || fail < 500 {
 		t.Errorf("desktop screenshot has %d pass-coloured and %d fail-coloured pixels, want both shown", pass, fail)

@@ -22,6 +22,7 @@ type gatherFunc func(ctx context.Context, cfg *config.Config, weeks int) (report
 // report Evaluate made of it. Both are shared by every request that reads
 // the snapshot and MUST NOT be changed.
 type snapshot struct {
+	cfg *config.Config // the configuration gathered for
 	in  report.Input
 	rep *report.Report
 	at  time.Time // when the gather ended
@@ -103,7 +104,7 @@ func (c *cache) run(e *entry, weeks int) {
 		e.err = err
 		return
 	}
-	e.snap = &snapshot{in: in, rep: report.Evaluate(in), at: e.ended}
+	e.snap = &snapshot{cfg: e.cfg, in: in, rep: report.Evaluate(in), at: e.ended}
 }
 
 // exclusive runs fn in the gather slot, bounded by the timeout; it gives

@@ -223,11 +223,10 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 // sheet's nonce.
 func (h *Handler) render(w io.Writer, snap *snapshot, n int, nonce string) error {
 	now := h.o.Now()
-	cfg := h.o.Config()
 	return pageTemplate.ExecuteTemplate(w, "page", view{
 		Nonce: nonce, Host: h.host, Now: stamp(now), Gathered: stamp(snap.at),
 		TTL: h.o.TTL.String(), Weeks: n, Protected: h.o.Protected,
-		Jobs: jobViews(cfg, snap.in, now), Report: snap.rep,
+		Jobs: jobViews(snap.cfg, snap.in, now), Report: snap.rep,
 	})
 }
 

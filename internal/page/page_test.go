@@ -299,7 +299,7 @@ func BenchmarkPage(b *testing.B) {
 	})
 	b.Run("evaluate", func(b *testing.B) {
 		for b.Loop() {
-			snap := &snapshot{in: in, rep: report.Evaluate(in), at: testNow}
+			snap := &snapshot{cfg: cfg, in: in, rep: report.Evaluate(in), at: testNow}
 			if err := h.render(io.Discard, snap, 12, "n"); err != nil {
 				b.Fatal(err)
 			}
