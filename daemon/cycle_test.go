@@ -350,7 +350,7 @@ func TestReadyz(t *testing.T) {
 	cfg := s.Load(t)
 	cfg.Daemon.Listen = "127.0.0.1:0"
 	log := zaptest.NewLogger(t)
-	srv, err := startMonitor(cfg, metrics.New(), New(cfg, nil, nil, Hooks{}, log), log)
+	srv, err := startMonitor(cfg, metrics.New(), New(cfg, nil, nil, Hooks{}, log), s.State, log)
 	if err != nil {
 		t.Fatal(err)
 	}

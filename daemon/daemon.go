@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) error {
 	logDrillSetup(cfg, log)
 
 	if cfg.Daemon.Listen != "off" {
-		srv, err := startMonitor(cfg, m, sched, log)
+		srv, err := startMonitor(cfg, m, sched, dir, log)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 			defer cancel()
 			srv.Shutdown(c)
 		}()
-		log.Info("serving health and metrics", zap.String("address", srv.Addr()))
+		log.Info("serving health, metrics and the page", zap.String("address", srv.Addr()))
 	}
 
 	hup := make(chan os.Signal, 1)

@@ -1,7 +1,8 @@
 // Package daemon is `coffer run`: it owns the daemon's whole lifecycle.
 //
 //   - Run (daemon.go) starts it: state directory and audit trail, HA
-//     probe, metrics, the monitor endpoints (serve.go), SIGHUP reload, the
+//     probe, metrics, the monitor endpoints and the page (serve.go:
+//     internal/monitor in front of internal/page), SIGHUP reload, the
 //     maintenance loop, and a clean shutdown that ships the audit trail.
 //   - The Scheduler (scheduler.go) owns timing only: each job's cron
 //     schedule in its time zone, no second run of a job while one is going

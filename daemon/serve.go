@@ -13,12 +13,14 @@ import (
 	"github.com/coffer-backup/coffer/internal/layout"
 	"github.com/coffer-backup/coffer/internal/metrics"
 	"github.com/coffer-backup/coffer/internal/monitor"
+	"github.com/coffer-backup/coffer/internal/page"
 	"github.com/coffer-backup/coffer/storage"
 	"github.com/coffer-backup/coffer/storage/open"
 )
 
-// startMonitor serves /healthz, /readyz and /metrics.
-func startMonitor(cfg *config.Config, m *metrics.Metrics, sched *Scheduler, log *zap.Logger) (*monitor.Server, error) {
+// startMonitor serves /healthz, /readyz, /metrics and the page (with the
+// state directory dir's audit log).
+func startMonitor(cfg *config.Config, m *metrics.Metrics, sched *Scheduler, dir string, log *zap.Logger) (*monitor.Server, error) {
 	var allow []netip.Prefix
 	for _, a := range cfg.Daemon.Allow {
 		p, err := netip.ParsePrefix(a)
@@ -33,7 +35,11 @@ func startMonitor(cfg *config.Config, m *metrics.Metrics, sched *Scheduler, log 
 		Allow:    allow,
 		Gatherer: m.Registry(),
 		Ready:    (&readiness{sched: sched}).check,
-		Log:      log,
+		// The page reads the stores like coffer report, on its own
+		// connections, and takes no lock of the scheduler or the runner.
+		Page: page.New(page.Options{Config: sched.Config, StateDir: dir, Protected: !cfg.Daemon.Token.IsZero(),
+			Log: log.Named("page")}),
+		Log: log,
 	})
 }
 

@@ -49,3 +49,17 @@ func percent(a, b float64) string {
 func WriteHTML(w io.Writer, r *Report) error {
 	return htmlTemplate.Execute(w, r)
 }
+
+// htmlPristine is a copy of htmlTemplate that is never executed, so that
+// HTMLTemplate can always clone it.
+var htmlPristine = template.Must(htmlTemplate.Clone())
+
+// HTMLTemplate returns a new copy of the HTML report's templates, for a
+// page that shows parts of the report inside its own (the daemon's page):
+// "css" is the style sheet (the content of a <style> element) and "job"
+// one JobReport's section (controls, weekly timeline, drill chart and
+// table, recipients). Add templates with New(name).Parse; the report's
+// template function names are taken.
+func HTMLTemplate() *template.Template {
+	return template.Must(htmlPristine.Clone())
+}

@@ -24,8 +24,10 @@ errors and the running configuration stays. SIGTERM cancels running jobs
 (uploads aborted, no manifest written) within daemon.shutdown_timeout and
 exits 0.
 
-/healthz, /readyz and /metrics are served on daemon.listen
-(default 127.0.0.1:9847).`,
+/healthz, /readyz, /metrics and a read-only page for people (/: backups,
+drills against the RTO, restore commands and the compliance report; a
+browser signs in with daemon.token) are served on daemon.listen (default
+127.0.0.1:9847).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/clock"
 	"github.com/coffer-backup/coffer/internal/human"
 	"github.com/coffer-backup/coffer/manifest"
+	"github.com/coffer-backup/coffer/restore"
 	"github.com/coffer-backup/coffer/storage"
 )
 
@@ -144,7 +144,7 @@ func statusOf(ctx context.Context, cfg *config.Config, j *config.Job, now time.T
 		if len(st.LastBackup.Missing) > 0 {
 			st.Problems = append(st.Problems, "newest backup missing from "+strings.Join(st.LastBackup.Missing, ", "))
 		}
-		st.Restore, st.StockTools = restoreCommands(cfg, j, b.Destinations, b.Manifest)
+		st.Restore, st.StockTools = restore.Commands(cfg, j, b.Destinations, b.Manifest)
 	}
 	st.Untrusted, st.Incomplete = problemsOf(c)
 	for _, u := range st.Untrusted {
@@ -183,50 +183,6 @@ func findDest(dests []storage.Destination, name string) *storage.Destination {
 		}
 	}
 	return nil
-}
-
-// restoreCommands are the commands that restore m into a new database:
-// with Coffer, and with the stock tools from the first of the job's
-// destinations that holds it (present lists those).
-func restoreCommands(cfg *config.Config, j *config.Job, present []string, m *manifest.Manifest) (string, string) {
-	cfgPath, _ := filepath.Abs(cfg.Path)
-	identity := j.Drill.IdentityFile
-	if identity == "" {
-		identity = "/path/to/identity.txt"
-	}
-	target := "NEW_DATABASE"
-	load := "| pg_restore -d NEW_DATABASE"
-	switch m.Source.Format {
-	case "pg-plain":
-		load = "| psql -d NEW_DATABASE"
-	case "sql":
-		load = "| mariadb NEW_DATABASE"
-	case "sqlite":
-		target, load = "/path/to/restored.sqlite", "> /path/to/restored.sqlite"
-	}
-	coffer := fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s --target %s", cfgPath, j.Name, m.ID, identity, target)
-	if m.Source.Kind == "exec" {
-		coffer = fmt.Sprintf("coffer restore --config %s --job %s --id %s --identity %s -o dump.%s", cfgPath, j.Name, m.ID, identity, m.Source.Format)
-		load = "> dump." + m.Source.Format
-	}
-	i := slices.IndexFunc(j.Destinations, func(n string) bool { return slices.Contains(present, n) })
-	if i < 0 {
-		return coffer, ""
-	}
-	d := cfg.Destinations[j.Destinations[i]]
-	key := m.Payload.Key
-	if d.Prefix != "" {
-		key = d.Prefix + "/" + key
-	}
-	fetch := "cat " + filepath.Join(d.Path, key)
-	if d.Type == "s3" {
-		endpoint := ""
-		if d.Endpoint != "" {
-			endpoint = " --endpoint-url " + d.Endpoint
-		}
-		fetch = fmt.Sprintf("aws s3 cp%s s3://%s/%s -", endpoint, d.Bucket, key)
-	}
-	return coffer, fmt.Sprintf("%s | age -d -i %s | zstd -d %s", fetch, identity, load)
 }
 
 // printStatus writes one job's status for a person.

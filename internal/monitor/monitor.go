@@ -41,8 +41,12 @@ type Options struct {
 	// contain secrets: name the failing part, not its credentials or URL
 	// query.
 	Ready func(ctx context.Context) error
-	// Log receives start-up, refusal (debug) and server errors; nil
-	// discards them.
+	// Page, when set, serves the daemon's page: GET / and GET
+	// /download/... . Browsers log in with the token through the login
+	// form (POST /login) and get a session cookie; see the package doc.
+	Page http.Handler
+	// Log receives start-up, refusal (debug), login (info) and server
+	// errors; nil discards them.
 	Log *zap.Logger
 }
 
@@ -142,41 +146,85 @@ func handler(opts Options, log *zap.Logger, errLog promhttp.Logger) http.Handler
 		MaxRequestsInFlight: 4,
 		Timeout:             20 * time.Second,
 	}))
-	return guard(opts, log, mux)
+	gt := newGate(opts, log, mux)
+	if opts.Page != nil {
+		mux.Handle("GET /{$}", opts.Page)
+		mux.Handle("GET /download/", opts.Page)
+		mux.HandleFunc("POST /login", gt.login)
+		mux.HandleFunc("POST /logout", gt.logout)
+	}
+	return gt
 }
 
-// guard applies the address allow list and the token to every request.
-func guard(opts Options, log *zap.Logger, next http.Handler) http.Handler {
-	var want [sha256.Size]byte
-	if !opts.Token.IsZero() {
-		want = sha256.Sum256([]byte(opts.Token.Reveal()))
+// gate applies the address allow list and the token (or a browser
+// session) to every request.
+type gate struct {
+	allow    []netip.Prefix
+	hasToken bool
+	want     [sha256.Size]byte // the token's SHA-256
+	page     bool              // a page is served: sessions and the login form
+	sessions *sessions
+	log      *zap.Logger
+	next     http.Handler
+}
+
+func newGate(opts Options, log *zap.Logger, next http.Handler) *gate {
+	g := &gate{allow: opts.Allow, hasToken: !opts.Token.IsZero(), page: opts.Page != nil,
+		sessions: newSessions(nil), log: log, next: next}
+	if g.hasToken {
+		g.want = sha256.Sum256([]byte(opts.Token.Reveal()))
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(opts.Allow) > 0 && !allowed(r.RemoteAddr, opts.Allow) {
-			log.Debug("monitor: client address not allowed", zap.String("remote", r.RemoteAddr))
-			text(w, http.StatusForbidden, "forbidden")
-			return
-		}
-		if !opts.Token.IsZero() {
-			got, ok := bearer(r.Header.Get("Authorization"))
-			// Hashing first makes the comparison constant-time whatever
-			// the lengths.
-			sum := sha256.Sum256([]byte(got))
-			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-				challenge := `Bearer realm="coffer"`
-				reason := "no bearer token"
-				if ok {
-					challenge += `, error="invalid_token"`
-					reason = "wrong bearer token"
-				}
-				log.Debug("monitor: "+reason, zap.String("remote", r.RemoteAddr))
-				w.Header().Set("WWW-Authenticate", challenge)
-				text(w, http.StatusUnauthorized, "unauthorized")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return g
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(g.allow) > 0 && !allowed(r.RemoteAddr, g.allow) {
+		g.log.Debug("monitor: client address not allowed", zap.String("remote", r.RemoteAddr))
+		text(w, http.StatusForbidden, "forbidden")
+		return
+	}
+	if !g.hasToken {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	if g.page && r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/logout") {
+		g.next.ServeHTTP(w, r) // they check the token, or need none
+		return
+	}
+	got, ok := bearer(r.Header.Get("Authorization"))
+	// Hashing first makes the comparison constant-time whatever the
+	// lengths.
+	sum := sha256.Sum256([]byte(got))
+	if ok && subtle.ConstantTimeCompare(sum[:], g.want[:]) == 1 {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	if !ok && g.page && g.sessions.valid(r) {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	challenge := `Bearer realm="coffer"`
+	reason := "no bearer token"
+	if ok {
+		challenge += `, error="invalid_token"`
+		reason = "wrong bearer token"
+	}
+	g.log.Debug("monitor: "+reason, zap.String("remote", r.RemoteAddr))
+	w.Header().Set("WWW-Authenticate", challenge)
+	if ok || !g.page || monitorPath(r.URL.Path) {
+		text(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	if _, err := r.Cookie(SessionCookie); err == nil {
+		http.SetCookie(w, cookie(r, "", time.Time{}, 0)) // expired or unknown
+	}
+	serveLogin(w, http.StatusUnauthorized, false)
+}
+
+// monitorPath reports whether path is one of the endpoints for machines,
+// which answer a refusal in plain text, not with the login form.
+func monitorPath(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // allowed reports whether the peer address remote ("ip:port") is in one of

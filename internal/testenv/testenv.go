@@ -302,3 +302,34 @@ func pollHTTP(client *http.Client, url string, d time.Duration) error {
 	}
 	return last
 }
+
+// Chromium returns the path of Debian's chromium (scripts/services.sh
+// installs it), skipping the test without it, failing it in CI.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("chromium")
+	if err != nil {
+		Missing(t, "the chromium command (Debian package chromium; scripts/services.sh installs it)")
+	}
+	return p
+}
+
+// RunChromium runs headless chromium (bin, from Chromium) with args,
+// in a fresh profile and home directory, and returns its standard output
+// (e.g. the DOM with --dump-dom). It fails the test with chromium's
+// standard error when chromium fails or takes over two minutes.
+func RunChromium(t testing.TB, bin string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+		"--force-color-profile=srgb", "--user-data-dir=" + t.TempDir()}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.Bytes()
+}
