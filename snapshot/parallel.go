@@ -42,6 +42,10 @@ type LoadReport struct {
 	Jobs int `json:"jobs"`
 	// Steps are the Load's steps with their times, in order.
 	Steps []LoadStep `json:"steps,omitempty"`
+	// DataOffsets is how many data blocks' offsets a parallel restore
+	// filled in in its spool file's table of contents, so that its
+	// workers seek to them (0: none, and the workers read their way).
+	DataOffsets int `json:"data_offsets,omitempty"`
 	// Fallback says why a parallel restore that was asked for streamed
 	// instead (no room for the spool, a plain-format dump, ...).
 	Fallback string `json:"fallback,omitempty"`

@@ -69,6 +69,9 @@ func TestPostgresParallelLoad(t *testing.T) {
 	if rep.Jobs != 2 || rep.Fallback != "" || len(rep.Steps) != 4 {
 		t.Fatalf("load report %+v, want 2 workers and 4 steps (spool, pre-data, data, post-data)", rep)
 	}
+	if rep.DataOffsets < 3 {
+		t.Errorf("load report %+v: %d data offsets set in the spool, want one per table (3)", rep, rep.DataOffsets)
+	}
 	if left := spoolLeft(t, spool); len(left) != 0 {
 		t.Fatalf("spool files left: %v", left)
 	}

@@ -29,17 +29,33 @@ type pgArchiveCounter struct {
 	w      io.Writer
 	pw     *io.PipeWriter
 	done   chan struct{}
+	p      *pgArchiveParser
 	counts []dumpinfo.TableRows
 	err    error
 }
 
-// newPGArchiveCounter starts the parser; finish must be called.
+// newPGArchiveCounter starts the parser, counting rows; finish must be
+// called.
 func newPGArchiveCounter(w io.Writer) *pgArchiveCounter {
+	return startPGArchiveParser(w, &pgArchiveParser{countRows: true})
+}
+
+// newPGOffsetRecorder starts a parser that records where each data block
+// begins instead of counting rows (see pgDataOffsets); finish must be
+// called, then offsets.
+func newPGOffsetRecorder(w io.Writer) *pgArchiveCounter {
+	return startPGArchiveParser(w, &pgArchiveParser{offsets: &pgDataOffsets{}})
+}
+
+// startPGArchiveParser runs p over what is written to the returned
+// counter, on a goroutine of its own.
+func startPGArchiveParser(w io.Writer, p *pgArchiveParser) *pgArchiveCounter {
 	pr, pw := io.Pipe()
-	c := &pgArchiveCounter{w: w, pw: pw, done: make(chan struct{})}
+	c := &pgArchiveCounter{w: w, pw: pw, done: make(chan struct{}), p: p}
+	p.src = &countingReader{r: pr}
+	p.r = bufio.NewReaderSize(p.src, 256<<10)
 	go func() {
 		defer close(c.done)
-		p := &pgArchiveParser{r: bufio.NewReaderSize(pr, 256<<10)}
 		c.counts, c.err = p.parse()
 		// Unblock the writer and make its later writes fail fast.
 		pr.CloseWithError(errParserStopped)
@@ -64,6 +80,28 @@ func (c *pgArchiveCounter) finish() ([]dumpinfo.TableRows, error) {
 	c.pw.Close()
 	<-c.done
 	return c.counts, c.err
+}
+
+// offsets returns what a recorder (newPGOffsetRecorder) found, after
+// finish: nil when the archive could not be read to its end.
+func (c *pgArchiveCounter) offsets() *pgDataOffsets {
+	<-c.done
+	if c.err != nil {
+		return nil
+	}
+	return c.p.offsets
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // errUnsupportedArchive marks an archive the parser does not read.
@@ -93,7 +131,12 @@ type pgTableData struct {
 }
 
 type pgArchiveParser struct {
-	r       *bufio.Reader
+	r   *bufio.Reader
+	src *countingReader // under r, for positions; nil when none are recorded
+	// countRows counts the COPY rows of each table's data.
+	countRows bool
+	// offsets, when set, records where the data blocks begin.
+	offsets *pgDataOffsets
 	version int
 	intSize int
 	offSize int
@@ -134,6 +177,10 @@ func (p *pgArchiveParser) header() error {
 		return eof(err)
 	}
 	p.intSize, p.offSize = int(sizes[0]), int(sizes[1])
+	if p.offsets != nil {
+		p.offsets.offSize = p.offSize
+		p.offsets.slots, p.offsets.blocks = map[int64]int64{}, map[int64]int64{}
+	}
 	if p.intSize < 1 || p.intSize > 8 || p.offSize < 1 || p.offSize > 8 {
 		return fmt.Errorf("%w: integer size %d, offset size %d", errUnsupportedArchive, p.intSize, p.offSize)
 	}
@@ -240,8 +287,16 @@ func (p *pgArchiveParser) toc() error {
 			}
 		}
 		// Data offset: a flag byte and offSize bytes.
-		if _, err := p.r.Discard(1 + p.offSize); err != nil {
+		at := p.pos()
+		flag, err := p.r.ReadByte()
+		if err != nil {
 			return eof(err)
+		}
+		if _, err := p.r.Discard(p.offSize); err != nil {
+			return eof(err)
+		}
+		if p.offsets != nil && flag == pgOffsetNotSet {
+			p.offsets.slots[id] = at
 		}
 		name := schema + "." + tag
 		switch desc {
@@ -267,6 +322,7 @@ const maxPGName = 1024
 // of the table data blocks.
 func (p *pgArchiveParser) data() error {
 	for {
+		at := p.pos()
 		kind, err := p.r.ReadByte()
 		if err == io.EOF {
 			return nil
@@ -278,13 +334,21 @@ func (p *pgArchiveParser) data() error {
 		if err != nil {
 			return err
 		}
+		if p.offsets != nil {
+			if _, seen := p.offsets.blocks[id]; !seen {
+				p.offsets.blocks[id] = at
+			}
+		}
 		switch kind {
 		case pgBlockData:
-			var lines copyLines
-			if err := p.chunks(&lines); err != nil {
+			var lines *copyLines
+			if p.countRows {
+				lines = &copyLines{}
+			}
+			if err := p.chunks(lines); err != nil {
 				return fmt.Errorf("block of entry %d: %w", id, err)
 			}
-			if t := p.tables[id]; t != nil {
+			if t := p.tables[id]; t != nil && lines != nil {
 				t.rows += lines.rows
 			}
 		case pgBlockBlobs:
@@ -449,6 +513,14 @@ func (p *pgArchiveParser) skip(n int64) error {
 		return eof(err)
 	}
 	return nil
+}
+
+// pos is the position in the archive of the next byte the parser reads.
+func (p *pgArchiveParser) pos() int64 {
+	if p.src == nil {
+		return 0
+	}
+	return p.src.n - int64(p.r.Buffered())
 }
 
 // eof turns an end of input inside a structure into io.ErrUnexpectedEOF.

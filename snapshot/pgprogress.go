@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/progress"
 )
@@ -65,29 +66,90 @@ var pgRestoreChatter = []string{
 	"disabling triggers", "enabling triggers", "dropping ",
 }
 
-// pgRestoreLines returns a child.lines function for pg_restore --verbose
-// --jobs that counts in m, once each, the items of ids that a worker
-// reports finished ("finished item ID DESC TAG"), and drops the other
-// progress messages.
-func pgRestoreLines(m *progress.Meter, ids map[int]bool) func([]byte) bool {
-	done := map[int]bool{}
-	return func(line []byte) bool {
-		msg, ok := bytes.CutPrefix(line, []byte("pg_restore: "))
-		if !ok {
-			return true
-		}
-		if rest, ok := bytes.CutPrefix(msg, []byte("finished item ")); ok {
-			id, _, _ := bytes.Cut(rest, []byte(" "))
-			if n, err := strconv.Atoi(string(id)); err == nil && ids[n] && !done[n] {
-				done[n] = true
-				m.Add(1)
-			}
-		}
-		for _, c := range pgRestoreChatter {
-			if bytes.HasPrefix(msg, []byte(c)) {
-				return false
-			}
-		}
+// pgRestoreRun follows one pg_restore --verbose --jobs run over the data
+// and post-data sections together, in which workers build one table's
+// indexes while others still load tables. It counts the tables, then the
+// indexes and constraints, that the workers report finished ("finished
+// item ID DESC TAG"), once each, and notes when the last table finished:
+// the end of the data step. Its lines method is a child.lines function;
+// it drops pg_restore's progress chatter and keeps the rest (errors and
+// their context) for the error message.
+type pgRestoreRun struct {
+	m          *progress.Meter
+	toc        pgTOC
+	post       progress.Phase // started when the last table has finished
+	now        func() time.Time
+	data, idx  map[int]bool // finished
+	dataEnd    time.Time    // when the last table finished; zero until then
+	postLoaded bool         // post phase started
+}
+
+// newPGRestoreRun starts counting the tables of toc in m under phase data,
+// and moves to phase post when the last one finished.
+func newPGRestoreRun(m *progress.Meter, toc pgTOC, data, post progress.Phase) *pgRestoreRun {
+	r := &pgRestoreRun{m: m, toc: toc, post: post, now: time.Now, data: map[int]bool{}, idx: map[int]bool{}}
+	data.Total = int64(len(toc.data))
+	r.post.Total = int64(len(toc.post))
+	m.Start(data)
+	if len(toc.data) == 0 {
+		r.dataFinished()
+	}
+	return r
+}
+
+// dataFinished ends the data step: the post-data phase starts, counting
+// the indexes and constraints already built beside the loads.
+func (r *pgRestoreRun) dataFinished() {
+	r.dataEnd = r.now()
+	r.postLoaded = true
+	r.m.Start(r.post)
+	r.m.Add(int64(len(r.idx)))
+}
+
+func (r *pgRestoreRun) lines(line []byte) bool {
+	msg, ok := bytes.CutPrefix(line, []byte("pg_restore: "))
+	if !ok {
 		return true
 	}
+	if rest, ok := bytes.CutPrefix(msg, []byte("finished item ")); ok {
+		id, _, _ := bytes.Cut(rest, []byte(" "))
+		if n, err := strconv.Atoi(string(id)); err == nil {
+			r.finished(n)
+		}
+	}
+	return pgRestoreQuiet(line)
+}
+
+// finished counts item n once.
+func (r *pgRestoreRun) finished(n int) {
+	switch {
+	case r.toc.data[n] && !r.data[n]:
+		r.data[n] = true
+		if !r.postLoaded {
+			r.m.Add(1)
+			if len(r.data) == len(r.toc.data) {
+				r.dataFinished()
+			}
+		}
+	case r.toc.post[n] && !r.idx[n]:
+		r.idx[n] = true
+		if r.postLoaded {
+			r.m.Add(1)
+		}
+	}
+}
+
+// pgRestoreQuiet is a child.lines function that drops pg_restore
+// --verbose's progress chatter and keeps the rest.
+func pgRestoreQuiet(line []byte) bool {
+	msg, ok := bytes.CutPrefix(line, []byte("pg_restore: "))
+	if !ok {
+		return true
+	}
+	for _, c := range pgRestoreChatter {
+		if bytes.HasPrefix(msg, []byte(c)) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,8 +1,11 @@
 package snapshot
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/progress"
 )
@@ -57,8 +60,8 @@ func TestParsePGTOC(t *testing.T) {
 // an error with its context is kept.
 func TestPGRestoreLines(t *testing.T) {
 	m := progress.NewMeter()
-	m.Start(progress.Phase{Name: "pg_restore data", Unit: "tables", Total: 2})
-	lines := pgRestoreLines(m, map[int]bool{3356: true, 3357: true})
+	toc := pgTOC{data: map[int]bool{3356: true, 3357: true}, post: map[int]bool{3206: true}}
+	lines := newPGRestoreRun(m, toc, progress.Phase{Name: "pg_restore data", Unit: "tables"}, progress.Phase{Name: "pg_restore post-data"}).lines
 	var kept []string
 	for line := range strings.Lines(`pg_restore: connecting to database for restore
 pg_restore: implied data-only restore
@@ -123,5 +126,35 @@ func TestLineWriter(t *testing.T) {
 	w.flush()
 	if len(seen) != 4 || !strings.HasSuffix(tail.String(), strings.Repeat("x", tailKeep)) {
 		t.Errorf("a line longer than maxLine: scanned (%d lines seen) or not kept", len(seen))
+	}
+}
+
+// TestPGRestoreRunPhases: in one run over the data and post-data
+// sections, indexes finished while tables still load are counted when
+// the post-data phase starts, which is when the last table finished.
+func TestPGRestoreRunPhases(t *testing.T) {
+	m := progress.NewMeter()
+	toc := pgTOC{data: map[int]bool{1: true, 2: true}, post: map[int]bool{10: true, 11: true, 12: true}}
+	r := newPGRestoreRun(m, toc,
+		progress.Phase{Name: "pg_restore data", Unit: "tables"},
+		progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints"})
+	clock := time.Date(2026, 12, 3, 2, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return clock }
+	for i, id := range []int{10, 1, 11, 1, 2, 12, 99} {
+		clock = clock.Add(time.Second)
+		r.lines([]byte(fmt.Sprintf("pg_restore: finished item %d X", id)))
+		if id == 2 && !r.dataEnd.Equal(clock) {
+			t.Fatalf("after line %d the data step did not end", i)
+		}
+	}
+	want := []progress.Count{
+		{Phase: progress.Phase{Name: "pg_restore data", Unit: "tables", Total: 2}, Done: 2},
+		{Phase: progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints", Total: 3}, Done: 3},
+	}
+	if got := m.Phases(); !slices.Equal(got, want) {
+		t.Fatalf("phases %+v, want %+v", got, want)
+	}
+	if want := time.Date(2026, 12, 3, 2, 0, 5, 0, time.UTC); !r.dataEnd.Equal(want) {
+		t.Errorf("data step ended %v, want %v (when table 2 finished)", r.dataEnd, want)
 	}
 }

@@ -330,18 +330,23 @@ func (l *pgLoader) into() string {
 
 // loadParallel writes r to a spool file (r checks sizes and hashes as it
 // is read, and fails instead of ending when a check fails, so the database
-// is not touched until the whole dump is proven), then runs pg_restore on
-// the file in its three sections: pre-data (one worker: the schema),
-// data (l.par.Jobs workers: one table each) and post-data (l.par.Jobs
-// workers: indexes and constraints built side by side). The spool file is
-// removed when Load returns, whatever happened (a cancelled context, as
-// on SIGTERM, included).
+// is not touched until the whole dump is proven), fills in the data
+// offsets that pg_dump could not write to a pipe (see pgDataOffsets), then
+// runs pg_restore on
+// the file twice: the pre-data section (the schema, which pg_restore runs
+// in one worker anyway), then the data and post-data sections together
+// with l.par.Jobs workers, so that one table's indexes are built while
+// other tables still load. The spool file is removed when Load returns,
+// whatever happened (a cancelled context, as on SIGTERM, included).
 //
-// With a progress.Meter in ctx, the spool renames the restore's download
-// phase and each section is a phase of its own; the data and post-data
-// sections count the tables, and the indexes and constraints, that
-// pg_restore --verbose reports finished, of the totals in the archive's
-// table of contents (pg_restore --list).
+// The steps reported are the spool, the schema, the data (until the last
+// table finished loading) and the post-data (the indexes and constraints
+// still to build after that), told apart by pg_restore --verbose's
+// "finished item" messages against the archive's table of contents
+// (pg_restore --list). With a progress.Meter in ctx, the spool renames
+// the restore's download phase, and the data and post-data phases count
+// the tables, and then the indexes and constraints, finished of the
+// totals in the table of contents.
 func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	path, err := lookTool("pg_restore")
 	if err != nil {
@@ -356,7 +361,14 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	meter.Retitle("download and spool")
 	t := stepTimer{rep: &l.rep}
 	t.begin()
-	_, err = io.Copy(f, r)
+	rec := newPGOffsetRecorder(f)
+	_, err = io.Copy(rec, r)
+	rec.finish()
+	if offsets := rec.offsets(); err == nil && offsets != nil {
+		// An archive the parser cannot read keeps its unset offsets:
+		// pg_restore finds the data by reading, only more slowly.
+		l.rep.DataOffsets, err = offsets.patch(f)
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("spool %s: %w", f.Name(), cerr)
 	}
@@ -365,39 +377,42 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	}
 	t.end("download and spool")
 	l.rep.Jobs = l.par.Jobs
-	var toc pgTOC
-	if meter != nil {
-		// Without the table of contents the sections show their time only.
-		toc, _ = readPGTOC(ctx, path, f.Name())
+	run := func(args []string, lines func([]byte) bool) error {
+		c := child{name: "pg_restore", path: path, env: append(l.p.env(), "LC_ALL=C"), secrets: []string{l.p.password}, lines: lines,
+			args: append([]string{"--no-owner", "--exit-on-error", "--no-password", "--dbname=dbname=" + conninfoQuote(l.into())}, args...)}
+		_, err := c.output(ctx)
+		return err
 	}
-	for _, sec := range []struct {
-		name, section string
-		phase, unit   string // as progress shows it
-		items         map[int]bool
-	}{
-		{"pg_restore pre-data (schema)", "pre-data", "pg_restore pre-data (schema)", "", nil},
-		{"pg_restore data", "data", "pg_restore data", "tables", toc.data},
-		{"pg_restore post-data (indexes, constraints)", "post-data", "pg_restore post-data", "indexes and constraints", toc.post},
-	} {
-		c := child{name: "pg_restore", path: path, env: l.p.env(), secrets: []string{l.p.password},
-			args: []string{"--no-owner", "--exit-on-error", "--no-password", "--section=" + sec.section,
-				"--jobs=" + strconv.Itoa(l.par.Jobs), "--dbname=dbname=" + conninfoQuote(l.into())}}
-		ph := progress.Phase{Name: sec.phase}
-		if meter != nil && sec.items != nil {
-			// Count the items the workers finish, from messages in
-			// English whatever the locale.
-			ph.Unit, ph.Total = sec.unit, int64(len(sec.items))
-			c.args = append(c.args, "--verbose")
-			c.env = append(c.env, "LC_ALL=C")
-			c.lines = pgRestoreLines(meter, sec.items)
-		}
-		c.args = append(c.args, f.Name())
-		meter.Start(ph)
-		if _, err := c.output(ctx); err != nil {
-			return fmt.Errorf("%s: %w", sec.name, err)
-		}
-		t.end(sec.name)
+	meter.Start(progress.Phase{Name: "pg_restore pre-data (schema)"})
+	if err := run([]string{"--section=pre-data", f.Name()}, nil); err != nil {
+		return fmt.Errorf("pg_restore pre-data (schema): %w", err)
 	}
+	t.end("pg_restore pre-data (schema)")
+	sections := []string{"--section=data", "--section=post-data", "--jobs=" + strconv.Itoa(l.par.Jobs), "--verbose", f.Name()}
+	toc, err := readPGTOC(ctx, path, f.Name())
+	if err != nil {
+		// Without the table of contents the two sections are one step.
+		const step = "pg_restore data and post-data"
+		meter.Start(progress.Phase{Name: step})
+		if err := run(sections, pgRestoreQuiet); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		t.end(step)
+		return nil
+	}
+	pr := newPGRestoreRun(meter, toc,
+		progress.Phase{Name: "pg_restore data", Unit: "tables"},
+		progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints"})
+	if err := run(sections, pr.lines); err != nil {
+		return fmt.Errorf("pg_restore data and post-data: %w", err)
+	}
+	end := time.Now()
+	if pr.dataEnd.IsZero() || pr.dataEnd.After(end) {
+		pr.dataEnd = end // no "finished" line for the last table: count it all as data
+	}
+	l.rep.Steps = append(l.rep.Steps,
+		LoadStep{Name: "pg_restore data", Seconds: pr.dataEnd.Sub(t.start).Seconds()},
+		LoadStep{Name: "pg_restore post-data (indexes, constraints)", Seconds: end.Sub(pr.dataEnd).Seconds()})
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -77,17 +79,96 @@ func (s *pgScratch) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) erro
 }
 
 // Tables counts the rows of every table of the scratch database with the
-// code that counts them at backup time.
+// code that counts them at backup time. With a parallel restore asked
+// for (SetParallel), as many connections as it had workers count the
+// tables side by side, all in the first one's snapshot
+// (pg_export_snapshot), so the counts are those of one moment as with one
+// connection.
 func (s *pgScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
 	var counts []dumpinfo.TableRows
 	err := s.readOnly(ctx, func(tx pgx.Tx) (err error) {
-		counts, err = pgCountTables(ctx, tx)
+		if s.l.par.Jobs <= 1 {
+			counts, err = pgCountTables(ctx, tx)
+			return err
+		}
+		counts, err = s.countParallel(ctx, tx, s.l.par.Jobs)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count rows in %s: %w", s, err)
 	}
 	return newTables(MethodScratch, counts), nil
+}
+
+// countParallel counts the tables listed in tx with tx and workers-1 more
+// connections that share its snapshot.
+func (s *pgScratch) countParallel(ctx context.Context, tx pgx.Tx, workers int) ([]dumpinfo.TableRows, error) {
+	names, err := pgListTables(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var snapshot string
+	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	counts := make([]dumpinfo.TableRows, len(names))
+	next := make(chan int, len(names))
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	count := func(tx pgx.Tx) error {
+		for i := range next {
+			n, err := pgCountTable(ctx, tx, names[i])
+			if err != nil {
+				return err
+			}
+			counts[i] = dumpinfo.TableRows{Name: names[i][0] + "." + names[i][1], Rows: n}
+		}
+		return nil
+	}
+	// The first failure cancels the others, whose errors then only say so.
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	// A helper that cannot connect or share the snapshot (a connection
+	// limit, say) leaves its share to the others: the first connection
+	// counts until no table is left.
+	var wg sync.WaitGroup
+	for range min(workers, len(names)) - 1 {
+		wg.Go(func() {
+			_ = s.readOnly(ctx, func(tx pgx.Tx) error {
+				// Must come first in the transaction; the id is the
+				// server's own (digits, hex and dashes).
+				if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(snapshot, "'", "''")+"'"); err != nil {
+					return err
+				}
+				if err := pgCountSetup(ctx, tx); err != nil {
+					return err
+				}
+				fail(count(tx))
+				return nil
+			})
+		})
+	}
+	fail(count(tx))
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return counts, nil
 }
 
 // Query runs one statement in a read-only transaction that is rolled back,

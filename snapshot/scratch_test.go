@@ -116,10 +116,14 @@ func sqliteEngine(t *testing.T) engine {
 var engines = []struct {
 	name string
 	new  func(t *testing.T) engine
+	// jobs asks the scratch for a parallel restore (SetParallel), which
+	// also counts the tables on that many connections.
+	jobs int
 }{
-	{"postgres", postgresEngine},
-	{"mysql", mariaDBEngine},
-	{"sqlite", sqliteEngine},
+	{"postgres", postgresEngine, 0},
+	{"postgres-jobs-3", postgresEngine, 3},
+	{"mysql", mariaDBEngine, 0},
+	{"sqlite", sqliteEngine, 0},
 }
 
 // A drill's life: dump, load into a fresh scratch database, the scratch's
@@ -143,6 +147,9 @@ func TestScratchDrill(t *testing.T) {
 				t.Fatalf("Exists before Prepare = %v, %v", ok, err)
 			}
 			l := s.Loader()
+			if e.jobs > 0 {
+				l.(snapshot.ParallelLoader).SetParallel(snapshot.Parallel{Jobs: e.jobs, SpoolDir: t.TempDir()}, int64(len(data)), 0)
+			}
 			if err := l.Prepare(ctx); err != nil {
 				t.Fatalf("Prepare: %v", err)
 			}
@@ -151,6 +158,9 @@ func TestScratchDrill(t *testing.T) {
 			}
 			if err := l.Load(ctx, bytes.NewReader(data)); err != nil {
 				t.Fatalf("Load: %v", err)
+			}
+			if rep := l.(snapshot.Reporter).LoadReport(); e.jobs > 0 && rep.Jobs != e.jobs {
+				t.Fatalf("load report %+v, want %d workers", rep, e.jobs)
 			}
 
 			got, err := s.Tables(ctx)
@@ -224,6 +234,9 @@ func TestScratchDrill(t *testing.T) {
 // and leaves it as it was.
 func TestScratchRefusesExisting(t *testing.T) {
 	for _, e := range engines {
+		if e.jobs > 0 {
+			continue // Prepare does not depend on the workers
+		}
 		t.Run(e.name, func(t *testing.T) {
 			en := e.new(t)
 			info, _, dumped := dumpCounted(t, en.source)

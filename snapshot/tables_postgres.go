@@ -35,6 +35,23 @@ const pgTablesQuery = `
 // transaction of the scratch database, so both count the same tables the
 // same way.
 func pgCountTables(ctx context.Context, tx pgx.Tx) ([]dumpinfo.TableRows, error) {
+	names, err := pgListTables(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	counts := make([]dumpinfo.TableRows, 0, len(names))
+	for _, id := range names {
+		n, err := pgCountTable(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		counts = append(counts, dumpinfo.TableRows{Name: id[0] + "." + id[1], Rows: n})
+	}
+	return counts, nil
+}
+
+// pgCountSetup readies tx for counting rows.
+func pgCountSetup(ctx context.Context, tx pgx.Tx) error {
 	for _, q := range []string{
 		// Like pg_dump: a table under row-level security fails rather
 		// than counting only the rows a policy shows.
@@ -43,8 +60,17 @@ func pgCountTables(ctx context.Context, tx pgx.Tx) ([]dumpinfo.TableRows, error)
 		"SET LOCAL statement_timeout = 0",
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
-			return nil, fmt.Errorf("%s: %w", q, err)
+			return fmt.Errorf("%s: %w", q, err)
 		}
+	}
+	return nil
+}
+
+// pgListTables readies tx for counting (pgCountSetup) and lists the
+// tables pgTablesQuery finds, as schema and name.
+func pgListTables(ctx context.Context, tx pgx.Tx) ([]pgx.Identifier, error) {
+	if err := pgCountSetup(ctx, tx); err != nil {
+		return nil, err
 	}
 	rows, err := tx.Query(ctx, pgTablesQuery)
 	if err != nil {
@@ -58,13 +84,14 @@ func pgCountTables(ctx context.Context, tx pgx.Tx) ([]dumpinfo.TableRows, error)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	counts := make([]dumpinfo.TableRows, 0, len(names))
-	for _, id := range names {
-		var n int64
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM ONLY "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count rows of %s.%s: %w", id[0], id[1], err)
-		}
-		counts = append(counts, dumpinfo.TableRows{Name: id[0] + "." + id[1], Rows: n})
+	return names, nil
+}
+
+// pgCountTable counts the rows of table id (schema, name) in tx.
+func pgCountTable(ctx context.Context, tx pgx.Tx, id pgx.Identifier) (int64, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM ONLY "+id.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rows of %s.%s: %w", id[0], id[1], err)
 	}
-	return counts, nil
+	return n, nil
 }

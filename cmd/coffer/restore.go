@@ -218,8 +218,11 @@ func loadSteps(l snapshot.LoadReport) string {
 	for _, st := range l.Steps {
 		s += fmt.Sprintf("  %-44s %s\n", st.Name, human.Seconds(st.Seconds))
 	}
-	if l.Jobs > 1 {
-		s += fmt.Sprintf("  (%d pg_restore workers)\n", l.Jobs)
+	switch {
+	case l.Jobs > 1 && l.DataOffsets > 0:
+		s += fmt.Sprintf("  (%d pg_restore workers; the spool's data offsets filled in for %d entries, so workers seek to their tables)\n", l.Jobs, l.DataOffsets)
+	case l.Jobs > 1:
+		s += fmt.Sprintf("  (%d pg_restore workers; the spool's data offsets unknown, so workers read their way to their tables)\n", l.Jobs)
 	}
 	return s
 }
