@@ -58,9 +58,9 @@ type Reporter interface {
 
 // TablesPerWorker is how many tables a dump needs per pg_restore worker
 // before a parallel restore is worth its spool file. Measured on a 2-core
-// machine: a 2-table database restored in 1.12 times the time of one
-// stream with 2 workers (the spool and the section boundaries cost more
-// than the one extra worker gains), a 40-table one in 0.90 times.
+// machine: a 2-table database restored in 19.5 s with 2 workers against
+// 18.1-18.6 s as one stream (the spool costs more than the one extra
+// worker gains), a 40-table one in 0.82 times the stream's time.
 const TablesPerWorker = 2
 
 // spoolMargin is the free space a spool leaves: the file system is not

@@ -20,9 +20,9 @@ const (
 // Without the offsets, each pg_restore --jobs worker finds a table's data
 // by reading the archive from the last block it knows, one block header
 // at a time; pg_dump writes a block for every row, so on a 1.3 GB
-// database of 40 tables the workers spent 15 CPU seconds in reads and
-// seeks, and the restore took 1.37 times as long as from a file whose
-// offsets were set. Filled in, each worker seeks straight to its table.
+// database of 40 tables pg_restore -j2 spent 14.9 CPU seconds (1.4 from
+// a file with the offsets set) and took 1.4 times as long. Filled in,
+// each worker seeks straight to its table.
 type pgDataOffsets struct {
 	offSize int
 	// slots maps a dump id to the position of its TOC entry's offset

@@ -18,14 +18,14 @@ func TestMemoryLimit(t *testing.T) {
 	for _, tc := range []struct {
 		concurrent int
 		want       int64
-	}{{0, 40 * mib}, {1, 40 * mib}, {2, 60 * mib}} {
+	}{{0, 44 * mib}, {1, 44 * mib}, {2, 64 * mib}} {
 		cfg := &config.Config{Destinations: dests}
 		cfg.Daemon.MaxConcurrent = tc.concurrent
 		if got := memoryLimit(cfg); got != tc.want {
 			t.Errorf("max_concurrent %d: limit %d MiB, want %d MiB", tc.concurrent, got/mib, tc.want/mib)
 		}
 	}
-	if defaultMemoryLimit != 40*mib {
-		t.Errorf("default limit %d MiB, want 40 MiB (a backup to two buckets)", defaultMemoryLimit/mib)
+	if defaultMemoryLimit != 44*mib {
+		t.Errorf("default limit %d MiB, want 44 MiB (a backup to two buckets)", defaultMemoryLimit/mib)
 	}
 }

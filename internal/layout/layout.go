@@ -3,7 +3,7 @@
 // layout is spelled out; every other package builds and parses keys with it.
 //
 //	<job>/<backup-id>/payload.<format>.zst.age      age(zstd(dump)); standard formats (the zstd stream is a
-//	                                                sequence of independent 1 MiB frames, which every zstd decoder reads as one)
+//	                                                sequence of independent 256 KiB frames, which every zstd decoder reads as one)
 //	<job>/<backup-id>/manifest.json                 written last, create-only: its presence makes the backup exist
 //	_coffer/audit/<host>/<time>-<random>.jsonl      audit trail shipped by each host (JSON lines, hash-chained)
 //	_coffer/audit/<host>/<time>-<random>.head.json  its signed head (object SHA-256, chain head)

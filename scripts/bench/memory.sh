@@ -29,13 +29,19 @@ YAML
         timed "$work/rm-$b.$i" "${bins[$b]}" backup --config "$work/coffer.yaml" --job "$job" --log-format json
       done
     done
+    local mins=() meds=()
     for b in "${!bins[@]}"; do
       local files=() j mn md rss
       for ((j = 1; j <= runs; j++)); do files+=("$work/rm-$b.$j"); done
       read -r mn md _ _ rss < <(stats "${files[@]}")
+      mins+=("$mn") meds+=("$md")
       printf '  %2d GB dump  %-28s wall %7.2f / %7.2f s  (%5.1f MB/s median)  peak RSS %4d MiB\n' \
         "$gb" "${names[$b]}" "$mn" "$md" "$(echo "$bytes / 1000000 / $md" | bc -l)" "$rss"
     done
+    if [ "${#bins[@]}" = 2 ]; then
+      printf '  %2d GB dump  RATIO now / before wall: %s (min) %s (median)\n' "$gb" \
+        "$(echo "scale=3; ${mins[1]} / ${mins[0]}" | bc)" "$(echo "scale=3; ${meds[1]} / ${meds[0]}" | bc)"
+    fi
     rm -f "$work"/rm-*
   done
 }
