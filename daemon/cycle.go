@@ -360,13 +360,16 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 	}
 	r.sweep(ctx, log, cfg, job, dests)
 	cat := r.catalog(ctx, log, cfg, job, dests)
-	if interrupted(ctx) {
+	if ctx.Err() != nil {
 		return
 	}
 	rep, err := repair.RunCatalog(ctx, cat, dests, manifest.ConfiguredTrust(cfg.Signing), repair.Options{}, log)
-	if interrupted(ctx) {
-		// What was copied is recorded; what the interruption stopped is
-		// neither alerted nor counted as failed: the next pass redoes it.
+	if ctx.Err() != nil {
+		// Preempted by a backup, or the daemon is stopping. What was
+		// copied is recorded; what the interruption stopped is neither
+		// alerted nor counted as failed, and prune does not run: the next
+		// pass redoes both.
+		log.Info("maintenance cut short", zap.NamedError("cause", context.Cause(ctx)))
 		for _, c := range rep.Copied {
 			r.Metrics.Repaired(job.Name, c.To, metrics.OutcomeOK)
 		}
@@ -423,12 +426,18 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 			r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
 			r.Metrics.Locked(job.Name, d.Name, res.Locked(d.Name))
 		}
+		// A refusal while stopping is the cancellation's doing (a clock
+		// or listing cut short): nothing was deleted there, and no alert.
 		for _, name := range slices.Sorted(maps.Keys(res.Refused)) {
+			if ctx.Err() != nil {
+				log.Info("prune cut short", zap.String("destination", name), zap.NamedError("cause", context.Cause(ctx)))
+				continue
+			}
 			r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: notify.OutcomeFailed,
 				Message: "prune refused on " + name + ": " + res.Refused[name]})
 		}
 	}
-	if interrupted(ctx) {
+	if ctx.Err() != nil {
 		return
 	}
 	if err != nil {
