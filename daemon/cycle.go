@@ -426,19 +426,18 @@ func (r *Runner) maintain(ctx context.Context, log *zap.Logger, cfg *config.Conf
 			r.Metrics.Pruned(job.Name, d.Name, res.Deleted(d.Name))
 			r.Metrics.Locked(job.Name, d.Name, res.Locked(d.Name))
 		}
-		// A refusal while stopping is the cancellation's doing (a clock
-		// or listing cut short): nothing was deleted there, and no alert.
+	}
+	if ctx.Err() != nil {
+		// Preempted or stopping: a destination the cancellation cut short
+		// (a listing of the re-read catalog) is not alerted as refused.
+		log.Info("prune cut short", zap.NamedError("cause", context.Cause(ctx)))
+		return
+	}
+	if res != nil {
 		for _, name := range slices.Sorted(maps.Keys(res.Refused)) {
-			if ctx.Err() != nil {
-				log.Info("prune cut short", zap.String("destination", name), zap.NamedError("cause", context.Cause(ctx)))
-				continue
-			}
 			r.notify(ctx, notify.Event{Time: r.now(), Kind: "prune", Job: job.Name, Outcome: notify.OutcomeFailed,
 				Message: "prune refused on " + name + ": " + res.Refused[name]})
 		}
-	}
-	if ctx.Err() != nil {
-		return
 	}
 	if err != nil {
 		log.Error("prune failed", zap.Error(err))

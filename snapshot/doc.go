@@ -13,7 +13,7 @@
 //
 // Row counts: Dump returns the rows of every table the dump holds, from the
 // dump's own snapshot. PostgreSQL counts the COPY rows of each table in
-// pg_dump's custom archive as it streams past (pgArchiveCounter), so the
+// pg_dump's custom archive as it streams past (newPGArchiveCounter), so the
 // database is read once; a plain dump, or an archive the counter cannot
 // read, is counted with count(*) in the transaction whose exported
 // snapshot pg_dump reads (pg_dump --snapshot). MySQL and MariaDB count the

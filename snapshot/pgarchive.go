@@ -10,22 +10,25 @@ import (
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
-// pgArchiveCounter passes a pg_dump custom-format archive through to w and
-// counts, as it streams past, the rows of every table whose data it holds,
-// so that a PostgreSQL backup needs no second read of the database to
-// record its row counts.
+// pgArchiveTee passes a pg_dump custom-format archive through to w and
+// parses it as it streams past: at backup time it counts the rows of every
+// table whose data it holds (newPGArchiveCounter), so that a PostgreSQL
+// backup needs no second read of the database to record its row counts;
+// at a parallel restore it records where each table's data begins
+// (newPGOffsetRecorder).
 //
 // The archive written to a pipe is a header, the table of contents (TOC)
 // and then one data block per TABLE DATA entry, in which pg_dump writes
 // COPY text: one line per row (newlines inside values escaped), then an
 // end marker. The parser runs on its own goroutine and holds no more of
-// the archive than one TOC entry. An archive it does not understand (an unknown format version,
-// compressed data, a malformed stream) makes finish return an error, and
-// the caller counts another way; the dump itself is never affected.
+// the archive than one TOC entry. An archive it does not understand (an
+// unknown format version, compressed data, a malformed stream) makes
+// finish return an error, and the caller counts another way (or restores
+// without offsets); the dump itself is never affected.
 //
 // The format is pg_dump's (src/bin/pg_dump/pg_backup_archiver.c and
 // pg_backup_custom.c): versions 1.12 (PostgreSQL 11) to 1.16 (17).
-type pgArchiveCounter struct {
+type pgArchiveTee struct {
 	w      io.Writer
 	pw     *io.PipeWriter
 	done   chan struct{}
@@ -36,22 +39,22 @@ type pgArchiveCounter struct {
 
 // newPGArchiveCounter starts the parser, counting rows; finish must be
 // called.
-func newPGArchiveCounter(w io.Writer) *pgArchiveCounter {
+func newPGArchiveCounter(w io.Writer) *pgArchiveTee {
 	return startPGArchiveParser(w, &pgArchiveParser{countRows: true})
 }
 
 // newPGOffsetRecorder starts a parser that records where each data block
-// begins instead of counting rows (see pgDataOffsets); finish must be
-// called, then offsets.
-func newPGOffsetRecorder(w io.Writer) *pgArchiveCounter {
+// begins instead of counting rows (see pgDataOffsets) in its parser's
+// offsets, complete when finish returns no error; finish must be called.
+func newPGOffsetRecorder(w io.Writer) *pgArchiveTee {
 	return startPGArchiveParser(w, &pgArchiveParser{offsets: &pgDataOffsets{}})
 }
 
 // startPGArchiveParser runs p over what is written to the returned
 // counter, on a goroutine of its own.
-func startPGArchiveParser(w io.Writer, p *pgArchiveParser) *pgArchiveCounter {
+func startPGArchiveParser(w io.Writer, p *pgArchiveParser) *pgArchiveTee {
 	pr, pw := io.Pipe()
-	c := &pgArchiveCounter{w: w, pw: pw, done: make(chan struct{}), p: p}
+	c := &pgArchiveTee{w: w, pw: pw, done: make(chan struct{}), p: p}
 	p.src = &countingReader{r: pr}
 	p.r = bufio.NewReaderSize(p.src, 256<<10)
 	go func() {
@@ -67,7 +70,7 @@ var errParserStopped = errors.New("archive parser stopped")
 
 // Write passes p to w, then to the parser; once the parser has stopped,
 // the pipe refuses writes at once (errParserStopped), which is ignored.
-func (c *pgArchiveCounter) Write(p []byte) (int, error) {
+func (c *pgArchiveTee) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	if n > 0 {
 		_, _ = c.pw.Write(p[:n])
@@ -76,20 +79,10 @@ func (c *pgArchiveCounter) Write(p []byte) (int, error) {
 }
 
 // finish ends the stream and returns the counts, or why there are none.
-func (c *pgArchiveCounter) finish() ([]dumpinfo.TableRows, error) {
+func (c *pgArchiveTee) finish() ([]dumpinfo.TableRows, error) {
 	c.pw.Close()
 	<-c.done
 	return c.counts, c.err
-}
-
-// offsets returns what a recorder (newPGOffsetRecorder) found, after
-// finish: nil when the archive could not be read to its end.
-func (c *pgArchiveCounter) offsets() *pgDataOffsets {
-	<-c.done
-	if c.err != nil {
-		return nil
-	}
-	return c.p.offsets
 }
 
 // countingReader counts the bytes read through it.

@@ -48,7 +48,7 @@ func TestPGDataOffsetsAsPgDumpWrites(t *testing.T) {
 	if _, err := rec.finish(); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	offsets := rec.offsets()
+	offsets := rec.p.offsets
 	n, err := offsets.patch(spool)
 	if err != nil {
 		t.Fatal(err)

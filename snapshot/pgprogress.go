@@ -75,13 +75,12 @@ var pgRestoreChatter = []string{
 // it drops pg_restore's progress chatter and keeps the rest (errors and
 // their context) for the error message.
 type pgRestoreRun struct {
-	m          *progress.Meter
-	toc        pgTOC
-	post       progress.Phase // started when the last table has finished
-	now        func() time.Time
-	data, idx  map[int]bool // finished
-	dataEnd    time.Time    // when the last table finished; zero until then
-	postLoaded bool         // post phase started
+	m         *progress.Meter
+	toc       pgTOC
+	post      progress.Phase // started when the last table has finished
+	now       func() time.Time
+	data, idx map[int]bool // finished
+	dataEnd   time.Time    // when the last table finished (the post phase began); zero until then
 }
 
 // newPGRestoreRun starts counting the tables of toc in m under phase data,
@@ -101,7 +100,6 @@ func newPGRestoreRun(m *progress.Meter, toc pgTOC, data, post progress.Phase) *p
 // the indexes and constraints already built beside the loads.
 func (r *pgRestoreRun) dataFinished() {
 	r.dataEnd = r.now()
-	r.postLoaded = true
 	r.m.Start(r.post)
 	r.m.Add(int64(len(r.idx)))
 }
@@ -125,7 +123,7 @@ func (r *pgRestoreRun) finished(n int) {
 	switch {
 	case r.toc.data[n] && !r.data[n]:
 		r.data[n] = true
-		if !r.postLoaded {
+		if r.dataEnd.IsZero() {
 			r.m.Add(1)
 			if len(r.data) == len(r.toc.data) {
 				r.dataFinished()
@@ -133,7 +131,7 @@ func (r *pgRestoreRun) finished(n int) {
 		}
 	case r.toc.post[n] && !r.idx[n]:
 		r.idx[n] = true
-		if r.postLoaded {
+		if !r.dataEnd.IsZero() {
 			r.m.Add(1)
 		}
 	}

@@ -151,7 +151,7 @@ func (s *pgSource) Describe(ctx context.Context) (dumpinfo.Info, error) {
 // which ends only after pg_dump has exited.
 //
 // The row counts come from the dump itself: a custom-format archive is
-// parsed as it streams past (pgArchiveCounter), so the database is read
+// parsed as it streams past (newPGArchiveCounter), so the database is read
 // once. When that is not possible (the plain format, or an archive format
 // the parser does not know), the rows are counted with count(*) in the
 // exported snapshot instead: in parallel with a plain dump, after a custom

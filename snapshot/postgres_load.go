@@ -332,8 +332,7 @@ func (l *pgLoader) into() string {
 // is read, and fails instead of ending when a check fails, so the database
 // is not touched until the whole dump is proven), fills in the data
 // offsets that pg_dump could not write to a pipe (see pgDataOffsets), then
-// runs pg_restore on
-// the file twice: the pre-data section (the schema, which pg_restore runs
+// runs pg_restore on the file twice: the pre-data section (the schema, which pg_restore runs
 // in one worker anyway), then the data and post-data sections together
 // with l.par.Jobs workers, so that one table's indexes are built while
 // other tables still load. The spool file is removed when Load returns,
@@ -363,11 +362,10 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	t.begin()
 	rec := newPGOffsetRecorder(f)
 	_, err = io.Copy(rec, r)
-	rec.finish()
-	if offsets := rec.offsets(); err == nil && offsets != nil {
-		// An archive the parser cannot read keeps its unset offsets:
-		// pg_restore finds the data by reading, only more slowly.
-		l.rep.DataOffsets, err = offsets.patch(f)
+	// An archive the parser cannot read keeps its unset offsets:
+	// pg_restore finds the data by reading, only more slowly.
+	if _, perr := rec.finish(); err == nil && perr == nil {
+		l.rep.DataOffsets, err = rec.p.offsets.patch(f)
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("spool %s: %w", f.Name(), cerr)
@@ -407,7 +405,7 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("pg_restore data and post-data: %w", err)
 	}
 	end := time.Now()
-	if pr.dataEnd.IsZero() || pr.dataEnd.After(end) {
+	if pr.dataEnd.IsZero() {
 		pr.dataEnd = end // no "finished" line for the last table: count it all as data
 	}
 	l.rep.Steps = append(l.rep.Steps,

@@ -164,3 +164,47 @@ func TestRunRefusesUnknownStorageTime(t *testing.T) {
 		})
 	}
 }
+
+// cancellingClock is a real local directory whose time read is cut short
+// by a shutdown: it cancels the run's context and fails as a cancelled
+// request does.
+type cancellingClock struct {
+	*fs.Store
+	cancel context.CancelFunc
+}
+
+func (c cancellingClock) Now(ctx context.Context) (time.Time, error) {
+	c.cancel()
+	return time.Time{}, ctx.Err()
+}
+
+// TestRunCancelledIsNotRefused: a clock read cut short by cancellation
+// (SIGTERM to the daemon) ends the run with the cancellation, not a
+// refusal that would be alerted as "clocks disagree", and deletes
+// nothing there or after.
+func TestRunCancelledIsNotRefused(t *testing.T) {
+	t.Parallel()
+	dests, stores := twoDirs(t)
+	real := time.Now().UTC().Truncate(time.Second)
+	for _, age := range []time.Duration{day, 8 * day, 40 * day, 47 * day} {
+		putBackup(t, stores, "app", real.Add(-age), "primary", "offsite")
+	}
+	before := map[string][]string{"primary": backuptest.Keys(t, stores["primary"]), "offsite": backuptest.Keys(t, stores["offsite"])}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for i := range dests {
+		dests[i].Store = cancellingClock{stores[dests[i].Name].(*fs.Store), cancel}
+	}
+	res, err := prune.Run(ctx, prune.Request{Job: "app", Destinations: dests, Trust: testTrust, Options: prune.Options{Policy: defaultPolicy, Now: real}}, zaptest.NewLogger(t))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if res != nil && len(res.Refused) > 0 {
+		t.Errorf("Refused = %v, want none: a cancelled run is not a refusal", res.Refused)
+	}
+	for name, keys := range before {
+		if got := backuptest.Keys(t, stores[name]); !slices.Equal(got, keys) {
+			t.Errorf("%s changed by a cancelled prune:\n got %v\nwant %v", name, got, keys)
+		}
+	}
+}

@@ -213,6 +213,9 @@ func runCatalog(ctx context.Context, cat *manifest.Catalog, dests []storage.Dest
 			continue
 		}
 		if err := checkClock(ctx, d, hostNow); err != nil {
+			if ctx.Err() != nil {
+				break // cancelled (a shutdown), not refused: the error says so
+			}
 			res.Refused[d.Name] = err.Error()
 			log.Error("prune refused: clock check failed; nothing deleted there", zap.String("job", job), zap.String("destination", d.Name), zap.Error(err))
 			continue
