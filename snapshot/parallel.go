@@ -46,6 +46,9 @@ type LoadReport struct {
 	// filled in in its spool file's table of contents, so that its
 	// workers seek to them (0: none, and the workers read their way).
 	DataOffsets int `json:"data_offsets,omitempty"`
+	// TablesDuringSpool is how many tables a parallel restore began to
+	// load while the dump was still being spooled.
+	TablesDuringSpool int `json:"tables_during_spool,omitempty"`
 	// Fallback says why a parallel restore that was asked for streamed
 	// instead (no room for the spool, a plain-format dump, ...).
 	Fallback string `json:"fallback,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/internal/dbtest"
@@ -66,8 +67,8 @@ func TestPostgresParallelLoad(t *testing.T) {
 	}
 	sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
 	rep := l.(snapshot.Reporter).LoadReport()
-	if rep.Jobs != 2 || rep.Fallback != "" || len(rep.Steps) != 4 {
-		t.Fatalf("load report %+v, want 2 workers and 4 steps (spool, pre-data, data, post-data)", rep)
+	if rep.Jobs != 2 || rep.Fallback != "" || !sameSteps(rep.Steps, "download and spool", "pg_restore data", "pg_restore post-data (indexes, constraints)") {
+		t.Fatalf("load report %+v, want 2 workers and the steps spool, (pre-data,) data, post-data", rep)
 	}
 	if rep.DataOffsets < 3 {
 		t.Errorf("load report %+v: %d data offsets set in the spool, want one per table (3)", rep, rep.DataOffsets)
@@ -98,16 +99,30 @@ func TestPostgresParallelLoadProgress(t *testing.T) {
 		t.Fatalf("parallel Load: %v", err)
 	}
 	sameHashes(t, want, dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)))
-	got := m.Phases()
+	// The schema's phase shows only when it is still being restored as
+	// the spool ends (it begins when the table of contents is spooled).
+	got := slices.DeleteFunc(m.Phases(), func(c progress.Count) bool { return c.Phase.Name == "pg_restore pre-data (schema)" })
 	wantPhases := []progress.Count{
 		{Phase: progress.Phase{Name: "download and spool", Destination: "primary", Unit: progress.Bytes, Total: int64(len(data))}, Done: int64(len(data))},
-		{Phase: progress.Phase{Name: "pg_restore pre-data (schema)"}},
 		{Phase: progress.Phase{Name: "pg_restore data", Unit: "tables", Total: 3}, Done: 3},
 		{Phase: progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints", Total: 7}, Done: 7},
 	}
 	if !slices.Equal(got, wantPhases) {
 		t.Fatalf("phases:\n%+v\nwant:\n%+v", got, wantPhases)
 	}
+}
+
+// sameSteps says whether steps are named want, in order, but for the
+// schema's step, there only when the schema was still being restored when
+// the spool ended (a small dump's spool ends at once).
+func sameSteps(steps []snapshot.LoadStep, want ...string) bool {
+	var names []string
+	for _, s := range steps {
+		if s.Name != "pg_restore pre-data (schema)" {
+			names = append(names, s.Name)
+		}
+	}
+	return slices.Equal(names, want)
 }
 
 // countingReader counts what is read through it in m, as a restore does.
@@ -123,8 +138,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // TestPostgresParallelLoadBadStream: a stream that fails its checks
-// partway (the restore's verifier errs instead of ending) never reaches
-// the database, and leaves no spool file.
+// partway (the restore's verifier errs instead of ending) fails the Load
+// with the stream's error, stops every pg_restore (tables load while the
+// spool is written) and leaves no spool file; Abort, which a restore
+// calls when it gives up, then drops the target Prepare created, so no
+// partly loaded database is left.
 func TestPostgresParallelLoadBadStream(t *testing.T) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 2000)
@@ -137,13 +155,79 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 		t.Fatalf("Load from a failing reader: %v, want errBoom", err)
 	}
 	noChild(t, "pg_restore")
-	if h := dbtest.PostgresTableHashes(t, dbtest.PostgresSource(t, target)); len(h) != 0 {
-		t.Fatalf("a dump that failed its checks reached the database: %v", h)
-	}
 	if left := spoolLeft(t, spool); len(left) != 0 {
 		t.Fatalf("spool files left: %v", left)
 	}
+	if err := l.(snapshot.Staged).Abort(ctx); err != nil {
+		t.Fatalf("Abort after the failed Load: %v", err)
+	}
+	if postgresDBExists(t, src, target) {
+		t.Fatalf("database %s, created for a restore that failed, is still there after Abort", target)
+	}
 }
+
+// postgresDBExists says whether database name exists on src's server.
+func postgresDBExists(t *testing.T, src config.Source, name string) bool {
+	t.Helper()
+	conn := dbtest.PostgresConnect(t, src)
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	return exists
+}
+
+// TestPostgresParallelLoadsWhileSpooling: the tables whose data is in the
+// spool whole load before the spool ends. The stream stops one byte short
+// of its end (the last table's block is incomplete) until the target
+// holds rows; then the Load completes, the database equals the source,
+// and the report counts the tables loaded beside the spool.
+func TestPostgresParallelLoadsWhileSpooling(t *testing.T) {
+	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
+	dbtest.SeedPostgres(t, src, 20000)
+	want := dbtest.PostgresTableHashes(t, src)
+	info, data := dump(t, src)
+	target := src.Database + "_early"
+	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
+	tsrc := dbtest.PostgresSource(t, target)
+	rowsLoaded := func() bool {
+		conn := dbtest.PostgresConnect(t, tsrc)
+		defer conn.Close(context.Background())
+		var n int64
+		err := conn.QueryRow(context.Background(),
+			`SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM "Odd Values ü")`).Scan(&n)
+		return err == nil && n > 0 // an error: the schema is not restored yet
+	}
+	held := make(chan struct{})
+	r := io.MultiReader(bytes.NewReader(data[:len(data)-1]), readerFunc(func(p []byte) (int, error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for !rowsLoaded() {
+			if time.Now().After(deadline) {
+				close(held)
+				return 0, errors.New("no table loaded in 30 s while the spool waited for its last byte")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		close(held)
+		return 0, io.EOF
+	}), bytes.NewReader(data[len(data)-1:]))
+	if err := l.Load(context.Background(), r); err != nil {
+		t.Fatalf("parallel Load: %v", err)
+	}
+	<-held
+	sameHashes(t, want, dbtest.PostgresTableHashes(t, tsrc))
+	// The last table may be taken too, between its last byte and the
+	// spool's end.
+	if rep := l.(snapshot.Reporter).LoadReport(); rep.TablesDuringSpool < 1 {
+		t.Fatalf("load report %+v: no table counted as loaded beside the spool", rep)
+	}
+}
+
+// readerFunc is an io.Reader made of a function.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // TestPostgresParallelFallsBack: a spool that does not fit (the dump's
 // size from the manifest against the free space), a missing spool

@@ -44,10 +44,11 @@ func newPGArchiveCounter(w io.Writer) *pgArchiveTee {
 }
 
 // newPGOffsetRecorder starts a parser that records where each data block
-// begins instead of counting rows (see pgDataOffsets) in its parser's
-// offsets, complete when finish returns no error; finish must be called.
-func newPGOffsetRecorder(w io.Writer) *pgArchiveTee {
-	return startPGArchiveParser(w, &pgArchiveParser{offsets: &pgDataOffsets{}})
+// begins instead of counting rows (see pgDataOffsets) in offsets, complete
+// when finish returns no error, and tells watch (if not nil) what it has
+// read; finish must be called.
+func newPGOffsetRecorder(w io.Writer, offsets *pgDataOffsets, watch pgArchiveWatch) *pgArchiveTee {
+	return startPGArchiveParser(w, &pgArchiveParser{offsets: offsets, watch: watch})
 }
 
 // startPGArchiveParser runs p over what is written to the returned
@@ -130,6 +131,9 @@ type pgArchiveParser struct {
 	countRows bool
 	// offsets, when set, records where the data blocks begin.
 	offsets *pgDataOffsets
+	// watch, when set, hears when the table of contents and each data
+	// block have been read whole.
+	watch   pgArchiveWatch
 	version int
 	intSize int
 	offSize int
@@ -304,7 +308,22 @@ func (p *pgArchiveParser) toc() error {
 			p.tables[id] = &pgTableData{name: name}
 		}
 	}
+	if p.watch != nil {
+		p.watch.tocRead()
+	}
 	return nil
+}
+
+// pgArchiveWatch hears what the parser has read whole. The parser reads
+// what the tee has already written on, so by the time it tells, those
+// bytes are in the tee's writer (a spool file, for pg_restore to read).
+// Its methods run on the parser's goroutine and must not block.
+type pgArchiveWatch interface {
+	// tocRead: the header and the table of contents are read (and the
+	// offsets' slots recorded).
+	tocRead()
+	// blockRead: the data block of entry id, size bytes from start, is read.
+	blockRead(id, start, size int64)
 }
 
 // maxPGName bounds the TOC strings the parser keeps: PostgreSQL names are
@@ -343,6 +362,9 @@ func (p *pgArchiveParser) data() error {
 			}
 			if t := p.tables[id]; t != nil && lines != nil {
 				t.rows += lines.rows
+			}
+			if p.watch != nil {
+				p.watch.blockRead(id, at, p.pos()-at)
 			}
 		case pgBlockBlobs:
 			for {

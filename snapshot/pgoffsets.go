@@ -38,23 +38,40 @@ type pgDataOffsets struct {
 // block ID"), never a silent misread: it checks the block's dump id.
 func (o *pgDataOffsets) patch(f *os.File) (int, error) {
 	n := 0
-	buf := make([]byte, 1+o.offSize)
-	for id, slot := range o.slots {
+	for id := range o.slots {
 		at, ok := o.blocks[id]
 		if !ok {
 			continue // an entry with no data block (pg_restore skips it)
 		}
-		if o.offSize < 8 && at >= 1<<(8*o.offSize) {
-			return n, fmt.Errorf("data offset %d of entry %d does not fit in %d bytes", at, id, o.offSize)
+		set, err := o.patchOne(f, id, at)
+		if err != nil {
+			return n, err
 		}
-		buf[0] = pgOffsetSet
-		for i := range o.offSize {
-			buf[1+i] = byte(uint64(at) >> (8 * i))
+		if set {
+			n++
 		}
-		if _, err := f.WriteAt(buf, slot); err != nil {
-			return n, fmt.Errorf("set the data offset of entry %d in %s: %w", id, f.Name(), err)
-		}
-		n++
 	}
 	return n, nil
+}
+
+// patchOne writes offset at into the TOC entry of dump id in f, if its
+// offset was not set, and says whether it did. Once the table of contents
+// is read, it may run beside the parser (it reads only slots).
+func (o *pgDataOffsets) patchOne(f *os.File, id, at int64) (bool, error) {
+	slot, ok := o.slots[id]
+	if !ok {
+		return false, nil
+	}
+	if o.offSize < 8 && at >= 1<<(8*o.offSize) {
+		return false, fmt.Errorf("data offset %d of entry %d does not fit in %d bytes", at, id, o.offSize)
+	}
+	buf := make([]byte, 1+o.offSize)
+	buf[0] = pgOffsetSet
+	for i := range o.offSize {
+		buf[1+i] = byte(uint64(at) >> (8 * i))
+	}
+	if _, err := f.WriteAt(buf, slot); err != nil {
+		return false, fmt.Errorf("set the data offset of entry %d in %s: %w", id, f.Name(), err)
+	}
+	return true, nil
 }

@@ -39,7 +39,7 @@ func TestPGDataOffsetsAsPgDumpWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer spool.Close()
-	rec := newPGOffsetRecorder(spool)
+	rec := newPGOffsetRecorder(spool, &pgDataOffsets{}, nil)
 	for rest := piped; len(rest) > 0; rest = rest[min(len(rest), 1000):] { // many small writes
 		if _, err := rec.Write(rest[:min(len(rest), 1000)]); err != nil {
 			t.Fatal(err)

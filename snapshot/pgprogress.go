@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/progress"
@@ -16,6 +17,7 @@ import (
 // post-data section's).
 type pgTOC struct {
 	data, post map[int]bool
+	ids        []int // every entry, in the archive's order
 }
 
 // readPGTOC lists the table of contents of the archive at path with
@@ -44,6 +46,7 @@ func parsePGTOC(list string) pgTOC {
 		if err != nil || len(f) < 3 {
 			continue
 		}
+		toc.ids = append(toc.ids, n)
 		switch desc := f[2]; {
 		case strings.HasPrefix(desc, "TABLE DATA "):
 			toc.data[n] = true
@@ -75,6 +78,7 @@ var pgRestoreChatter = []string{
 // it drops pg_restore's progress chatter and keeps the rest (errors and
 // their context) for the error message.
 type pgRestoreRun struct {
+	mu        sync.Mutex // finished is called by the pg_restores beside the run too
 	m         *progress.Meter
 	toc       pgTOC
 	post      progress.Phase // started when the last table has finished
@@ -120,6 +124,8 @@ func (r *pgRestoreRun) lines(line []byte) bool {
 
 // finished counts item n once.
 func (r *pgRestoreRun) finished(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch {
 	case r.toc.data[n] && !r.data[n]:
 		r.data[n] = true

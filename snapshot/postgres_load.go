@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,9 @@ type pgLoader struct {
 	// stage is the staging database loaded into instead of the target,
 	// set by a forced Prepare over a non-empty target.
 	stage string
+	// created says Prepare created the target (it was missing); loaded
+	// says a Load has begun on it. Abort goes back to before Prepare.
+	created, loaded bool
 	// par asks for a parallel restore of a dump of size plain bytes.
 	par    Parallel
 	size   int64
@@ -93,7 +97,11 @@ func (l *pgLoader) Prepare(ctx context.Context) error {
 		return fmt.Errorf("look up %s: %w", l, err)
 	}
 	if !exists {
-		return l.create(ctx, conn)
+		if err := l.create(ctx, conn); err != nil {
+			return err
+		}
+		l.created = true
+		return nil
 	}
 	n, err := l.relations(ctx)
 	if err != nil {
@@ -195,6 +203,7 @@ func pgSideName(target, kind string) (string, error) {
 // old database. Without a staging database there is nothing to do.
 func (l *pgLoader) Commit(ctx context.Context) error {
 	if l.stage == "" {
+		l.created, l.loaded = false, false // what was loaded is kept
 		return nil
 	}
 	conn, err := l.admin(ctx)
@@ -236,27 +245,44 @@ func (l *pgLoader) Commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("swap restored database %s in as %s (the target is unchanged): %w", l.stage, l, err)
 	}
-	l.stage = ""
+	l.stage, l.loaded = "", false // the target holds what was loaded: Abort leaves it
 	if err := pgDropDatabase(ctx, conn, old); err != nil {
 		return fmt.Errorf("%s is restored, but dropping its previous contents, renamed %s, failed (drop it by hand): %w", l, old, err)
 	}
 	return nil
 }
 
-// Abort drops the staging database, if any: the target stays as it was.
+// Abort puts the target back as Prepare found it, after a restore that
+// gave up: it drops the staging database, if any (the target stays as it
+// was); else it drops the target if Prepare created it, or makes it empty
+// again if a Load began on it (Prepare found it empty). A failed restore
+// thus leaves no partly loaded database to be taken for a good one.
 func (l *pgLoader) Abort(ctx context.Context) error {
-	if l.stage == "" {
+	if l.stage == "" && !l.created && !l.loaded {
 		return nil
 	}
 	conn, err := l.admin(ctx)
 	if err != nil {
-		return fmt.Errorf("drop staging database %s of %s: %w", l.stage, l, err)
+		return fmt.Errorf("clean up after the failed restore into %s: %w", l, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := pgDropDatabase(ctx, conn, l.stage); err != nil {
-		return errors.Join(fmt.Errorf("drop staging database %s of %s (drop it by hand)", l.stage, l), err)
+	switch {
+	case l.stage != "":
+		if err := pgDropDatabase(ctx, conn, l.stage); err != nil {
+			return errors.Join(fmt.Errorf("drop staging database %s of %s (drop it by hand)", l.stage, l), err)
+		}
+		l.stage = ""
+	case l.created:
+		if err := pgDropDatabase(ctx, conn, l.p.database); err != nil {
+			return errors.Join(fmt.Errorf("drop %s, created for the failed restore (drop it by hand)", l), err)
+		}
+		l.created = false
+	default:
+		if err := l.recreate(ctx, conn); err != nil {
+			return errors.Join(fmt.Errorf("empty %s after the failed restore (drop it by hand)", l), err)
+		}
 	}
-	l.stage = ""
+	l.loaded = false
 	return nil
 }
 
@@ -296,6 +322,7 @@ func (l *pgLoader) Reset(ctx context.Context) error {
 // by pg_restore --jobs (see loadParallel), unless the spool does not fit.
 func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
 	l.rep = LoadReport{Jobs: 1}
+	l.loaded = true
 	if l.par.Jobs > 1 {
 		if l.format != "pg-custom" {
 			l.rep.Fallback = "a plain-format (SQL) dump loads through one psql stream; only custom-format dumps restore in parallel"
@@ -329,23 +356,32 @@ func (l *pgLoader) into() string {
 }
 
 // loadParallel writes r to a spool file (r checks sizes and hashes as it
-// is read, and fails instead of ending when a check fails, so the database
-// is not touched until the whole dump is proven), fills in the data
-// offsets that pg_dump could not write to a pipe (see pgDataOffsets), then
-// runs pg_restore on the file twice: the pre-data section (the schema, which pg_restore runs
-// in one worker anyway), then the data and post-data sections together
-// with l.par.Jobs workers, so that one table's indexes are built while
-// other tables still load. The spool file is removed when Load returns,
-// whatever happened (a cancelled context, as on SIGTERM, included).
+// is read, and fails instead of ending when a check fails), fills in the
+// data offsets that pg_dump could not write to a pipe (see pgDataOffsets),
+// and restores from the file with l.par.Jobs pg_restore workers. The
+// spool file is removed when Load returns, whatever happened (a cancelled
+// context, as on SIGTERM, included).
 //
-// The steps reported are the spool, the schema, the data (until the last
-// table finished loading) and the post-data (the indexes and constraints
-// still to build after that), told apart by pg_restore --verbose's
-// "finished item" messages against the archive's table of contents
-// (pg_restore --list). With a progress.Meter in ctx, the spool renames
-// the restore's download phase, and the data and post-data phases count
-// the tables, and then the indexes and constraints, finished of the
-// totals in the table of contents.
+// The restore does not wait for the whole spool: as soon as the table of
+// contents is in the file, pg_restore restores the schema (the pre-data
+// section) from it, and then workers load each table whose data is in the
+// file whole (pgEarlyLoads). When the spool is complete, one pg_restore
+// --jobs run restores the other tables with the post-data section (the
+// indexes and constraints), so that one table's indexes are built while
+// other tables still load. A stream that fails its checks stops the
+// workers and fails the Load, as a streamed restore does; the restore then
+// resets the target (see restore.Run). An archive the parser cannot read
+// is restored after the spool, in the same two pg_restore runs.
+//
+// The steps reported are the spool (with the schema and the tables loaded
+// meanwhile), the schema if it was still restoring when the spool ended,
+// the data (until the last table finished loading) and the post-data (the
+// indexes and constraints still to build after that), told apart by
+// pg_restore --verbose's "finished item" messages against the archive's
+// table of contents (pg_restore --list). With a progress.Meter in ctx, the
+// spool renames the restore's download phase, and the data and post-data
+// phases count the tables, and then the indexes and constraints, finished
+// of the totals in the table of contents.
 func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	path, err := lookTool("pg_restore")
 	if err != nil {
@@ -360,58 +396,173 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	meter.Retitle("download and spool")
 	t := stepTimer{rep: &l.rep}
 	t.begin()
-	rec := newPGOffsetRecorder(f)
-	_, err = io.Copy(rec, r)
-	// An archive the parser cannot read keeps its unset offsets:
-	// pg_restore finds the data by reading, only more slowly.
-	if _, perr := rec.finish(); err == nil && perr == nil {
-		l.rep.DataOffsets, err = rec.p.offsets.patch(f)
-	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("spool %s: %w", f.Name(), cerr)
-	}
-	if err != nil {
-		return err
-	}
-	t.end("download and spool")
 	l.rep.Jobs = l.par.Jobs
-	run := func(args []string, lines func([]byte) bool) error {
+	// wctx ends the pg_restores beside the spool when one of them or the
+	// spool fails; its cause is the first failure.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	run := func(ctx context.Context, args []string, lines func([]byte) bool) error {
 		c := child{name: "pg_restore", path: path, env: append(l.p.env(), "LC_ALL=C"), secrets: []string{l.p.password}, lines: lines,
 			args: append([]string{"--no-owner", "--exit-on-error", "--no-password", "--dbname=dbname=" + conninfoQuote(l.into())}, args...)}
 		_, err := c.output(ctx)
 		return err
 	}
-	meter.Start(progress.Phase{Name: "pg_restore pre-data (schema)"})
-	if err := run([]string{"--section=pre-data", f.Name()}, nil); err != nil {
-		return fmt.Errorf("pg_restore pre-data (schema): %w", err)
+
+	offsets := &pgDataOffsets{}
+	early := newPGEarlyLoads(f, offsets)
+	rec := newPGOffsetRecorder(f, offsets, early)
+	spooled := make(chan struct{})
+	ahead := make(chan pgAhead, 1)
+	var workers sync.WaitGroup
+	go func() { ahead <- l.restoreAhead(wctx, cancel, early, spooled, &workers, path, f.Name(), run) }()
+
+	_, err = io.Copy(ctxWriter{wctx, rec}, r)
+	// An archive the parser cannot read keeps its unset offsets:
+	// pg_restore finds the data by reading, only more slowly.
+	if _, perr := rec.finish(); err == nil && perr == nil {
+		l.rep.DataOffsets, err = offsets.patch(f)
 	}
-	t.end("pg_restore pre-data (schema)")
-	sections := []string{"--section=data", "--section=post-data", "--jobs=" + strconv.Itoa(l.par.Jobs), "--verbose", f.Name()}
-	toc, err := readPGTOC(ctx, path, f.Name())
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("spool %s: %w", f.Name(), cerr)
+	}
+	close(spooled)
+	claimed := early.stop()
 	if err != nil {
-		// Without the table of contents the two sections are one step.
+		// The spool's own failure (a check of the stream) comes first,
+		// unless a pg_restore beside it failed and stopped it.
+		if cause := context.Cause(wctx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
+		cancel(err)
+		<-ahead
+		workers.Wait()
+		return err
+	}
+	t.end("download and spool")
+	l.rep.TablesDuringSpool = len(claimed)
+
+	var a pgAhead
+	select {
+	case a = <-ahead:
+	default:
+		meter.Start(progress.Phase{Name: "pg_restore pre-data (schema)"})
+		a = <-ahead
+		if a.ran {
+			t.end("pg_restore pre-data (schema)")
+		}
+	}
+	fail := func(err error) error {
+		cancel(err)
+		workers.Wait()
+		return context.Cause(wctx)
+	}
+	if a.err != nil {
+		return fail(a.err)
+	}
+	if !a.ran { // the table of contents was never read: restore the schema now
+		meter.Start(progress.Phase{Name: "pg_restore pre-data (schema)"})
+		if err := run(wctx, []string{"--section=pre-data", f.Name()}, nil); err != nil {
+			return fail(fmt.Errorf("pg_restore pre-data (schema): %w", err))
+		}
+		t.end("pg_restore pre-data (schema)")
+		a.toc, a.tocErr = readPGTOC(wctx, path, f.Name())
+	}
+
+	sections := []string{"--section=data", "--section=post-data", "--jobs=" + strconv.Itoa(l.par.Jobs), "--verbose"}
+	if a.tocErr != nil {
+		// Without the table of contents the two sections are one step
+		// (and no table was loaded beside the spool).
 		const step = "pg_restore data and post-data"
 		meter.Start(progress.Phase{Name: step})
-		if err := run(sections, pgRestoreQuiet); err != nil {
-			return fmt.Errorf("%s: %w", step, err)
+		if err := run(wctx, append(sections, f.Name()), pgRestoreQuiet); err != nil {
+			return fail(fmt.Errorf("%s: %w", step, err))
 		}
 		t.end(step)
 		return nil
 	}
-	pr := newPGRestoreRun(meter, toc,
+	pr := newPGRestoreRun(meter, a.toc,
 		progress.Phase{Name: "pg_restore data", Unit: "tables"},
 		progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints"})
-	if err := run(sections, pr.lines); err != nil {
-		return fmt.Errorf("pg_restore data and post-data: %w", err)
+	early.follow(func(id int64) { pr.finished(int(id)) })
+	rest := make([]int64, 0, len(a.toc.ids))
+	for _, id := range a.toc.ids {
+		if !claimed[int64(id)] {
+			rest = append(rest, int64(id))
+		}
+	}
+	err = withListFile(f.Name(), rest, func(list string) error {
+		return run(wctx, append(sections, "--use-list="+list, f.Name()), pr.lines)
+	})
+	if err != nil {
+		return fail(fmt.Errorf("pg_restore data and post-data: %w", err))
+	}
+	workers.Wait()
+	if err := context.Cause(wctx); err != nil {
+		return err
 	}
 	end := time.Now()
 	if pr.dataEnd.IsZero() {
 		pr.dataEnd = end // no "finished" line for the last table: count it all as data
 	}
+	data := max(pr.dataEnd.Sub(t.start), 0)
 	l.rep.Steps = append(l.rep.Steps,
-		LoadStep{Name: "pg_restore data", Seconds: pr.dataEnd.Sub(t.start).Seconds()},
-		LoadStep{Name: "pg_restore post-data (indexes, constraints)", Seconds: end.Sub(pr.dataEnd).Seconds()})
+		LoadStep{Name: "pg_restore data", Seconds: data.Seconds()},
+		LoadStep{Name: "pg_restore post-data (indexes, constraints)", Seconds: end.Sub(t.start.Add(data)).Seconds()})
 	return nil
+}
+
+// pgAhead is what restoreAhead did beside the spool.
+type pgAhead struct {
+	ran    bool  // the schema was restored
+	err    error // restoring it failed
+	toc    pgTOC
+	tocErr error // the table of contents could not be listed: no table loaded early
+}
+
+// restoreAhead waits for the spool's table of contents (or the end of the
+// spool), then restores the schema from the spool and starts the workers
+// that load tables beside it (pgEarlyLoads), which fail wctx through
+// cancel. It returns once the schema is restored.
+func (l *pgLoader) restoreAhead(wctx context.Context, cancel context.CancelCauseFunc, early *pgEarlyLoads, spooled <-chan struct{},
+	workers *sync.WaitGroup, pgRestore, spool string, run func(context.Context, []string, func([]byte) bool) error) pgAhead {
+	select {
+	case <-early.toc:
+	case <-spooled:
+		return pgAhead{}
+	case <-wctx.Done():
+		return pgAhead{}
+	}
+	toc, tocErr := readPGTOC(wctx, pgRestore, spool)
+	if err := run(wctx, []string{"--section=pre-data", spool}, nil); err != nil {
+		return pgAhead{ran: true, err: fmt.Errorf("pg_restore pre-data (schema): %w", err)}
+	}
+	if tocErr == nil {
+		early.start(toc.data)
+		for range l.par.Jobs {
+			workers.Go(func() {
+				err := early.work(wctx, l.par.Jobs, func(ctx context.Context, list string) error {
+					return run(ctx, []string{"--use-list=" + list, spool}, nil)
+				})
+				if err != nil {
+					cancel(err)
+				}
+			})
+		}
+	}
+	return pgAhead{ran: true, toc: toc, tocErr: tocErr}
+}
+
+// ctxWriter fails its writes once ctx is done, with ctx's cause.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.w.Write(p)
 }
 
 // loadStream pipes r into one pg_restore or psql.

@@ -43,7 +43,10 @@ type Staged interface {
 	// Commit makes what Load loaded the target's contents. When it fails,
 	// a database is still under the target's name: the old or the new.
 	Commit(ctx context.Context) error
-	// Abort drops what was staged; safe after Commit.
+	// Abort drops what was staged; safe after Commit. PostgreSQL's
+	// loader also puts back a target that was not staged: it drops one
+	// its Prepare created and empties one a Load began on, so a restore
+	// that gave up leaves no partly loaded database.
 	Abort(ctx context.Context) error
 }
 

@@ -224,5 +224,8 @@ func loadSteps(l snapshot.LoadReport) string {
 	case l.Jobs > 1:
 		s += fmt.Sprintf("  (%d pg_restore workers; the spool's data offsets unknown, so workers read their way to their tables)\n", l.Jobs)
 	}
+	if l.TablesDuringSpool > 0 {
+		s += fmt.Sprintf("  (the schema and %d tables loaded while the spool was still being written)\n", l.TablesDuringSpool)
+	}
 	return s
 }
