@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
@@ -120,8 +122,9 @@ const pgArchiveCustom = 1 // archCustom in pg_backup.h
 
 // pgTableData is one TABLE DATA entry of the TOC.
 type pgTableData struct {
-	name string // schema.table
-	rows int64
+	name        string // schema.table
+	schema, tag string
+	rows        int64
 }
 
 type pgArchiveParser struct {
@@ -228,7 +231,7 @@ func (p *pgArchiveParser) toc() error {
 		return fmt.Errorf("%d entries", n)
 	}
 	tables := map[string]bool{}
-	data := map[int64]string{}
+	data := map[int64]pgx.Identifier{}
 	for range n {
 		id, err := p.int()
 		if err != nil {
@@ -300,12 +303,12 @@ func (p *pgArchiveParser) toc() error {
 		case "TABLE":
 			tables[name] = true
 		case "TABLE DATA":
-			data[id] = name
+			data[id] = pgx.Identifier{schema, tag}
 		}
 	}
-	for id, name := range data {
-		if tables[name] {
-			p.tables[id] = &pgTableData{name: name}
+	for id, st := range data {
+		if name := st[0] + "." + st[1]; tables[name] {
+			p.tables[id] = &pgTableData{name: name, schema: st[0], tag: st[1]}
 		}
 	}
 	if p.watch != nil {

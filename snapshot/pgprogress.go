@@ -85,6 +85,9 @@ type pgRestoreRun struct {
 	now       func() time.Time
 	data, idx map[int]bool // finished
 	dataEnd   time.Time    // when the last table finished (the post phase began); zero until then
+	// onData, when set, hears of each TABLE DATA item finished, once,
+	// with the run's lock held: it must not block.
+	onData func(id int)
 }
 
 // newPGRestoreRun starts counting the tables of toc in m under phase data,
@@ -129,6 +132,9 @@ func (r *pgRestoreRun) finished(n int) {
 	switch {
 	case r.toc.data[n] && !r.data[n]:
 		r.data[n] = true
+		if r.onData != nil {
+			r.onData(n)
+		}
 		if r.dataEnd.IsZero() {
 			r.m.Add(1)
 			if len(r.data) == len(r.toc.data) {

@@ -35,6 +35,9 @@ type pgLoader struct {
 	// stage is the staging database loaded into instead of the target,
 	// set by a forced Prepare over a non-empty target.
 	stage string
+	// counts, when set (a drill's scratch database), counts each table
+	// as soon as a parallel restore has loaded its data (pgEarlyCounts).
+	counts *pgEarlyCounts
 	// created says Prepare created the target (it was missing); loaded
 	// says a Load has begun on it. Abort goes back to before Prepare.
 	created, loaded bool
@@ -323,6 +326,7 @@ func (l *pgLoader) Reset(ctx context.Context) error {
 func (l *pgLoader) Load(ctx context.Context, r io.Reader) error {
 	l.rep = LoadReport{Jobs: 1}
 	l.loaded = true
+	l.counts.finish() // counts of an earlier Load are void
 	if l.par.Jobs > 1 {
 		if l.format != "pg-custom" {
 			l.rep.Fallback = "a plain-format (SQL) dump loads through one psql stream; only custom-format dumps restore in parallel"
@@ -483,6 +487,13 @@ func (l *pgLoader) loadParallel(ctx context.Context, r io.Reader) error {
 	pr := newPGRestoreRun(meter, a.toc,
 		progress.Phase{Name: "pg_restore data", Unit: "tables"},
 		progress.Phase{Name: "pg_restore post-data", Unit: "indexes and constraints"})
+	if l.counts != nil {
+		pr.onData = func(id int) {
+			if t := rec.p.tables[int64(id)]; t != nil {
+				l.counts.add(pgx.Identifier{t.schema, t.tag})
+			}
+		}
+	}
 	early.follow(func(id int64) { pr.finished(int(id)) })
 	rest := make([]int64, 0, len(a.toc.ids))
 	for _, id := range a.toc.ids {

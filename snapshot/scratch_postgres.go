@@ -16,7 +16,7 @@ import (
 
 // pgScratch is a scratch database on a PostgreSQL server.
 type pgScratch struct {
-	l *pgLoader // l.p.database is the scratch database
+	l *pgLoader // l.p.database is the scratch database; l.counts counts its tables as a parallel restore loads them
 }
 
 func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (*pgScratch, error) {
@@ -24,7 +24,9 @@ func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (
 	if err != nil {
 		return nil, err
 	}
-	return &pgScratch{l: l}, nil
+	s := &pgScratch{l: l}
+	l.counts = newPGEarlyCounts(s)
+	return s, nil
 }
 
 // String names the scratch database and its server, without the password.
@@ -79,19 +81,20 @@ func (s *pgScratch) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) erro
 }
 
 // Tables counts the rows of every table of the scratch database with the
-// code that counts them at backup time. With a parallel restore asked
-// for (SetParallel), as many connections as it had workers count the
-// tables side by side, all in the first one's snapshot
-// (pg_export_snapshot), so the counts are those of one moment as with one
-// connection.
+// code that counts them at backup time. After a parallel restore, the
+// tables counted while it ran (pgEarlyCounts) keep those counts, and as
+// many connections as it had workers count the others side by side, all
+// in the first one's snapshot (pg_export_snapshot), so the counts are
+// those of one moment as with one connection.
 func (s *pgScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
+	early := s.l.counts.finish()
 	var counts []dumpinfo.TableRows
 	err := s.readOnly(ctx, func(tx pgx.Tx) (err error) {
-		if s.l.par.Jobs <= 1 {
+		if s.l.par.Jobs <= 1 && len(early) == 0 {
 			counts, err = pgCountTables(ctx, tx)
 			return err
 		}
-		counts, err = s.countParallel(ctx, tx, s.l.par.Jobs)
+		counts, err = s.countParallel(ctx, tx, max(s.l.par.Jobs, 1), early)
 		return err
 	})
 	if err != nil {
@@ -100,12 +103,25 @@ func (s *pgScratch) Tables(ctx context.Context) (*dumpinfo.Tables, error) {
 	return newTables(MethodScratch, counts), nil
 }
 
-// countParallel counts the tables listed in tx with tx and workers-1 more
-// connections that share its snapshot.
-func (s *pgScratch) countParallel(ctx context.Context, tx pgx.Tx, workers int) ([]dumpinfo.TableRows, error) {
+// countParallel counts the tables listed in tx, but for those counted
+// already (early), with tx and workers-1 more connections that share its
+// snapshot.
+func (s *pgScratch) countParallel(ctx context.Context, tx pgx.Tx, workers int, early map[[2]string]int64) ([]dumpinfo.TableRows, error) {
 	names, err := pgListTables(ctx, tx)
 	if err != nil {
 		return nil, err
+	}
+	counts := make([]dumpinfo.TableRows, len(names))
+	var todo []int
+	for i, id := range names {
+		if n, ok := early[[2]string{id[0], id[1]}]; ok {
+			counts[i] = dumpinfo.TableRows{Name: id[0] + "." + id[1], Rows: n}
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return counts, nil
 	}
 	var snapshot string
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
@@ -113,9 +129,8 @@ func (s *pgScratch) countParallel(ctx context.Context, tx pgx.Tx, workers int) (
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	counts := make([]dumpinfo.TableRows, len(names))
-	next := make(chan int, len(names))
-	for i := range names {
+	next := make(chan int, len(todo))
+	for _, i := range todo {
 		next <- i
 	}
 	close(next)
@@ -147,7 +162,7 @@ func (s *pgScratch) countParallel(ctx context.Context, tx pgx.Tx, workers int) (
 	// limit, say) leaves its share to the others: the first connection
 	// counts until no table is left.
 	var wg sync.WaitGroup
-	for range min(workers, len(names)) - 1 {
+	for range min(workers, len(todo)) - 1 {
 		wg.Go(func() {
 			_ = s.readOnly(ctx, func(tx pgx.Tx) error {
 				// Must come first in the transaction; the id is the
@@ -207,6 +222,7 @@ func (s *pgScratch) Query(ctx context.Context, query string) (string, error) {
 
 // Drop disconnects every session of the scratch database and drops it.
 func (s *pgScratch) Drop(ctx context.Context) error {
+	s.l.counts.finish()
 	conn, err := s.l.admin(ctx)
 	if err != nil {
 		return err
