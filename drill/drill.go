@@ -191,7 +191,9 @@ func (d *run) restore(ctx context.Context) error {
 	}
 	d.created = true
 	if pl, ok := loader.(snapshot.ParallelLoader); ok {
-		pl.SetParallel(d.Parallel, d.m.Plain.Bytes, d.m.TableCount())
+		par := d.Parallel
+		par.Head = d.m.ArchiveHead()
+		pl.SetParallel(par, d.m.Plain.Bytes, d.m.TableCount())
 	}
 	n, err := restore.Load(ctx, d.From, d.m, d.Identities, loader)
 	if r, ok := loader.(snapshot.Reporter); ok {

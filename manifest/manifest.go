@@ -117,6 +117,16 @@ func (m *Manifest) TableCount() int {
 	return len(m.Tables.Counts)
 }
 
+// ArchiveHead is the digest of the dump's head (a PostgreSQL custom-format
+// archive's header and table of contents) recorded at backup time; nil
+// when none was (another format, or an older backup).
+func (m *Manifest) ArchiveHead() *dumpinfo.Head {
+	if m.Tables == nil {
+		return nil
+	}
+	return m.Tables.Head
+}
+
 var (
 	idPattern   = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}$`)
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

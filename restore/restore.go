@@ -120,7 +120,9 @@ func Run(ctx context.Context, req Request, newLoader func(dumpinfo.Info) (snapsh
 		n, err := loadCopy(ctx, d, m, req.Identities, &loader, func(info dumpinfo.Info) (snapshot.Loader, error) {
 			l, err := newLoader(info)
 			if pl, ok := l.(snapshot.ParallelLoader); ok && err == nil {
-				pl.SetParallel(req.Parallel, m.Plain.Bytes, m.TableCount())
+				par := req.Parallel
+				par.Head = m.ArchiveHead()
+				pl.SetParallel(par, m.Plain.Bytes, m.TableCount())
 			}
 			return l, err
 		})

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // Parallel asks a loader that can restore with several workers (a
@@ -18,6 +20,11 @@ type Parallel struct {
 	// SpoolDir is where the dump is written before pg_restore reads it
 	// (pg_restore needs a file to run workers); "" is os.TempDir().
 	SpoolDir string
+	// Head is the digest of the dump's head that the backup's manifest
+	// recorded (dumpinfo.Tables.Head). When the spooled head matches it,
+	// pg_restore starts before the rest of the dump is spooled and
+	// checked; nil waits for the whole check.
+	Head *dumpinfo.Head
 }
 
 // ParallelLoader is a Loader that can load a dump with several workers.

@@ -3,6 +3,8 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -146,10 +148,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestPostgresParallelLoadBadStream(t *testing.T) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 2000)
-	info, data := dump(t, src)
+	info, data, tables := dumpCounted(t, src)
 	spool := t.TempDir()
 	target := src.Database + "_bad"
-	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: spool}, int64(len(data)), 0)
+	// With the head's digest, so that the schema and tables load while the
+	// rest is spooled, before the stream fails.
+	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: spool, Head: tables.Head}, int64(len(data)), 0)
 	ctx := context.Background()
 	if err := l.Load(ctx, failAfter(data, len(data)-10)); !errors.Is(err, errBoom) {
 		t.Fatalf("Load from a failing reader: %v, want errBoom", err)
@@ -178,49 +182,73 @@ func postgresDBExists(t *testing.T, src config.Source, name string) bool {
 	return exists
 }
 
-// TestPostgresParallelLoadsWhileSpooling: the tables whose data is in the
-// spool whole load before the spool ends. The stream stops one byte short
-// of its end (the last table's block is incomplete) until the target
-// holds rows; then the Load completes, the database equals the source,
-// and the report counts the tables loaded beside the spool.
+// TestPostgresParallelLoadsWhileSpooling: when the spooled archive's head
+// matches the digest the backup recorded (the manifest's), the schema and
+// the tables whose data is in the spool whole load before the spool ends.
+// The stream stops one byte short of its end (the last table's block is
+// incomplete) until the target holds rows; then the Load completes, the
+// database equals the source, and the report counts the tables loaded
+// beside the spool. Without a digest, or with one the head does not match,
+// nothing reaches the database until the whole dump is in (and checked).
 func TestPostgresParallelLoadsWhileSpooling(t *testing.T) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 20000)
 	want := dbtest.PostgresTableHashes(t, src)
-	info, data := dump(t, src)
-	target := src.Database + "_early"
-	l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
-	tsrc := dbtest.PostgresSource(t, target)
-	rowsLoaded := func() bool {
-		conn := dbtest.PostgresConnect(t, tsrc)
-		defer conn.Close(context.Background())
-		var n int64
-		err := conn.QueryRow(context.Background(),
-			`SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM "Odd Values ü")`).Scan(&n)
-		return err == nil && n > 0 // an error: the schema is not restored yet
+	info, data, tables := dumpCounted(t, src)
+	head := tables.Head
+	if head == nil || head.Bytes <= 0 || head.Bytes >= int64(len(data)) {
+		t.Fatalf("the dump's head digest %+v: want one for the archive's first bytes (of %d)", head, len(data))
 	}
-	held := make(chan struct{})
-	r := io.MultiReader(bytes.NewReader(data[:len(data)-1]), readerFunc(func(p []byte) (int, error) {
-		deadline := time.Now().Add(30 * time.Second)
-		for !rowsLoaded() {
-			if time.Now().After(deadline) {
-				close(held)
-				return 0, errors.New("no table loaded in 30 s while the spool waited for its last byte")
+	if sum := sha256.Sum256(data[:head.Bytes]); hex.EncodeToString(sum[:]) != head.SHA256 {
+		t.Fatalf("the head digest %s is not the SHA-256 of the dump's first %d bytes", head.SHA256, head.Bytes)
+	}
+	wrong := *head
+	wrong.SHA256 = strings.Repeat("0", 64)
+	for _, tc := range []struct {
+		name  string
+		head  *dumpinfo.Head
+		early bool
+	}{{"head matches", head, true}, {"no digest", nil, false}, {"head differs", &wrong, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := src.Database + "_early"
+			l := prepareParallel(t, info, src, target, snapshot.Parallel{Jobs: 2, SpoolDir: t.TempDir(), Head: tc.head}, int64(len(data)), 0)
+			tsrc := dbtest.PostgresSource(t, target)
+			// schema says whether the tables exist; rows how many rows they hold.
+			rows := func() (n int64, schema bool) {
+				conn := dbtest.PostgresConnect(t, tsrc)
+				defer conn.Close(context.Background())
+				err := conn.QueryRow(context.Background(),
+					`SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM "Odd Values ü")`).Scan(&n)
+				return n, err == nil
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		close(held)
-		return 0, io.EOF
-	}), bytes.NewReader(data[len(data)-1:]))
-	if err := l.Load(context.Background(), r); err != nil {
-		t.Fatalf("parallel Load: %v", err)
-	}
-	<-held
-	sameHashes(t, want, dbtest.PostgresTableHashes(t, tsrc))
-	// The last table may be taken too, between its last byte and the
-	// spool's end.
-	if rep := l.(snapshot.Reporter).LoadReport(); rep.TablesDuringSpool < 1 {
-		t.Fatalf("load report %+v: no table counted as loaded beside the spool", rep)
+			wait := 30 * time.Second
+			if !tc.early {
+				wait = 3 * time.Second // long enough for the early path to show
+			}
+			var seen int64
+			var seenSchema bool
+			r := io.MultiReader(bytes.NewReader(data[:len(data)-1]), readerFunc(func(p []byte) (int, error) {
+				for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if seen, seenSchema = rows(); seen > 0 {
+						break
+					}
+				}
+				return 0, io.EOF
+			}), bytes.NewReader(data[len(data)-1:]))
+			if err := l.Load(context.Background(), r); err != nil {
+				t.Fatalf("parallel Load: %v", err)
+			}
+			sameHashes(t, want, dbtest.PostgresTableHashes(t, tsrc))
+			rep := l.(snapshot.Reporter).LoadReport()
+			switch {
+			case tc.early && (seen == 0 || rep.TablesDuringSpool < 1):
+				// The last table may be taken too, between its last byte
+				// and the spool's end.
+				t.Fatalf("no rows loaded while the spool waited (%d rows; report %+v)", seen, rep)
+			case !tc.early && (seenSchema || rep.TablesDuringSpool != 0):
+				t.Fatalf("the schema (%d rows) reached the database before the whole dump was in (report %+v)", seen, rep)
+			}
+		})
 	}
 }
 

@@ -3,8 +3,11 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/jackc/pgx/v5"
@@ -59,7 +62,7 @@ func startPGArchiveParser(w io.Writer, p *pgArchiveParser) *pgArchiveTee {
 	pr, pw := io.Pipe()
 	c := &pgArchiveTee{w: w, pw: pw, done: make(chan struct{}), p: p}
 	p.src = &countingReader{r: pr}
-	p.r = bufio.NewReaderSize(p.src, 256<<10)
+	p.r = &parseReader{Reader: bufio.NewReaderSize(p.src, 256<<10), head: sha256.New()}
 	go func() {
 		defer close(c.done)
 		c.counts, c.err = p.parse()
@@ -128,7 +131,7 @@ type pgTableData struct {
 }
 
 type pgArchiveParser struct {
-	r   *bufio.Reader
+	r   *parseReader
 	src *countingReader // under r, for positions; nil when none are recorded
 	// countRows counts the COPY rows of each table's data.
 	countRows bool
@@ -136,7 +139,10 @@ type pgArchiveParser struct {
 	offsets *pgDataOffsets
 	// watch, when set, hears when the table of contents and each data
 	// block have been read whole.
-	watch   pgArchiveWatch
+	watch pgArchiveWatch
+	// head is the digest of the archive's header and table of contents,
+	// set when the table of contents has been read.
+	head    *dumpinfo.Head
 	version int
 	intSize int
 	offSize int
@@ -311,10 +317,53 @@ func (p *pgArchiveParser) toc() error {
 			p.tables[id] = &pgTableData{name: name, schema: st[0], tag: st[1]}
 		}
 	}
+	p.head = &dumpinfo.Head{Bytes: p.pos(), SHA256: hex.EncodeToString(p.r.head.Sum(nil))}
+	p.r.head = nil // the data is checked whole, by the payload's digest
 	if p.watch != nil {
-		p.watch.tocRead()
+		p.watch.tocRead(p.head)
 	}
 	return nil
+}
+
+// parseReader is the parser's buffered reader. Until the table of
+// contents has been read it hashes every byte the parser takes (head),
+// so that the digest covers exactly the archive's head.
+type parseReader struct {
+	*bufio.Reader
+	head hash.Hash // nil once the head is read
+}
+
+func (r *parseReader) Read(b []byte) (int, error) {
+	n, err := r.Reader.Read(b)
+	if r.head != nil {
+		r.head.Write(b[:n])
+	}
+	return n, err
+}
+
+func (r *parseReader) ReadByte() (byte, error) {
+	c, err := r.Reader.ReadByte()
+	if err == nil && r.head != nil {
+		r.head.Write([]byte{c})
+	}
+	return c, err
+}
+
+func (r *parseReader) Discard(n int) (int, error) {
+	if r.head == nil {
+		return r.Reader.Discard(n)
+	}
+	done := 0
+	for done < n {
+		b, err := r.Reader.Peek(min(n-done, r.Reader.Size()))
+		r.head.Write(b)
+		k, _ := r.Reader.Discard(len(b))
+		done += k
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 // pgArchiveWatch hears what the parser has read whole. The parser reads
@@ -323,8 +372,8 @@ func (p *pgArchiveParser) toc() error {
 // Its methods run on the parser's goroutine and must not block.
 type pgArchiveWatch interface {
 	// tocRead: the header and the table of contents are read (and the
-	// offsets' slots recorded).
-	tocRead()
+	// offsets' slots recorded); head is their digest.
+	tocRead(head *dumpinfo.Head)
 	// blockRead: the data block of entry id, size bytes from start, is read.
 	blockRead(id, start, size int64)
 }

@@ -3,10 +3,13 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"maps"
 	"strings"
 	"testing"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // archive builds pg_dump custom-format archives for the parser's tests,
@@ -255,17 +258,25 @@ func FuzzPGArchive(f *testing.F) {
 	}
 	f.Add([]byte("PGDMP"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parse := func(size int) (map[string]int64, error) {
-			p := &pgArchiveParser{r: bufio.NewReaderSize(bytes.NewReader(data), size), countRows: true}
+		parse := func(size int) (map[string]int64, dumpinfo.Head, error) {
+			src := &countingReader{r: bytes.NewReader(data)}
+			p := &pgArchiveParser{src: src, r: &parseReader{Reader: bufio.NewReaderSize(src, size), head: sha256.New()}, countRows: true}
 			counts, err := p.parse()
 			got := map[string]int64{}
 			for _, tr := range counts {
 				got[tr.Name] = tr.Rows
 			}
-			return got, err
+			var head dumpinfo.Head
+			if p.head != nil {
+				head = *p.head
+			}
+			return got, head, err
 		}
-		small, serr := parse(16)
-		large, lerr := parse(1 << 16)
+		small, shead, serr := parse(16)
+		large, lhead, lerr := parse(1 << 16)
+		if shead != lhead {
+			t.Fatalf("buffer size changes the head's digest: %+v / %+v", shead, lhead)
+		}
 		if (serr == nil) != (lerr == nil) || !maps.Equal(small, large) {
 			t.Fatalf("buffer size changes the result: %v %v / %v %v", small, serr, large, lerr)
 		}

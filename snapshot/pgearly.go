@@ -10,12 +10,21 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
 // pgEarlyLoads loads the tables of a custom-format archive while the rest
 // of it is still being written to the spool file: restoring from the
 // spool otherwise waits for the whole download (2-4 s a GB here) before
-// the first row reaches the database.
+// the first row reaches the database. It starts only when the archive's
+// head (its header and table of contents, which hold every statement
+// pg_restore runs) matches the digest the signed manifest recorded at
+// backup time (Parallel.Head): no SQL from the payload runs before it is
+// proven to be the backup's own. The data blocks loaded before the whole
+// payload is checked are rows for COPY, each 64 KiB authenticated by age;
+// if the whole check then fails, the Load fails and the restore drops
+// what was loaded (pgLoader.Abort).
 //
 // The archive's parser (pgArchiveTee) tells it when the table of contents
 // is in the file and when each data block is in the file whole. Once the
@@ -28,17 +37,16 @@ import (
 // constraints in the one parallel pg_restore that follows
 // (loadParallel), which skips the entries loaded here.
 //
-// Every byte a worker reads was authenticated by age before it was
-// written (age checks each 64 KiB chunk against the backup's file key,
-// whose header the signed manifest pins); the whole payload's size and
-// SHA-256 are checked at the end of the spool, as in a streamed restore,
-// and a failure there stops the workers and fails the Load.
+// The whole payload's size and SHA-256 are checked at the end of the
+// spool, as in a streamed restore, and a failure there stops the workers
+// and fails the Load.
 type pgEarlyLoads struct {
 	f       *os.File
 	offsets *pgDataOffsets
 
 	tocOnce sync.Once
-	toc     chan struct{} // closed once the table of contents is in f
+	toc     chan struct{}  // closed once the table of contents is in f
+	head    *dumpinfo.Head // its digest, set before toc is closed
 
 	mu      sync.Mutex
 	want    map[int64]bool // TABLE DATA entries to take; nil until known
@@ -58,7 +66,12 @@ func newPGEarlyLoads(f *os.File, offsets *pgDataOffsets) *pgEarlyLoads {
 	return &pgEarlyLoads{f: f, offsets: offsets, toc: make(chan struct{}), claimed: map[int64]bool{}, wake: make(chan struct{}, 1)}
 }
 
-func (e *pgEarlyLoads) tocRead() { e.tocOnce.Do(func() { close(e.toc) }) }
+func (e *pgEarlyLoads) tocRead(head *dumpinfo.Head) {
+	e.tocOnce.Do(func() {
+		e.head = head
+		close(e.toc)
+	})
+}
 
 func (e *pgEarlyLoads) blockRead(id, start, size int64) {
 	e.mu.Lock()

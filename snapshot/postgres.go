@@ -198,7 +198,9 @@ func (s *pgSource) Dump(ctx context.Context, w io.Writer) (*dumpinfo.Tables, err
 			return nil, dumpErr
 		}
 		if parseErr == nil {
-			return newTables(MethodDumpStream, counts), nil
+			t := newTables(MethodDumpStream, counts)
+			t.Head = counter.p.head
+			return t, nil
 		}
 		counts, err := count(ctx)
 		if err != nil {

@@ -367,9 +367,10 @@ func (l *pgLoader) into() string {
 // context, as on SIGTERM, included).
 //
 // The restore does not wait for the whole spool: as soon as the table of
-// contents is in the file, pg_restore restores the schema (the pre-data
-// section) from it, and then workers load each table whose data is in the
-// file whole (pgEarlyLoads). When the spool is complete, one pg_restore
+// contents is in the file and matches the digest in the signed manifest
+// (l.par.Head), pg_restore restores the schema (the pre-data section) from
+// it, and then workers load each table whose data is in the file whole
+// (pgEarlyLoads). When the spool is complete, one pg_restore
 // --jobs run restores the other tables with the post-data section (the
 // indexes and constraints), so that one table's indexes are built while
 // other tables still load. A stream that fails its checks stops the
@@ -541,6 +542,12 @@ func (l *pgLoader) restoreAhead(wctx context.Context, cancel context.CancelCause
 	case <-spooled:
 		return pgAhead{}
 	case <-wctx.Done():
+		return pgAhead{}
+	}
+	if want := l.par.Head; want == nil || early.head == nil || *want != *early.head {
+		// No digest from the backup (made before Coffer recorded it), or
+		// a head that is not the backup's: nothing runs until the whole
+		// dump is checked (which then fails, for a head not the backup's).
 		return pgAhead{}
 	}
 	toc, tocErr := readPGTOC(wctx, pgRestore, spool)

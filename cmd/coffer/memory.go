@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"github.com/coffer-backup/coffer/config"
 	"github.com/coffer-backup/coffer/storage/s3"
@@ -16,6 +17,12 @@ import (
 // GC metadata). A soft memory limit a little above that bound keeps the
 // garbage collector from letting the heap double above it: a backup to
 // two buckets then peaks at 62-64 MiB of RSS instead of 95 MiB.
+//
+// The part size doubles after every 1,000 parts (4.9 GiB stored, a dump
+// of about 20 GB at 4:1), so that 10,000 parts hold 4.8 TiB; the part
+// buffers then double too (20 MiB per upload), and the limit follows them
+// (setMemoryLimit): a limit below the live heap would have the collector
+// run without end.
 //
 // The margin matters: measured on a 1 GB backup to two buckets (live heap
 // 31 MiB), a 40 MiB limit made the collector run 280 times (5% of the CPU,
@@ -44,9 +51,39 @@ func memoryLimit(cfg *config.Config) int64 {
 	return ownMemory + int64(uploads*max(cfg.Daemon.MaxConcurrent, 1))*uploadMemory
 }
 
-// setMemoryLimit sets limit unless GOMEMLIMIT is given, which wins.
+// memoryBase is the soft limit set by setMemoryLimit, before part
+// buffers outgrow it.
+var (
+	memoryMu   sync.Mutex
+	memoryBase int64
+)
+
+// setMemoryLimit sets limit unless GOMEMLIMIT is given, which wins, and
+// from then on raises it when the S3 uploads' part buffers need more than
+// limit allowed for them: the part size doubles after every 1,000 parts
+// (a dump of about 20 GB at 4:1), and a limit below the live heap would
+// have the collector run without end (up to half the CPU).
 func setMemoryLimit(limit int64) {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(limit)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
+	memoryMu.Lock()
+	memoryBase = limit
+	memoryMu.Unlock()
+	followPartMemory(s3.PartMemory())
+	s3.OnPartMemory(followPartMemory)
 }
+
+// followPartMemory sets the soft limit for the part memory now in use
+// (read again under the lock, so concurrent uploads cannot leave an older
+// figure in place).
+func followPartMemory(int64) {
+	memoryMu.Lock()
+	defer memoryMu.Unlock()
+	debug.SetMemoryLimit(limitWithParts(memoryBase, s3.PartMemory()))
+}
+
+// limitWithParts is the soft limit for a configured base and parts bytes
+// of part buffers: base, or the pipeline's own memory plus the parts when
+// that is more.
+func limitWithParts(base, parts int64) int64 { return max(base, ownMemory+parts) }

@@ -29,3 +29,21 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("default limit %d MiB, want 44 MiB (a backup to two buckets)", defaultMemoryLimit/mib)
 	}
 }
+
+// TestLimitWithParts: while the part buffers fit what the configured limit
+// allows for them, the limit stays; once they grow past it (parts double
+// after 1,000), the limit makes room for them above the pipeline's own
+// memory, so the collector is not left to run without end.
+func TestLimitWithParts(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct{ parts, want int64 }{
+		{0, 44 * mib},
+		{20 * mib, 44 * mib},  // two uploads of 2 x 5 MiB parts
+		{40 * mib, 64 * mib},  // their parts doubled to 10 MiB
+		{80 * mib, 104 * mib}, // and again
+	} {
+		if got := limitWithParts(defaultMemoryLimit, tc.parts); got != tc.want {
+			t.Errorf("%d MiB of parts: limit %d MiB, want %d MiB", tc.parts/mib, got/mib, tc.want/mib)
+		}
+	}
+}

@@ -32,4 +32,17 @@ type Tables struct {
 	// "dump-stream", "snapshot-copy".
 	Method string      `json:"method"`
 	Counts []TableRows `json:"counts"`
+	// Head, when the counts were read from a PostgreSQL custom-format
+	// archive as it streamed past, is the digest of the archive's head:
+	// its header and table of contents, which hold every SQL statement
+	// pg_restore runs. Pinned by the signed manifest, it lets a restore
+	// run the schema and load tables before the whole dump has been
+	// checked (nil: it waits for the whole check).
+	Head *Head `json:"archive_head,omitempty"`
+}
+
+// Head is the size and hex SHA-256 of the first bytes of a dump.
+type Head struct {
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
 }

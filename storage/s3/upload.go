@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -86,6 +87,7 @@ func (s *Store) send(ctx context.Context, req putRequest, body io.Reader) (strin
 	// part is read while one goes up: reading further ahead gains nothing
 	// when the server is the bottleneck, and costs a part's memory.
 	pool := newPartPool(max(s.concurrency, 2))
+	defer pool.release()
 	first, err := pool.get(ctx, s.partSizeFor(1))
 	if err != nil {
 		return "", err
@@ -277,10 +279,12 @@ func (s *Store) uploadPart(ctx context.Context, req putRequest, id string, p par
 
 // partPool hands out part buffers. It allocates a buffer only when every
 // existing one is in use and fewer than max exist, so an upload to a fast
-// server holds two buffers, not max.
+// server holds two buffers, not max. What its buffers hold counts in
+// PartMemory until release.
 type partPool struct {
 	free  chan []byte
 	slots chan struct{} // one token per buffer that exists
+	held  atomic.Int64  // bytes of the buffers that exist
 }
 
 func newPartPool(max int) *partPool {
@@ -292,13 +296,14 @@ func newPartPool(max int) *partPool {
 func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
 	select {
 	case b := <-p.free:
-		return fit(b, size), nil
+		return p.fit(b, size), nil
 	default:
 	}
 	select {
 	case b := <-p.free:
-		return fit(b, size), nil
+		return p.fit(b, size), nil
 	case p.slots <- struct{}{}:
+		p.grow(size)
 		return make([]byte, size), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
@@ -306,12 +311,42 @@ func (p *partPool) get(ctx context.Context, size int64) ([]byte, error) {
 }
 
 // fit reuses b for size bytes, or replaces it when the part size has grown.
-func fit(b []byte, size int64) []byte {
+func (p *partPool) fit(b []byte, size int64) []byte {
 	if int64(cap(b)) >= size {
 		return b[:size]
 	}
+	p.grow(size - int64(cap(b)))
 	return make([]byte, size)
 }
 
 // put returns a buffer from get.
 func (p *partPool) put(b []byte) { p.free <- b[:cap(b)] }
+
+// release ends the pool's share of PartMemory: its buffers are garbage.
+func (p *partPool) release() { p.grow(-p.held.Swap(0)) }
+
+func (p *partPool) grow(n int64) {
+	p.held.Add(n)
+	total := partMemory.Add(n)
+	if f := partMemoryHook.Load(); f != nil {
+		(*f)(total)
+	}
+}
+
+// partMemory is the memory of the part buffers of every upload in the
+// process; partMemoryHook hears of each change.
+var (
+	partMemory     atomic.Int64
+	partMemoryHook atomic.Pointer[func(total int64)]
+)
+
+// PartMemory returns the bytes that the part buffers of the uploads in
+// progress hold. With the defaults it is 10 MiB per upload until the
+// part size doubles (after 1,000 parts, 4.9 GiB): then 20 MiB, and so on.
+func PartMemory() int64 { return partMemory.Load() }
+
+// OnPartMemory calls f with PartMemory each time it changes (a few times
+// an upload), on the uploading goroutine: f must be quick. It lets a
+// process that bounds its heap (cmd/coffer's soft memory limit) make
+// room for parts that grew, rather than collect garbage without end.
+func OnPartMemory(f func(total int64)) { partMemoryHook.Store(&f) }

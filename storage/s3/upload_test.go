@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,15 +42,30 @@ func TestPartSizes(t *testing.T) {
 // TestGrowingParts uploads to a real server with the part size doubling
 // every two parts instead of every 1,000, and checks that the server
 // accepted parts of growing sizes (HeadObject per part number) and holds
-// exactly the bytes sent.
+// exactly the bytes sent, and that PartMemory followed the buffers as they
+// grew (OnPartMemory heard it) and is back to zero after the upload.
 func TestGrowingParts(t *testing.T) {
 	s := newTestStore(t, "primary", "grow")
 	s.partsPerStep = 2
 	const mib = 1 << 20
-	data := randomBytes(47 * mib) // parts of 5, 5, 10, 10 and the last 17 MiB
+	var peak atomic.Int64
+	OnPartMemory(func(total int64) {
+		if total > peak.Load() {
+			peak.Store(total)
+		}
+	})
+	defer OnPartMemory(func(int64) {})
+	data := randomBytes(47 * mib) // parts of 5, 5, 10, 10 and the last 17 MiB (a 20 MiB buffer)
 	info, err := s.Put(t.Context(), "app/b1/payload", bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Two buffers at most: the last part's 20 MiB and one of 10 or 20.
+	if p := peak.Load(); p < 30*mib || p > 40*mib {
+		t.Errorf("part memory peaked at %d MiB, want 30 to 40 (two buffers, the larger 20 MiB)", p/mib)
+	}
+	if n := PartMemory(); n != 0 {
+		t.Errorf("part memory %d bytes after the upload, want 0", n)
 	}
 	if info.Size != int64(len(data)) {
 		t.Errorf("size %d, want %d", info.Size, len(data))
