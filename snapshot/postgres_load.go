@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -583,6 +585,29 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
+// pgStreamTables is a child.lines function for one pg_restore --verbose
+// (no workers): it hands each table to counts once its data is loaded. One
+// pg_restore restores one entry at a time, each COPY in a transaction of
+// its own, so a table's data is committed when the message after its
+// "processing data for table" comes. The message names the table as
+// schema.name, unquoted; counts resolves it in the catalog.
+func pgStreamTables(counts *pgEarlyCounts) func([]byte) bool {
+	var loading string
+	return func(line []byte) bool {
+		msg, ok := bytes.CutPrefix(line, []byte("pg_restore: "))
+		if ok {
+			if loading != "" {
+				counts.addQualified(loading)
+				loading = ""
+			}
+			if rest, ok := bytes.CutPrefix(msg, []byte(`processing data for table "`)); ok {
+				loading = strings.TrimSuffix(strings.TrimRight(string(rest), "\r\n"), `"`)
+			}
+		}
+		return pgRestoreQuiet(line)
+	}
+}
+
 // loadStream pipes r into one pg_restore or psql.
 func (l *pgLoader) loadStream(ctx context.Context, r io.Reader) error {
 	dbname := "--dbname=dbname=" + conninfoQuote(l.into())
@@ -592,6 +617,10 @@ func (l *pgLoader) loadStream(ctx context.Context, r io.Reader) error {
 		c.name = "pg_restore"
 		c.path, err = lookTool("pg_restore")
 		c.args = []string{"--no-owner", "--exit-on-error", "--no-password", dbname}
+		if l.counts != nil {
+			c.args = append(c.args, "--verbose")
+			c.lines = pgStreamTables(l.counts)
+		}
 	} else {
 		c.name = "psql"
 		c.path, err = lookTool("psql")

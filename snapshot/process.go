@@ -28,9 +28,9 @@ type child struct {
 	env     []string // added to the environment, may hold secrets
 	secrets []string // values to scrub from messages
 	// lines, when set, sees each line of the child's error output (run
-	// by output) and says whether to keep it for error messages: a
-	// tool's progress chatter (pg_restore --verbose) is counted, not
-	// kept.
+	// by output; by load, its standard output too) and says whether to
+	// keep it for error messages: a tool's progress chatter (pg_restore
+	// --verbose) is counted, not kept.
 	lines func(line []byte) (keep bool)
 }
 
@@ -91,6 +91,12 @@ func (c child) load(ctx context.Context, r io.Reader) error {
 	cmd := c.command(cctx)
 	tail := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = tail, tail
+	var lw *lineWriter
+	if c.lines != nil {
+		// One writer for both, so that one goroutine writes to tail.
+		lw = &lineWriter{tail: tail, line: c.lines}
+		cmd.Stdout, cmd.Stderr = lw, lw
+	}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
@@ -108,6 +114,9 @@ func (c child) load(ctx context.Context, r io.Reader) error {
 		in.Close() // a complete stream: let the tool see EOF
 	}
 	waitErr := cmd.Wait()
+	if lw != nil {
+		lw.flush() // Wait returns once the output is copied
+	}
 
 	switch {
 	case readErr != nil:

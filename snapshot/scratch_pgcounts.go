@@ -25,7 +25,7 @@ type pgEarlyCounts struct {
 	s *pgScratch
 
 	mu      sync.Mutex
-	queue   []pgx.Identifier
+	queue   []pgCountItem
 	counts  map[[2]string]int64
 	started bool // the counter runs (or ran)
 	closed  bool // finish was called: nothing more is counted
@@ -49,14 +49,29 @@ func (e *pgEarlyCounts) fresh() {
 	e.started, e.closed = false, false
 }
 
-// add queues table for counting; it starts the counter on the first call.
-func (e *pgEarlyCounts) add(table pgx.Identifier) {
+// pgCountItem is a table to count: by schema and name, or by the two
+// joined with a dot (as pg_restore names it), resolved in the catalog.
+type pgCountItem struct {
+	id        pgx.Identifier
+	qualified string
+}
+
+// add queues table for counting.
+func (e *pgEarlyCounts) add(table pgx.Identifier) { e.queueItem(pgCountItem{id: table}) }
+
+// addQualified queues the table named schema.name for counting; a name
+// that fits more than one table (a dot in a name) is left to the count at
+// the end.
+func (e *pgEarlyCounts) addQualified(name string) { e.queueItem(pgCountItem{qualified: name}) }
+
+// queueItem queues it; it starts the counter on the first call.
+func (e *pgEarlyCounts) queueItem(it pgCountItem) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return
 	}
-	e.queue = append(e.queue, table)
+	e.queue = append(e.queue, it)
 	if !e.started {
 		e.started = true
 		go e.run()
@@ -110,12 +125,13 @@ func (e *pgEarlyCounts) run() {
 	}
 	for {
 		e.mu.Lock()
-		var next pgx.Identifier
-		if len(e.queue) > 0 {
-			next, e.queue = e.queue[0], e.queue[1:]
+		var it pgCountItem
+		queued := len(e.queue) > 0
+		if queued {
+			it, e.queue = e.queue[0], e.queue[1:]
 		}
 		e.mu.Unlock()
-		if next == nil {
+		if !queued {
 			select {
 			case <-wake:
 				continue
@@ -123,17 +139,12 @@ func (e *pgEarlyCounts) run() {
 				return
 			}
 		}
-		var partition bool
-		err := conn.QueryRow(ctx, `SELECT c.relispartition FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'`, next[0], next[1]).Scan(&partition)
-		if err != nil {
+		next, err := pgOneTable(ctx, conn, it)
+		if err != nil || next == nil {
 			if ctx.Err() != nil {
 				return
 			}
-			continue // not an ordinary table: the count at the end decides
-		}
-		if partition {
-			continue
+			continue // not one ordinary table (a partition, say): the count at the end decides
 		}
 		var n int64
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+next.Sanitize(), pgx.QueryExecModeExec).Scan(&n); err != nil {
@@ -143,4 +154,33 @@ func (e *pgEarlyCounts) run() {
 		counts[[2]string{next[0], next[1]}] = n
 		e.mu.Unlock()
 	}
+}
+
+// pgOneTable finds the table it names, if it is one ordinary table and
+// not a partition (rows loaded through a partitioned parent may still
+// reach a partition); else nil.
+func pgOneTable(ctx context.Context, conn *pgx.Conn, it pgCountItem) (pgx.Identifier, error) {
+	where, args := "n.nspname || '.' || c.relname = $1", []any{it.qualified}
+	if it.qualified == "" {
+		where, args = "n.nspname = $1 AND c.relname = $2", []any{it.id[0], it.id[1]}
+	}
+	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname, c.relispartition
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	type table struct {
+		schema, name string
+		partition    bool
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+		var t table
+		err := r.Scan(&t.schema, &t.name, &t.partition)
+		return t, err
+	})
+	if err != nil || len(found) != 1 || found[0].partition {
+		return nil, err
+	}
+	return pgx.Identifier{found[0].schema, found[0].name}, nil
 }

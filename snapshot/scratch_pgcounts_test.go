@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"os/exec"
 	"strconv"
@@ -13,13 +14,19 @@ import (
 	"github.com/coffer-backup/coffer/snapshot/dumpinfo"
 )
 
-// TestScratchCountsTablesAsTheyLoad: a parallel restore into a drill's
-// scratch database counts each table as soon as its data is loaded, so
-// that after the restore nothing is left to count: the counts made beside
-// the restore are every table's, equal to the source's, and the scratch's
-// Tables reports them. A later Tables counts afresh (a table changed since
-// shows).
+// TestScratchCountsTablesAsTheyLoad: a restore into a drill's scratch
+// database, parallel or one stream, counts each table as soon as its data
+// is loaded, so that after the restore nothing is left to count: the
+// counts made beside the restore are every table's, equal to the
+// source's, and the scratch's Tables reports them. A later Tables counts
+// afresh (a table changed since shows).
 func TestScratchCountsTablesAsTheyLoad(t *testing.T) {
+	for _, jobs := range []int{2, 1} {
+		t.Run(fmt.Sprintf("jobs-%d", jobs), func(t *testing.T) { testScratchCounts(t, jobs) })
+	}
+}
+
+func testScratchCounts(t *testing.T, jobs int) {
 	src := dbtest.PostgresSource(t, dbtest.CreatePostgresDB(t))
 	dbtest.SeedPostgres(t, src, 20000)
 	pgDump, err := lookTool("pg_dump")
@@ -31,14 +38,14 @@ func TestScratchCountsTablesAsTheyLoad(t *testing.T) {
 		t.Fatalf("pg_dump: %v", err)
 	}
 	want := map[[2]string]int64{{"public", "customers"}: 2000, {"public", "orders"}: 20000, {"public", "Odd Values ü"}: 0}
-	name := src.Database + "_early_counts"
+	name := fmt.Sprintf("%s_early_counts_%d", src.Database, jobs)
 	t.Cleanup(func() { dbtest.DropPostgresDB(t, name) })
 	s, err := newPostgresScratch(dumpinfo.Info{Kind: "postgres", Format: "pg-custom"}, src, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := s.Loader()
-	l.(ParallelLoader).SetParallel(Parallel{Jobs: 2, SpoolDir: t.TempDir()}, int64(len(data)), 0)
+	l.(ParallelLoader).SetParallel(Parallel{Jobs: jobs, SpoolDir: t.TempDir()}, int64(len(data)), 0)
 	ctx := context.Background()
 	if err := l.Prepare(ctx); err != nil {
 		t.Fatal(err)
