@@ -165,21 +165,9 @@ func TestPostgresParallelLoadBadStream(t *testing.T) {
 	if err := l.(snapshot.Staged).Abort(ctx); err != nil {
 		t.Fatalf("Abort after the failed Load: %v", err)
 	}
-	if postgresDBExists(t, src, target) {
+	if dbtest.PostgresDBExists(t, target) {
 		t.Fatalf("database %s, created for a restore that failed, is still there after Abort", target)
 	}
-}
-
-// postgresDBExists says whether database name exists on src's server.
-func postgresDBExists(t *testing.T, src config.Source, name string) bool {
-	t.Helper()
-	conn := dbtest.PostgresConnect(t, src)
-	defer conn.Close(context.Background())
-	var exists bool
-	if err := conn.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		t.Fatal(err)
-	}
-	return exists
 }
 
 // TestPostgresParallelLoadsWhileSpooling: when the spooled archive's head

@@ -83,6 +83,17 @@ func CreatePostgresDB(t testing.TB) string {
 	return name
 }
 
+// PostgresDBExists says whether database name exists on the test server.
+func PostgresDBExists(t testing.TB, name string) bool {
+	t.Helper()
+	conn := PostgresConnect(t, PostgresSource(t, postgresAdminDB(t)))
+	var exists bool
+	if err := conn.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatalf("dbtest: look up database %s: %v", name, err)
+	}
+	return exists
+}
+
 // DropPostgresDB drops database name (if it exists) on the test server,
 // disconnecting its sessions.
 func DropPostgresDB(t testing.TB, name string) {

@@ -133,4 +133,9 @@ func TestParallelRestore(t *testing.T) {
 	if left := spoolFiles(t, spool); len(left) != 0 {
 		t.Errorf("spool files left after SIGTERM: %v\n%s", left, errb.String())
 	}
+	// The restore created target2 (the spool exists only after that):
+	// stopped, it drops it rather than leave a partly loaded database.
+	if dbtest.PostgresDBExists(t, target2) {
+		t.Errorf("database %s, created by the restore SIGTERM stopped, is still there\n%s", target2, errb.String())
+	}
 }
