@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -135,14 +136,13 @@ func (e *pgEarlyLoads) claim(ctx context.Context, jobs int) []pgBlock {
 		}
 		var eligible []pgBlock
 		if e.want != nil {
-			for _, b := range e.ready {
-				if e.want[b.id] && !e.claimed[b.id] {
-					eligible = append(eligible, b)
-				}
-			}
+			// Blocks of no TABLE DATA entry are left to the run after the
+			// spool; what is claimed is no longer ready.
+			e.ready = slices.DeleteFunc(e.ready, func(b pgBlock) bool { return !e.want[b.id] || e.claimed[b.id] })
+			eligible = slices.Clone(e.ready)
 		}
 		if len(eligible) > 0 {
-			slices.SortFunc(eligible, func(a, b pgBlock) int { return int(b.size - a.size) })
+			slices.SortFunc(eligible, func(a, b pgBlock) int { return cmp.Compare(b.size, a.size) })
 			most := max(1, len(eligible)/jobs)
 			batch, bytes := []pgBlock{}, int64(0)
 			for _, b := range eligible {
