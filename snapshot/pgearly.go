@@ -53,9 +53,10 @@ type pgEarlyLoads struct {
 	want    map[int64]bool // TABLE DATA entries to take; nil until known
 	ready   []pgBlock      // read whole, not claimed
 	claimed map[int64]bool
-	loaded  []int64 // finished, in order
-	stopped bool    // no more claims
-	wake    chan struct{}
+	loaded  []int64        // finished, in order
+	stopped bool           // no more claims
+	wake    chan struct{}  // a block is ready: wakes one waiting worker
+	halt    chan struct{}  // closed by stop: wakes every waiting worker
 	onLoad  func(id int64) // set by follow
 }
 
@@ -64,7 +65,7 @@ type pgBlock struct{ id, start, size int64 }
 
 // newPGEarlyLoads loads from spool f, whose parser records offsets.
 func newPGEarlyLoads(f *os.File, offsets *pgDataOffsets) *pgEarlyLoads {
-	return &pgEarlyLoads{f: f, offsets: offsets, toc: make(chan struct{}), claimed: map[int64]bool{}, wake: make(chan struct{}, 1)}
+	return &pgEarlyLoads{f: f, offsets: offsets, toc: make(chan struct{}), claimed: map[int64]bool{}, wake: make(chan struct{}, 1), halt: make(chan struct{})}
 }
 
 func (e *pgEarlyLoads) tocRead(head *dumpinfo.Head) {
@@ -104,8 +105,10 @@ func (e *pgEarlyLoads) start(data map[int]bool) {
 func (e *pgEarlyLoads) stop() map[int64]bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.stopped = true
-	e.signal()
+	if !e.stopped {
+		e.stopped = true
+		close(e.halt)
+	}
 	return maps.Clone(e.claimed)
 }
 
@@ -153,11 +156,15 @@ func (e *pgEarlyLoads) claim(ctx context.Context, jobs int) []pgBlock {
 				e.claimed[b.id] = true
 			}
 			e.mu.Unlock()
+			if len(batch) < len(eligible) {
+				e.signal() // more is ready: pass the wake-up on to another worker
+			}
 			return batch
 		}
 		e.mu.Unlock()
 		select {
 		case <-e.wake:
+		case <-e.halt:
 		case <-ctx.Done():
 		}
 	}

@@ -38,7 +38,8 @@ type pgLoader struct {
 	// set by a forced Prepare over a non-empty target.
 	stage string
 	// counts, when set (a drill's scratch database), counts each table
-	// as soon as a parallel restore has loaded its data (pgEarlyCounts).
+	// as soon as a restore (parallel or one stream) has loaded its data
+	// (pgEarlyCounts).
 	counts *pgEarlyCounts
 	// created says Prepare created the target (it was missing); loaded
 	// says a Load has begun on it. Abort goes back to before Prepare.

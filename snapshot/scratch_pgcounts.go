@@ -22,7 +22,7 @@ import (
 // the count at the end. Any failure here (no connection, say) only leaves
 // more to count at the end.
 type pgEarlyCounts struct {
-	s *pgScratch
+	p pgParams // of the scratch database
 
 	mu      sync.Mutex
 	queue   []pgCountItem
@@ -35,8 +35,8 @@ type pgEarlyCounts struct {
 	done    chan struct{}
 }
 
-func newPGEarlyCounts(s *pgScratch) *pgEarlyCounts {
-	e := &pgEarlyCounts{s: s}
+func newPGEarlyCounts(p pgParams) *pgEarlyCounts {
+	e := &pgEarlyCounts{p: p}
 	e.fresh()
 	return e
 }
@@ -111,7 +111,7 @@ func (e *pgEarlyCounts) run() {
 	ctx, done, wake, counts := e.ctx, e.done, e.wake, e.counts
 	e.mu.Unlock()
 	defer close(done)
-	conn, err := e.s.l.p.connect(ctx, "")
+	conn, err := e.p.connect(ctx, "")
 	if err != nil {
 		return
 	}

@@ -25,7 +25,7 @@ func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (
 		return nil, err
 	}
 	s := &pgScratch{l: l}
-	l.counts = newPGEarlyCounts(s)
+	l.counts = newPGEarlyCounts(l.p)
 	return s, nil
 }
 
