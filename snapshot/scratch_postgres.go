@@ -16,7 +16,7 @@ import (
 
 // pgScratch is a scratch database on a PostgreSQL server.
 type pgScratch struct {
-	l *pgLoader // l.p.database is the scratch database; l.counts counts its tables as a parallel restore loads them
+	l *pgLoader // l.p.database is the scratch database; l.counts counts its tables as a restore loads them
 }
 
 func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (*pgScratch, error) {
@@ -24,9 +24,8 @@ func newPostgresScratch(info dumpinfo.Info, server config.Source, name string) (
 	if err != nil {
 		return nil, err
 	}
-	s := &pgScratch{l: l}
 	l.counts = newPGEarlyCounts(l.p)
-	return s, nil
+	return &pgScratch{l: l}, nil
 }
 
 // String names the scratch database and its server, without the password.
@@ -81,8 +80,8 @@ func (s *pgScratch) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) erro
 }
 
 // Tables counts the rows of every table of the scratch database with the
-// code that counts them at backup time. After a parallel restore, the
-// tables counted while it ran (pgEarlyCounts) keep those counts, and as
+// code that counts them at backup time. After a restore, the tables
+// counted while it ran (pgEarlyCounts) keep those counts, and as
 // many connections as it had workers count the others side by side, all
 // in the first one's snapshot (pg_export_snapshot), so the counts are
 // those of one moment as with one connection.
