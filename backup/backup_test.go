@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -386,5 +387,89 @@ func TestPriorReadWhileDumping(t *testing.T) {
 	res, err := run(100_000)
 	if err == nil || res.Outcome != backup.Failed || !strings.Contains(err.Error(), "max_shrink_percent") {
 		t.Fatalf("a dump a tenth the size of the last: %+v, %v; want failed by the shrink check", res, err)
+	}
+}
+
+// parted makes a store report S3-like part sizes, so that the fan-out
+// gives its uploads shared part buffers (read here through Read).
+type parted struct {
+	storage.Store
+	size int64
+}
+
+func (p parted) PartSize(int32) int64 { return p.size }
+func (p parted) PartBuffers() int     { return 2 }
+
+// partedHole is a black hole that reports part sizes.
+type partedHole struct {
+	blackHole
+	size int64
+}
+
+func (p partedHole) PartSize(int32) int64 { return p.size }
+func (p partedHole) PartBuffers() int     { return 2 }
+
+// TestSharedPartsRoundTrip: with shared part buffers (both destinations
+// report the same part sizes) both copies hold the dump, for a stream of
+// one short part and one of many.
+func TestSharedPartsRoundTrip(t *testing.T) {
+	id, rcpt := newIdentity(t)
+	for _, size := range []int{1, 3 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			primary, offsite := newStore(t), newStore(t)
+			dataFile := filepath.Join(t.TempDir(), "data")
+			data := make([]byte, size)
+			rand.Read(data)
+			os.WriteFile(dataFile, data, 0o600)
+			dests := []storage.Destination{{Name: "primary", Store: parted{primary, 64 << 10}}, {Name: "offsite", Store: parted{offsite, 64 << 10}}}
+			job := backup.Job{Name: "app", Signer: testSigner, Source: execSource(t, "cat "+dataFile), Recipients: []string{rcpt},
+				Level: 3, Threads: 2, Destinations: dests}
+			res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+			if err != nil || res.Outcome != backup.OK {
+				t.Fatalf("Run = %+v, %v", res, err)
+			}
+			for _, d := range dests {
+				out := filepath.Join(t.TempDir(), "restored")
+				req := restore.Request{Job: "app", Identities: []age.Identity{id}, Trust: testTrust, Destinations: []storage.Destination{d}}
+				if _, err := restore.Run(context.Background(), req, func(dumpinfo.Info) (snapshot.Loader, error) {
+					return restore.FileLoader(out, false), nil
+				}, zaptest.NewLogger(t)); err != nil {
+					t.Fatalf("restore from %s: %v", d.Name, err)
+				}
+				if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+					t.Fatalf("%s: restored bytes differ from the dump", d.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestSharedPartsStalledDestinationIsDropped: with shared part buffers, a
+// destination that stops taking parts holds buffers the other needs; it is
+// dropped after the stall timeout and the other commits the backup.
+func TestSharedPartsStalledDestinationIsDropped(t *testing.T) {
+	_, rcpt := newIdentity(t)
+	primary := newStore(t)
+	hole := partedHole{blackHole: blackHole{Store: newStore(t), limit: 100 << 10}, size: 64 << 10}
+	job := backup.Job{
+		Name: "app", Signer: testSigner, Source: execSource(t, "head -c 8000000 /dev/urandom"),
+		Recipients: []string{rcpt}, Level: 3, Threads: 2, StallTimeout: 500 * time.Millisecond,
+		Destinations: []storage.Destination{{Name: "primary", Store: parted{primary, 64 << 10}}, {Name: "offsite", Store: hole}},
+	}
+	start := time.Now()
+	res, err := backup.Run(context.Background(), job, zaptest.NewLogger(t))
+	if err != nil || res.Outcome != backup.Partial {
+		t.Fatalf("Run = %+v, %v; want partial", res, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s with a 500ms stall timeout", d)
+	}
+	for _, d := range res.Destinations {
+		if d.Name == "offsite" && (d.Err == nil || !strings.Contains(d.Err.Error(), "stalled")) {
+			t.Errorf("offsite error %v, want a stall", d.Err)
+		}
+	}
+	if k := backuptest.Keys(t, primary); len(k) != 2 {
+		t.Errorf("primary holds %v, want payload and manifest", k)
 	}
 }

@@ -29,6 +29,12 @@ type fanout struct {
 	free   chan *chunk // fixed set of buffers shared by all sinks
 	closed bool        // set by finish; later writes fail
 	stall  time.Duration
+
+	// Shared-parts mode (parts.go), when buffers is not nil.
+	buffers *partBuffers
+	sizeFor func(n int32) int64
+	cur     *sharedPart // being filled
+	num     int32       // cur's part number, from 1
 }
 
 // chunk is one write, shared read-only by every sink; the last sink done
@@ -59,6 +65,10 @@ type sink struct {
 	elapsed time.Duration
 	cancel  context.CancelFunc // stops this upload alone
 	stalled atomic.Pointer[error]
+	// Shared-parts mode: the parts queued for this upload, and how many
+	// parts it holds (queued or being sent).
+	parts   chan *sharedPart
+	holding atomic.Int32
 }
 
 // newFanout starts one upload per destination, storing key.
@@ -68,7 +78,15 @@ func newFanout(ctx context.Context, dests []storage.Destination, key string, sta
 	}
 	// A slow sink holds at most queueDepth queued chunks plus the one it is
 	// writing; two more let the writer fill the next one meanwhile.
-	f := &fanout{free: make(chan *chunk, queueDepth+2), stall: stall}
+	f := &fanout{stall: stall}
+	if sizeFor, buffers, ok := partSchedule(dests); ok {
+		f.sizeFor, f.num, f.buffers = sizeFor, 1, newPartBuffers(buffers)
+		for _, d := range dests {
+			f.sinks = append(f.sinks, f.startSharedSink(ctx, d, key, buffers))
+		}
+		return f
+	}
+	f.free = make(chan *chunk, queueDepth+2)
 	for range queueDepth + 2 {
 		f.free <- &chunk{data: make([]byte, 0, 64<<10+16)}
 	}
@@ -101,6 +119,37 @@ func newFanout(ctx context.Context, dests []storage.Destination, key string, sta
 		f.sinks = append(f.sinks, s)
 	}
 	return f
+}
+
+// startSharedSink starts one upload reading shared parts.
+func (f *fanout) startSharedSink(ctx context.Context, d storage.Destination, key string, depth int) *sink {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &sink{
+		cancel:  cancel,
+		dest:    d,
+		parts:   make(chan *sharedPart, depth),
+		done:    make(chan struct{}),
+		failed:  make(chan struct{}),
+		started: time.Now(),
+	}
+	r := &partsReader{s: s}
+	go func() {
+		defer close(s.done)
+		s.info, s.err = d.Store.Put(sctx, key, r)
+		s.elapsed = time.Since(s.started)
+		if e := s.stalled.Load(); e != nil {
+			s.err = *e
+		}
+		if s.err != nil {
+			s.markFailed()
+		} else if s.holding.Load() > 0 {
+			// Put returned without reading to the end.
+			s.err = errors.New("upload ended before the stream did")
+			s.markFailed()
+		}
+		r.drain()
+	}()
+	return s
 }
 
 var errUploadEnded = errors.New("upload ended")
@@ -140,6 +189,9 @@ func (s *sink) feed(release func(*chunk)) {
 func (f *fanout) Write(p []byte) (int, error) {
 	if f.closed {
 		return 0, errors.New("write after the uploads ended")
+	}
+	if f.buffers != nil {
+		return f.writeParts(p)
 	}
 	c := <-f.free
 	c.data = append(c.data[:0], p...)
@@ -185,9 +237,17 @@ func (f *fanout) Write(p []byte) (int, error) {
 // all uploads to return.
 func (f *fanout) finish(abort error) {
 	f.closed = true
+	if f.buffers != nil {
+		f.finishParts(abort)
+		defer f.buffers.release()
+	}
 	for _, s := range f.sinks {
 		s.abort = abort
-		close(s.queue)
+		if f.buffers != nil {
+			close(s.parts)
+		} else {
+			close(s.queue)
+		}
 	}
 	// An upload that does not finish within the stall timeout after its
 	// last byte (a completion request into a black hole) is cancelled.

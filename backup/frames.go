@@ -11,16 +11,12 @@ import (
 // frameSize is how much plaintext goes into one zstd frame. Frames of 1 MiB
 // compress as well as one long stream on database dumps (measured: ratio
 // 0.329 vs 0.330 on the benchmark's rows) and klauspost's EncodeAll on them
-// is 2.5x faster than its streaming encoder. 256 KiB frames compress the
-// benchmark's rows as well as 1 MiB ones (0.2429 vs 0.2446 at level 3, 300
-// MB) and encode as fast on one goroutine, and hold a quarter of the
-// memory: 2.2 MiB of frame buffers with two workers instead of 8.5, and
-// smaller encoder windows, which keeps a backup to two buckets under 64 MiB.
-// The price is throughput: the frames in flight then hold a quarter of the
-// work, and on 2 busy cores a backup took 6-10% longer (README, "Backup
-// memory", third look). Sharing the S3 part buffers between
-// destinations would free the memory to go back to 1 MiB.
-const frameSize = 256 << 10
+// is 2.5x faster than its streaming encoder. 256 KiB frames held a quarter
+// of the memory and encode as fast on one goroutine, but in a backup on 2
+// busy cores they cost 6-10% more time and CPU (README, "Backup memory");
+// the memory for 1 MiB frames comes from the S3 uploads sharing their part
+// buffers (parts.go).
+const frameSize = 1 << 20
 
 // frameWriter compresses its input as a sequence of independent zstd frames
 // of up to frameSize bytes each, on several goroutines, and writes the

@@ -153,3 +153,18 @@ type Clock interface {
 	// coarse as a second (an HTTP Date header).
 	Now(ctx context.Context) (time.Time, error)
 }
+
+// PartReader is a stream that can hand out its bytes as buffers shared,
+// read-only, by several uploads of the same data, so that each store need
+// not copy them into buffers of its own (a backup to two S3 buckets then
+// holds one set of part buffers, not two). Stores that upload in parts use
+// NextPart when the reader given to Put has it, and read it through Read
+// otherwise; a stream is consumed through one of the two, never both.
+type PartReader interface {
+	io.Reader
+	// NextPart returns the stream's next size bytes, fewer only where the
+	// stream ends, and io.EOF with no bytes once it has ended. The caller
+	// must not modify data, and must call release exactly once when it no
+	// longer reads data (also when the upload fails).
+	NextPart(ctx context.Context, size int64) (data []byte, release func(), err error)
+}

@@ -8,25 +8,35 @@ import (
 
 // TestMemoryLimit: the soft limit grows with the S3 uploads a backup (or
 // the daemon's concurrent backups) may run, so a larger configuration is
-// not starved into constant garbage collection, and a local destination
-// (no part buffers) adds nothing.
+// not starved into constant garbage collection; the uploads of a job whose
+// destinations are all S3 share one set of part buffers, and a local
+// destination adds none.
 func TestMemoryLimit(t *testing.T) {
 	dests := map[string]*config.Destination{
 		"primary": {Type: "s3"}, "offsite": {Type: "s3"}, "disk": {Type: "local"},
 	}
 	const mib = 1 << 20
 	for _, tc := range []struct {
+		name       string
+		jobDests   []string
 		concurrent int
 		want       int64
-	}{{0, 44 * mib}, {1, 44 * mib}, {2, 64 * mib}} {
-		cfg := &config.Config{Destinations: dests}
+	}{
+		{"two buckets", []string{"primary", "offsite"}, 0, 42 * mib},
+		{"two buckets, one at a time", []string{"primary", "offsite"}, 1, 42 * mib},
+		{"two buckets, two at a time", []string{"primary", "offsite"}, 2, 52 * mib},
+		{"a bucket and a disk", []string{"primary", "disk"}, 1, 42 * mib},
+		{"every destination", nil, 1, 52 * mib},
+		{"a disk only", []string{"disk"}, 1, 32 * mib},
+	} {
+		cfg := &config.Config{Destinations: dests, Jobs: map[string]*config.Job{"app": {Destinations: tc.jobDests}}}
 		cfg.Daemon.MaxConcurrent = tc.concurrent
 		if got := memoryLimit(cfg); got != tc.want {
-			t.Errorf("max_concurrent %d: limit %d MiB, want %d MiB", tc.concurrent, got/mib, tc.want/mib)
+			t.Errorf("%s: limit %d MiB, want %d MiB", tc.name, got/mib, tc.want/mib)
 		}
 	}
-	if defaultMemoryLimit != 44*mib {
-		t.Errorf("default limit %d MiB, want 44 MiB (a backup to two buckets)", defaultMemoryLimit/mib)
+	if defaultMemoryLimit != 42*mib {
+		t.Errorf("default limit %d MiB, want 42 MiB (a backup to buckets sharing their parts)", defaultMemoryLimit/mib)
 	}
 }
 
@@ -37,10 +47,10 @@ func TestMemoryLimit(t *testing.T) {
 func TestLimitWithParts(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct{ parts, want int64 }{
-		{0, 44 * mib},
-		{20 * mib, 44 * mib},  // two uploads of 2 x 5 MiB parts
-		{40 * mib, 64 * mib},  // their parts doubled to 10 MiB
-		{80 * mib, 104 * mib}, // and again
+		{0, 42 * mib},
+		{10 * mib, 42 * mib},  // shared parts: 2 x 5 MiB
+		{20 * mib, 52 * mib},  // doubled to 10 MiB, or two uploads not sharing
+		{80 * mib, 112 * mib}, // and more
 	} {
 		if got := limitWithParts(defaultMemoryLimit, tc.parts); got != tc.want {
 			t.Errorf("%d MiB of parts: limit %d MiB, want %d MiB", tc.parts/mib, got/mib, tc.want/mib)

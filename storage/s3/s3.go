@@ -246,6 +246,9 @@ func (s *Store) upload(ctx context.Context, key string, r io.Reader, createOnly 
 	}
 	full := s.keyPrefix + key
 	body := &countingReader{ctx: ctx, r: r}
+	if pr, ok := r.(storage.PartReader); ok {
+		body.parts = pr
+	}
 	req := putRequest{bucket: s.bucket, key: full, ifNoneMatch: createOnly}
 	started := time.Now()
 	s.applyLock(&req, key, started)
@@ -528,10 +531,12 @@ func errorMessage(err error) string {
 }
 
 // countingReader counts bytes read and fails reads once ctx is done.
+// parts is r when r can hand out shared part buffers.
 type countingReader struct {
-	ctx context.Context
-	r   io.Reader
-	n   atomic.Int64
+	ctx   context.Context
+	r     io.Reader
+	parts storage.PartReader
+	n     atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // Coffer streams uploads with its own multipart uploader rather than the
@@ -74,7 +76,10 @@ func (e *multipartError) Unwrap() error { return e.err }
 // shorter than the part size goes up in one PutObject; a longer one in a
 // multipart upload, which on failure is returned as a *multipartError for
 // cleanupFailedUpload to abort.
-func (s *Store) send(ctx context.Context, req putRequest, body io.Reader) (string, error) {
+func (s *Store) send(ctx context.Context, req putRequest, body *countingReader) (string, error) {
+	if body.parts != nil {
+		return s.sendShared(ctx, req, body)
+	}
 	head := make([]byte, min(headSize, s.partSize))
 	n, err := io.ReadFull(body, head)
 	switch {
@@ -97,11 +102,87 @@ func (s *Store) send(ctx context.Context, req putRequest, body io.Reader) (strin
 	first = first[:n+m]
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		defer pool.put(first)
 		return s.putObject(ctx, req, first)
 	case err != nil:
+		pool.put(first)
 		return "", err
 	}
-	return s.sendParts(ctx, req, body, pool, first)
+	src := &pooledParts{pool: pool, body: body}
+	return s.sendParts(ctx, req, src, part{num: 1, data: first, release: func() { pool.put(first) }})
+}
+
+// sendShared is send for a body that hands out shared part buffers: no
+// buffer of the store's own is allocated.
+func (s *Store) sendShared(ctx context.Context, req putRequest, body *countingReader) (string, error) {
+	src := &sharedParts{body: body}
+	first, err := src.next(ctx, s.partSizeFor(1))
+	if errors.Is(err, io.EOF) {
+		return s.putObject(ctx, req, nil)
+	}
+	if err != nil {
+		return "", err
+	}
+	if int64(len(first.data)) < s.partSizeFor(1) {
+		defer first.release()
+		return s.putObject(ctx, req, first.data)
+	}
+	return s.sendParts(ctx, req, src, first)
+}
+
+// partSource hands out the parts of one upload in order.
+type partSource interface {
+	// next returns the next part of size bytes (fewer at the end of the
+	// stream), or io.EOF when the stream has ended.
+	next(ctx context.Context, size int64) (part, error)
+}
+
+// pooledParts reads parts from a plain stream into the upload's own
+// buffers.
+type pooledParts struct {
+	pool *partPool
+	body io.Reader
+}
+
+func (p *pooledParts) next(ctx context.Context, size int64) (part, error) {
+	buf, err := p.pool.get(ctx, size)
+	if err != nil {
+		return part{}, err
+	}
+	n, err := io.ReadFull(p.body, buf)
+	switch {
+	case errors.Is(err, io.EOF):
+		p.pool.put(buf)
+		return part{}, io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		buf = buf[:n]
+	case err != nil:
+		p.pool.put(buf)
+		return part{}, err
+	}
+	return part{data: buf, release: func() { p.pool.put(buf) }}, nil
+}
+
+// sharedParts takes parts from a storage.PartReader, read-only.
+type sharedParts struct{ body *countingReader }
+
+func (p *sharedParts) next(ctx context.Context, size int64) (part, error) {
+	if err := p.body.ctx.Err(); err != nil {
+		return part{}, err
+	}
+	data, release, err := p.body.parts.NextPart(ctx, size)
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return part{}, err
+	}
+	if int64(len(data)) > size {
+		release()
+		return part{}, fmt.Errorf("shared part of %d bytes, %d asked for", len(data), size)
+	}
+	p.body.n.Add(int64(len(data)))
+	return part{data: data, release: release}, nil
 }
 
 // putObject uploads data in one request.
@@ -125,16 +206,18 @@ func (s *Store) putObject(ctx context.Context, req putRequest, data []byte) (str
 	return aws.ToString(out.ETag), nil
 }
 
-// part is one filled buffer on its way to UploadPart.
+// part is one filled buffer on its way to UploadPart; release gives the
+// buffer back once the part is sent or has failed.
 type part struct {
-	num  int32
-	data []byte
+	num     int32
+	data    []byte
+	release func()
 }
 
 // sendParts runs a multipart upload whose first part is first and whose
-// remaining bytes come from body. Up to s.concurrency parts are in flight
+// further parts come from src. Up to s.concurrency parts are in flight
 // while the next one is read.
-func (s *Store) sendParts(ctx context.Context, req putRequest, body io.Reader, pool *partPool, first []byte) (string, error) {
+func (s *Store) sendParts(ctx context.Context, req putRequest, src partSource, first part) (string, error) {
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:                    aws.String(req.bucket),
 		Key:                       aws.String(req.key),
@@ -144,10 +227,12 @@ func (s *Store) sendParts(ctx context.Context, req putRequest, body io.Reader, p
 	}
 	created, err := s.client.CreateMultipartUpload(ctx, create)
 	if err != nil {
+		first.release()
 		return "", &multipartError{err: err}
 	}
 	id := aws.ToString(created.UploadId)
 	if id == "" {
+		first.release()
 		return "", &multipartError{err: errors.New("CreateMultipartUpload returned no upload id")}
 	}
 	fail := func(err error) (string, error) { return "", &multipartError{uploadID: id, err: err} }
@@ -173,11 +258,11 @@ func (s *Store) sendParts(ctx context.Context, req putRequest, body io.Reader, p
 						mu.Unlock()
 					}
 				}
-				pool.put(p.data)
+				p.release()
 			}
 		})
 	}
-	sent, readErr := s.feedParts(uctx, body, pool, first, queue)
+	sent, readErr := s.feedParts(uctx, src, first, queue)
 	close(queue)
 	wg.Wait()
 	if readErr != nil {
@@ -206,49 +291,47 @@ func (s *Store) sendParts(ctx context.Context, req putRequest, body io.Reader, p
 	return aws.ToString(out.ETag), nil
 }
 
-// feedParts queues first and then every further part read from body, and
+// feedParts queues first and then every further part from src, and
 // returns how many parts it queued. It stops early when ctx is done (a part
 // failed) or the read fails; a part count beyond S3's limit is an error.
-func (s *Store) feedParts(ctx context.Context, body io.Reader, pool *partPool, first []byte, queue chan<- part) (int32, error) {
-	buf, num := first, int32(1)
+func (s *Store) feedParts(ctx context.Context, src partSource, first part, queue chan<- part) (int32, error) {
+	p := first
+	p.num = 1
 	for {
 		select {
-		case queue <- part{num: num, data: buf}:
+		case queue <- p:
 		case <-ctx.Done():
-			pool.put(buf)
-			return num - 1, nil
+			p.release()
+			return p.num - 1, nil
 		}
-		if int64(len(buf)) < s.partSizeFor(num) {
-			return num, nil // a short part is the last
+		if int64(len(p.data)) < s.partSizeFor(p.num) {
+			return p.num, nil // a short part is the last
 		}
-		if num == maxParts {
+		num := p.num + 1
+		if num > maxParts {
 			// Only reachable past 4.8 TiB with the default part size.
-			n, err := io.ReadFull(body, make([]byte, 1))
-			if n == 0 {
+			extra, err := src.next(ctx, 1)
+			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = nil
 				}
-				return num, err
+				return p.num, err
 			}
-			return num, fmt.Errorf("object larger than %d parts (%d bytes per part at the end)", maxParts, len(buf))
+			extra.release()
+			return p.num, fmt.Errorf("object larger than %d parts (%d bytes per part at the end)", maxParts, len(p.data))
 		}
-		num++
-		next, err := pool.get(ctx, s.partSizeFor(num))
-		if err != nil {
-			return num - 1, nil // ctx done: the cause is reported by the caller
-		}
-		n, err := io.ReadFull(body, next)
+		next, err := src.next(ctx, s.partSizeFor(num))
 		switch {
 		case errors.Is(err, io.EOF):
-			pool.put(next)
-			return num - 1, nil
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			next = next[:n]
+			return p.num, nil
 		case err != nil:
-			pool.put(next)
-			return num - 1, err
+			if ctx.Err() != nil {
+				return p.num, nil // ctx done: the cause is reported by the caller
+			}
+			return p.num, err
 		}
-		buf = next
+		next.num = num
+		p = next
 	}
 }
 
@@ -280,7 +363,7 @@ func (s *Store) uploadPart(ctx context.Context, req putRequest, id string, p par
 // partPool hands out part buffers. It allocates a buffer only when every
 // existing one is in use and fewer than max exist, so an upload to a fast
 // server holds two buffers, not max. What its buffers hold counts in
-// PartMemory until release.
+// storage.PartMemory until release.
 type partPool struct {
 	free  chan []byte
 	slots chan struct{} // one token per buffer that exists
@@ -322,31 +405,16 @@ func (p *partPool) fit(b []byte, size int64) []byte {
 // put returns a buffer from get.
 func (p *partPool) put(b []byte) { p.free <- b[:cap(b)] }
 
-// release ends the pool's share of PartMemory: its buffers are garbage.
+// release ends the pool's share of storage.PartMemory: its buffers are garbage.
 func (p *partPool) release() { p.grow(-p.held.Swap(0)) }
 
 func (p *partPool) grow(n int64) {
 	p.held.Add(n)
-	total := partMemory.Add(n)
-	if f := partMemoryHook.Load(); f != nil {
-		(*f)(total)
-	}
+	storage.AddPartMemory(n)
 }
 
-// partMemory is the memory of the part buffers of every upload in the
-// process; partMemoryHook hears of each change.
-var (
-	partMemory     atomic.Int64
-	partMemoryHook atomic.Pointer[func(total int64)]
-)
+// PartSize is the size of part n (from 1) of the store's uploads.
+func (s *Store) PartSize(n int32) int64 { return s.partSizeFor(n) }
 
-// PartMemory returns the bytes that the part buffers of the uploads in
-// progress hold. With the defaults it is 10 MiB per upload until the
-// part size doubles (after 1,000 parts, 4.9 GiB): then 20 MiB, and so on.
-func PartMemory() int64 { return partMemory.Load() }
-
-// OnPartMemory calls f with PartMemory each time it changes (a few times
-// an upload), on the uploading goroutine: f must be quick. It lets a
-// process that bounds its heap (cmd/coffer's soft memory limit) make
-// room for parts that grew, rather than collect garbage without end.
-func OnPartMemory(f func(total int64)) { partMemoryHook.Store(&f) }
+// PartBuffers is how many part buffers one upload keeps.
+func (s *Store) PartBuffers() int { return max(s.concurrency, 2) }

@@ -2,11 +2,16 @@ package s3
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/coffer-backup/coffer/storage"
 )
 
 // TestPartSizes: parts start at the part size, double every 1,000 parts,
@@ -49,12 +54,12 @@ func TestGrowingParts(t *testing.T) {
 	s.partsPerStep = 2
 	const mib = 1 << 20
 	var peak atomic.Int64
-	OnPartMemory(func(total int64) {
+	storage.OnPartMemory(func(total int64) {
 		if total > peak.Load() {
 			peak.Store(total)
 		}
 	})
-	defer OnPartMemory(func(int64) {})
+	defer storage.OnPartMemory(func(int64) {})
 	data := randomBytes(47 * mib) // parts of 5, 5, 10, 10 and the last 17 MiB (a 20 MiB buffer)
 	info, err := s.Put(t.Context(), "app/b1/payload", bytes.NewReader(data))
 	if err != nil {
@@ -64,7 +69,7 @@ func TestGrowingParts(t *testing.T) {
 	if p := peak.Load(); p < 30*mib || p > 40*mib {
 		t.Errorf("part memory peaked at %d MiB, want 30 to 40 (two buffers, the larger 20 MiB)", p/mib)
 	}
-	if n := PartMemory(); n != 0 {
+	if n := storage.PartMemory(); n != 0 {
 		t.Errorf("part memory %d bytes after the upload, want 0", n)
 	}
 	if info.Size != int64(len(data)) {
@@ -86,5 +91,73 @@ func TestGrowingParts(t *testing.T) {
 	}
 	if got := readAll(t, s, "app/b1/payload"); !bytes.Equal(got, data) {
 		t.Error("read back differs from what was sent")
+	}
+}
+
+// sliceParts is a storage.PartReader over a byte slice that counts the
+// parts it hands out and their releases.
+type sliceParts struct {
+	data              []byte
+	off               int
+	handed, releasedN atomic.Int32
+}
+
+func (p *sliceParts) Read(b []byte) (int, error) {
+	panic("a store read a PartReader through Read")
+}
+
+func (p *sliceParts) NextPart(_ context.Context, size int64) ([]byte, func(), error) {
+	if p.off == len(p.data) {
+		return nil, nil, io.EOF
+	}
+	end := min(p.off+int(size), len(p.data))
+	part := p.data[p.off:end:end]
+	p.off = end
+	p.handed.Add(1)
+	var once atomic.Bool
+	return part, func() {
+		if once.Swap(true) {
+			panic("part released twice")
+		}
+		p.releasedN.Add(1)
+	}, nil
+}
+
+// TestSharedParts uploads a PartReader to a real server: the store sends
+// the shared buffers as they are (no part memory of its own), the server
+// holds exactly the bytes, and every part is released once, for a
+// multipart object, a one-request object and an empty one.
+func TestSharedParts(t *testing.T) {
+	s := newTestStore(t, "primary", "shared")
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name  string
+		size  int
+		parts int32
+	}{{"multipart", 12*mib + 5, 3}, {"one part", mib, 1}, {"empty", 0, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var peak atomic.Int64
+			storage.OnPartMemory(func(total int64) { peak.Store(max(peak.Load(), total)) })
+			defer storage.OnPartMemory(func(int64) {})
+			data := randomBytes(tc.size)
+			src := &sliceParts{data: data}
+			key := "app/shared/" + strings.ReplaceAll(tc.name, " ", "-")
+			info, err := s.Put(t.Context(), key, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Size != int64(len(data)) {
+				t.Errorf("size %d, want %d", info.Size, len(data))
+			}
+			if p := peak.Load(); p != 0 {
+				t.Errorf("the store allocated %d bytes of part buffers of its own", p)
+			}
+			if h, r := src.handed.Load(), src.releasedN.Load(); h != tc.parts || r != h {
+				t.Errorf("%d parts handed out and %d released, want %d and %d", h, r, tc.parts, tc.parts)
+			}
+			if got := readAll(t, s, key); !bytes.Equal(got, data) {
+				t.Error("read back differs from what was sent")
+			}
+		})
 	}
 }
