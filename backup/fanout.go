@@ -218,10 +218,7 @@ func (f *fanout) Write(p []byte) (int, error) {
 			c.refs.Add(-1)
 		case <-t.C:
 			c.refs.Add(-1)
-			err := fmt.Errorf("%s: no progress for %s: upload stalled; dropped from this backup", s.dest.Name, f.stall)
-			s.stalled.Store(&err)
-			s.markFailed()
-			s.cancel()
+			s.dropStalled(f.stall)
 		}
 		t.Stop()
 	}

@@ -146,7 +146,7 @@ func (f *fanout) nextBuffer() error {
 		}
 		for _, s := range f.sinks {
 			if !s.isFailed() && s.holding.Load() > 0 {
-				s.drop(fmt.Errorf("%s: no progress for %s: upload stalled; dropped from this backup", s.dest.Name, f.stall))
+				s.dropStalled(f.stall)
 			}
 		}
 	}
@@ -191,7 +191,7 @@ func (f *fanout) publish() error {
 		case <-t.C:
 			s.holding.Add(-1)
 			c.refs.Add(-1)
-			s.drop(fmt.Errorf("%s: no progress for %s: upload stalled; dropped from this backup", s.dest.Name, f.stall))
+			s.dropStalled(f.stall)
 		}
 		t.Stop()
 	}
@@ -219,8 +219,10 @@ func (f *fanout) finishParts(abort error) {
 	_ = f.publish()
 }
 
-// drop cancels one sink's upload after it stalled.
-func (s *sink) drop(err error) {
+// dropStalled cancels one sink's upload after it made no progress for
+// stall; the backup goes on without it.
+func (s *sink) dropStalled(stall time.Duration) {
+	err := fmt.Errorf("%s: no progress for %s: upload stalled; dropped from this backup", s.dest.Name, stall)
 	s.stalled.Store(&err)
 	s.markFailed()
 	s.cancel()
