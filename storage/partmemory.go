@@ -31,11 +31,15 @@ func PartMemory() int64 { return partMemory.Load() }
 // room for parts that grew, rather than collect garbage without end.
 func OnPartMemory(f func(total int64)) { partMemoryHook.Store(&f) }
 
+// MaxParts is the most parts one upload can have (S3's limit).
+const MaxParts = 10000
+
 // PartSizer is implemented by stores that upload in parts (S3). A backup
 // whose destinations all report the same part sizes gives them one shared
 // set of part buffers (see PartReader).
 type PartSizer interface {
-	// PartSize is the size of part n (numbered from 1) of an upload.
+	// PartSize is the size of part n (numbered from 1 to MaxParts) of an
+	// upload.
 	PartSize(n int32) int64
 	// PartBuffers is how many part buffers an upload keeps: the parts in
 	// flight and the one being filled.

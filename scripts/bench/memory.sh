@@ -6,6 +6,15 @@
 # times: wall seconds (min / median), throughput of the dump, and Coffer's
 # peak RSS (the largest of the runs). With BENCH_BASELINE=REV the coffer
 # built from git revision REV alternates with this one, as "before".
+# The buckets are emptied after every run, untimed: a 10 GB backup stores
+# about 3.5 GB in each, and ten of them would fill this machine's disk.
+
+empty_buckets() {
+  local u
+  for u in "$s3_primary" "$s3_offsite"; do
+    "$work/benchtool" rmbucket "$u" "bench-$suffix" && "$work/benchtool" mkbucket "$u" "bench-$suffix"
+  done
+}
 
 bench_memory() {
   local gb runs=${BENCH_RUNS:-5} bins=("$work/coffer") names=(now)
@@ -27,6 +36,7 @@ YAML
     for ((i = 1; i <= runs; i++)); do
       for b in "${!bins[@]}"; do
         timed "$work/rm-$b.$i" "${bins[$b]}" backup --config "$work/coffer.yaml" --job "$job" --log-format json
+        empty_buckets
       done
     done
     local mins=() meds=()

@@ -30,7 +30,7 @@ import (
 // object can reach 4.8 TiB (S3's limit is 5 TiB).
 const (
 	// maxParts is S3's limit on the parts of one multipart upload.
-	maxParts = 10000
+	maxParts = storage.MaxParts
 	// partsPerStep is how many parts go up at one size before it doubles:
 	// with 5 MiB first parts the size stays 5 MiB up to 4.9 GiB, 10 MiB up
 	// to 14.6 GiB, and 10,000 parts hold 4.8 TiB.
