@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: everything CI checks, in order: services up, gofmt, go vet,
-# staticcheck, govulncheck (scripts/vulncheck.sh), go test, the chaos soak's
+# staticcheck, govulncheck (scripts/vulncheck.sh), go test, go test -race on
+# the packages that share buffers between goroutines, the chaos soak's
 # short form, then a bounded run of each fuzz target. Extra arguments go to
 # `go test` (before the package list); set PKGS to test other packages than
 # ./..., FUZZTIME (default 10s, 0 to skip) for how long each fuzz target
@@ -76,6 +77,14 @@ scripts/vulncheck.sh || die "govulncheck (scripts/vulncheck.sh)"
 step "go test"
 # shellcheck disable=SC2086 # PKGS is a list of patterns
 go test -count=1 -timeout 60m "$@" ${PKGS:-./...} || die "go test"
+
+# The race detector over the code where goroutines share buffers: the
+# backup's fan-out and the S3 uploads that send its shared part buffers
+# (TestSharedPartsCancelled overwrites each part as soon as it is given
+# back, so a request still reading it is reported). About 2 minutes, most
+# of it building with -race.
+step "go test -race (fan-out and S3 uploads)"
+go test -race -count=1 -timeout 20m ./backup ./storage/s3 || die "go test -race"
 
 # The chaos soak's short form (scripts/soak.sh, about 3 minutes): a real
 # daemon under seeded faults, checked by an outside oracle. SOAK=0 skips

@@ -51,6 +51,14 @@ YAML
     if [ "${#bins[@]}" = 2 ]; then
       printf '  %2d GB dump  RATIO now / before wall: %s (min) %s (median)\n' "$gb" \
         "$(echo "scale=3; ${mins[1]} / ${mins[0]}" | bc)" "$(echo "scale=3; ${meds[1]} / ${meds[0]}" | bc)"
+      # Run i of each build ran back to back: the ratio pair by pair is
+      # the figure least moved by the machine's drift.
+      local pairs=""
+      for ((j = 1; j <= runs; j++)); do pairs+="$(cut -d' ' -f1 "$work/rm-1.$j") $(cut -d' ' -f1 "$work/rm-0.$j") "; done
+      # shellcheck disable=SC2086 # pairs is a list of numbers
+      python3 -c 'import statistics,sys
+v=[float(x) for x in sys.argv[2:]]; r=sorted(v[i]/v[i+1] for i in range(0,len(v),2))
+print("  %2s GB dump  PAIRS now / before wall: median %.3f, range %.3f-%.3f, %d pairs" % (sys.argv[1], statistics.median(r), r[0], r[-1], len(r)))' "$gb" $pairs
     fi
     rm -f "$work"/rm-*
   done

@@ -113,7 +113,12 @@ func (s *Store) send(ctx context.Context, req putRequest, body *countingReader) 
 }
 
 // sendShared is send for a body that hands out shared part buffers: no
-// buffer of the store's own is allocated.
+// buffer of the store's own is allocated. A part is released as soon as
+// its UploadPart returns, also when cancelled: the SDK closes its wrapper
+// of every request body when the request returns (smithy-go's safe read
+// closer), so a transport goroutine still writing a dead request reads
+// nothing more from the buffer (TestSharedPartsCancelled checks that
+// under -race).
 func (s *Store) sendShared(ctx context.Context, req putRequest, body *countingReader) (string, error) {
 	src := &sharedParts{body: body}
 	first, err := src.next(ctx, s.partSizeFor(1))

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -159,5 +160,58 @@ func TestSharedParts(t *testing.T) {
 				t.Error("read back differs from what was sent")
 			}
 		})
+	}
+}
+
+// cancelledParts hands out the parts of data until part cancelAt is asked
+// for; then it cancels the upload's context and fails as the backup's
+// fan-out does. Each released part is overwritten at once, as the fan-out
+// refills it: under -race, a request still reading a part after its upload
+// gave it back is reported.
+type cancelledParts struct {
+	sliceParts
+	cancelAt int32
+	cancel   context.CancelFunc
+}
+
+func (p *cancelledParts) NextPart(ctx context.Context, size int64) ([]byte, func(), error) {
+	if p.handed.Load()+1 == p.cancelAt {
+		p.cancel()
+		<-ctx.Done()
+		return nil, nil, context.Cause(ctx)
+	}
+	data, release, err := p.sliceParts.NextPart(ctx, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() {
+		release()
+		for i := range data {
+			data[i] = 0xff
+		}
+	}, nil
+}
+
+// TestSharedPartsCancelled: a backup cancelled while shared parts are in
+// flight leaves no object and no multipart upload behind, and every part
+// handed out is given back exactly once, after which the store no longer
+// reads it.
+func TestSharedPartsCancelled(t *testing.T) {
+	s := newTestStore(t, "primary", "shared")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	src := &cancelledParts{sliceParts: sliceParts{data: randomBytes(40 << 20)}, cancelAt: 4, cancel: cancel}
+	const key = "app/shared/cancelled"
+	if _, err := s.Put(ctx, key, src); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put cancelled after 3 parts: %v, want context.Canceled", err)
+	}
+	if h, r := src.handed.Load(), src.releasedN.Load(); h != 3 || r != h {
+		t.Errorf("%d parts handed out and %d released, want 3 and 3", h, r)
+	}
+	if _, err := s.Stat(t.Context(), key); !errors.Is(err, storage.ErrNotExist) {
+		t.Errorf("Stat after a cancelled Put: %v, want not found", err)
+	}
+	if keys, err := s.ListMultipartUploads(t.Context()); err != nil || len(keys) != 0 {
+		t.Errorf("multipart uploads left after a cancelled Put: %v (%v), want none", keys, err)
 	}
 }
