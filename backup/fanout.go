@@ -204,23 +204,11 @@ func (f *fanout) Write(p []byte) (int, error) {
 			continue
 		}
 		c.refs.Add(1)
-		select {
-		case s.queue <- c:
+		if offer(s, s.queue, c, f.stall) {
 			live++
 			continue
-		default: // queue full: wait, but not forever
 		}
-		t := time.NewTimer(f.stall)
-		select {
-		case s.queue <- c:
-			live++
-		case <-s.failed:
-			c.refs.Add(-1)
-		case <-t.C:
-			c.refs.Add(-1)
-			s.dropStalled(f.stall)
-		}
-		t.Stop()
+		c.refs.Add(-1)
 	}
 	f.release(c)
 	if live == 0 {

@@ -175,25 +175,12 @@ func (f *fanout) publish() error {
 		}
 		c.refs.Add(1)
 		s.holding.Add(1)
-		select {
-		case s.parts <- c:
+		if offer(s, s.parts, c, f.stall) {
 			live++
 			continue
-		default:
 		}
-		t := time.NewTimer(f.stall)
-		select {
-		case s.parts <- c:
-			live++
-		case <-s.failed:
-			s.holding.Add(-1)
-			c.refs.Add(-1)
-		case <-t.C:
-			s.holding.Add(-1)
-			c.refs.Add(-1)
-			s.dropStalled(f.stall)
-		}
-		t.Stop()
+		s.holding.Add(-1)
+		c.refs.Add(-1)
 	}
 	c.release()
 	if live == 0 {
@@ -217,6 +204,28 @@ func (f *fanout) finishParts(abort error) {
 	}
 	f.cur.last = true
 	_ = f.publish()
+}
+
+// offer sends v to sink s on ch (its queue of chunks or of parts) and
+// reports whether s took it. When ch is full it waits, but not forever: a
+// sink that fails meanwhile is passed over, and one that takes nothing for
+// stall is dropped from the backup.
+func offer[T any](s *sink, ch chan<- T, v T, stall time.Duration) bool {
+	select {
+	case ch <- v:
+		return true
+	default:
+	}
+	t := time.NewTimer(stall)
+	defer t.Stop()
+	select {
+	case ch <- v:
+		return true
+	case <-s.failed:
+	case <-t.C:
+		s.dropStalled(stall)
+	}
+	return false
 }
 
 // dropStalled cancels one sink's upload after it made no progress for
